@@ -1,0 +1,96 @@
+"""The `goldrush` command line: one argparse tree, handlers imported lazily.
+
+Every subcommand has `--help`; errors the user can fix go to stderr as one
+line and exit 2 (bad pattern or usage) or 1 (runtime failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import PatternError
+from .loader import DEFAULT_PATTERNS
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .replay_cli import run_replay
+
+    return run_replay(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from .compiler import CompiledSet
+    from .loader import load_patterns
+
+    patterns = load_patterns(args.patterns)
+    compiled = CompiledSet(patterns)
+    out = {"patterns": [p.to_dict() for p in patterns], "compiled": compiled.describe()}
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    for p in patterns:
+        print(f"# {p.name}: OK")
+        print(json.dumps(p.to_dict(), indent=2, default=str))
+    print("# compiled")
+    for pred in out["compiled"]["predicates"]:
+        print(f"predicate {pred['id']}: event {pred['event']!r} where {pred['where']}")
+        if pred["code"]:
+            print("    " + pred["code"].rstrip().replace("\n", "\n    "))
+    for cp in out["compiled"]["patterns"]:
+        print(f"pattern {cp['name']}: key_by={cp['key_by']} evaluation order {cp['evaluation_order']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="goldrush", description="Pattern detection for VSM event streams."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("replay", help="back-test patterns on recorded events (JSONL), no Kafka")
+    p.add_argument("patterns", nargs="?", default=None,
+                   help=f"a .py/.json file or dotted module (default {DEFAULT_PATTERNS}); "
+                        "with one argument it is INPUT")
+    p.add_argument("input", nargs="?", default=None, help="JSONL file of events, or - for stdin")
+    p.add_argument("--lateness", default="2s", help="allowed lateness for reordering (default 2s)")
+    p.add_argument("--out", help="write matches here instead of stdout")
+    p.add_argument("--rejected", metavar="FILE", help="write rejected inputs with reasons (JSONL)")
+    p.add_argument("--late", metavar="FILE", help="write late events (JSONL)")
+    p.set_defaults(handler=_replay)
+
+    p = sub.add_parser("check", help="compile patterns and show what they compiled to")
+    p.add_argument("patterns", nargs="?", default=None,
+                   help=f"a .py/.json file or dotted module (default {DEFAULT_PATTERNS})")
+    p.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    p.set_defaults(handler=_check)
+
+    for register in _EXTENSIONS:
+        register(sub)
+    return parser
+
+
+# Later subcommands (actions, streaming, benchmarks) register themselves here.
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except PatternError as exc:
+        print(f"goldrush: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

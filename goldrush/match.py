@@ -1,0 +1,45 @@
+"""A match: the fact that a pattern held for a key at an event (SEMANTICS §6)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import canonical_json
+
+
+def match_id(pattern: str, key: dict[str, Any], timestamp: float, event_ids: list[str]) -> str:
+    """Deterministic: the same input gives the same id on any worker, after any restart."""
+    text = canonical_json([pattern, key, repr(float(timestamp)), event_ids])
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    pattern: str
+    tenant: str
+    key: dict[str, Any]
+    timestamp: float
+    event_ids: list[str]
+    match_id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.match_id:
+            object.__setattr__(self, "match_id",
+                               match_id(self.pattern, self.key, self.timestamp, self.event_ids))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pattern": self.pattern,
+            "tenant": self.tenant,
+            "key": dict(self.key),
+            "timestamp": self.timestamp,
+            "event_ids": list(self.event_ids),
+            "match_id": self.match_id,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Match:
+        return cls(d["pattern"], d["tenant"], dict(d["key"]), float(d["timestamp"]),
+                   list(d["event_ids"]), d.get("match_id", ""))

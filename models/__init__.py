@@ -1,0 +1,1 @@
+"""Anomaly and trend models (numpy, scikit-learn) with a common online interface."""
