@@ -69,9 +69,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON document instead of text")
     p.set_defaults(handler=_check)
 
+    p = sub.add_parser("bench", help="benchmarks (figures for notes and the README; never tests)")
+    bench = p.add_subparsers(dest="bench", metavar="BENCH")
+    bench.required = True
+    b = bench.add_parser("replay", help="replay throughput vs json.loads of the same events")
+    b.add_argument("--events", type=int, default=300_000)
+    b.add_argument("--tenants", type=int, default=1000)
+    b.add_argument("--repeat", type=int, default=3, help="rounds; the best of each is kept")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    b.set_defaults(handler=_bench_replay)
+
     for register in _EXTENSIONS:
         register(sub)
     return parser
+
+
+def _bench_replay(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench.replay import main as bench_main
+
+    result = bench_main(args.events, args.tenants, args.repeat)
+    if args.json:
+        print(json.dumps(result))
+    return 0
 
 
 # Later subcommands (actions, streaming, benchmarks) register themselves here.

@@ -18,7 +18,7 @@ _UNIT_SECONDS = {
     "d": 86400.0,
 }
 _SEED_UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0}
-_UNIT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]+)\s*$")
+_UNIT_RE = re.compile(r"^\s*([-+]?[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]+)\s*$")
 _SEED_RE = re.compile(r"^\s*(seconds|minutes|hours|days)_([0-9]+(?:\.[0-9]+)?)\s*$")
 
 Duration = timedelta | int | float | str

@@ -1,0 +1,71 @@
+"""`goldrush replay` and `goldrush check` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from goldrush.cli import main
+
+
+def write_jsonl(path, items):
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in items))
+
+
+def test_replay_prints_matches_and_a_summary(tmp_path, capsys):
+    V = "vsm_core.variety.calculated"
+    inp = tmp_path / "events.jsonl"
+    write_jsonl(inp, [{"name": V, "timestamp": t, "data": {"input_variety": 9, "output_variety": 1}}
+                      for t in (0, 10, 20)] + ["{not json", [1], {"name": "x", "timestamp": -100}])
+    rejected = tmp_path / "rejected.jsonl"
+    assert main(["replay", "goldrush.patterns", str(inp), "--lateness", "5s", "--rejected", str(rejected)]) == 0
+    out, err = capsys.readouterr()
+    matches = [json.loads(line) for line in out.splitlines()]
+    assert [m["pattern"] for m in matches] == ["variety_imbalance"]
+    assert set(matches[0]) == {"pattern", "tenant", "key", "timestamp", "event_ids", "match_id"}
+    assert "events read: 6" in err and "invalid_json: 1" in err and "not_object: 1" in err
+    assert "late: 1" in err and "variety_imbalance: 1" in err
+    dead = [json.loads(line) for line in rejected.read_text().splitlines()]
+    assert [(d["index"], d["code"]) for d in dead] == [(4, "invalid_json"), (5, "not_object")]
+
+
+def test_replay_with_one_argument_uses_the_builtins_and_writes_out(tmp_path, capsys):
+    inp, out = tmp_path / "e.jsonl", tmp_path / "m.jsonl"
+    write_jsonl(inp, [{"name": "vsm_core.system2.coordination", "timestamp": i,
+                       "data": {"action": "adjust", "adjustment_magnitude": i}} for i in range(12)])
+    assert main(["replay", str(inp), "--out", str(out)]) == 0
+    assert [json.loads(x)["pattern"] for x in out.read_text().splitlines()] == ["coordination_oscillation"]
+
+
+def test_replay_reads_stdin_and_a_pattern_file(tmp_path):
+    pf = tmp_path / "mine.py"
+    pf.write_text("from goldrush import Pattern, recent\nalert = Pattern('alert', recent('boom'))\n")
+    proc = subprocess.run([sys.executable, "-m", "goldrush.cli", "replay", str(pf), "-"],
+                          input='{"name":"boom","timestamp":1}\n', capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout)["pattern"] == "alert"
+
+
+def test_check_prints_json_form_and_compiled_code(tmp_path, capsys):
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "# variety_imbalance: OK" in out and "def _pred(d):" in out
+    assert main(["check", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["patterns"]) == 3 and doc["compiled"]["predicates"]
+
+
+def test_check_fails_with_the_pattern_error(tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from goldrush import Pattern, frequency\np = Pattern('noisy', frequency('x', 10, '1m'))\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "pattern 'noisy'" in err and "#1 (frequency)" in err and "count must be (op, n)" in err
+
+
+def test_check_accepts_json_pattern_files(tmp_path, capsys):
+    from goldrush.patterns import ALL
+
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps([p.to_dict() for p in ALL]))
+    assert main(["check", str(f)]) == 0
