@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .codegen import Predicate, compile_predicate, get_path, glob_matcher
 from .dsl import Concurrent, EventSpec, Frequency, Metric, Pattern, Recent, Sequence, Trend
@@ -19,7 +19,7 @@ from .events import Event, canonical_json
 from .expr import Node
 from .operators import ConcurrentOp, FrequencyOp, RecentOp, SequenceOp, TrendOp
 from .simplify import reduce
-from .threevalued import MISSING, NUMBER_TYPES
+from .threevalued import MISSING
 
 MAX_CACHED_NAMES = 65536
 
@@ -83,6 +83,7 @@ class CompiledPattern:
         self.durative = sorted((o for o in ops if not isinstance(o, SequenceOp)), key=lambda o: o.cost)
         self.metric_ids = metric_ids
         self.cooldown = pattern.cooldown
+        self.tenant_key = pattern.key_by == ("tenant",)
 
     def key_dict(self, key: Any) -> dict[str, Any]:
         if self.key_by == ("tenant",):
@@ -93,8 +94,7 @@ class CompiledPattern:
         return key if self.key_by == ("tenant",) else key[0]
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A pattern an event name may be relevant to, and the operators it updates."""
 
     pattern: CompiledPattern
@@ -105,8 +105,10 @@ class Candidate:
 
 @dataclass(frozen=True)
 class NamePlan:
+    """What one event name touches: predicates to run, metrics to sample, candidates."""
+
     preds: tuple[tuple[int, Predicate | None], ...]
-    metrics: tuple[tuple[int, tuple[str, ...]], ...]
+    metrics: tuple[tuple[int, str, tuple[str, ...] | None], ...]  # (id, first key, full path if nested)
     candidates: tuple[Candidate, ...]
 
 
@@ -119,7 +121,7 @@ class CompiledSet:
         self.metrics: list[CompiledMetric] = []
         self._spec_ids: dict[tuple[str, str], int] = {}
         self._metric_ids: dict[tuple[str | None, tuple[str, ...]], int] = {}
-        self._plans: dict[str, NamePlan] = {}
+        self.plans: dict[str, NamePlan] = {}
         names = set()
         for index, pattern in enumerate(patterns):
             if not isinstance(pattern, Pattern):
@@ -184,11 +186,11 @@ class CompiledSet:
 
     # -- per-name plans ------------------------------------------------------
     def plan(self, name: str) -> NamePlan:
-        plan = self._plans.get(name)
+        plan = self.plans.get(name)
         if plan is None:
-            if len(self._plans) >= MAX_CACHED_NAMES:
-                self._plans.clear()
-            plan = self._plans[name] = self._build_plan(name)
+            if len(self.plans) >= MAX_CACHED_NAMES:
+                self.plans.clear()
+            plan = self.plans[name] = self._build_plan(name)
         return plan
 
     def _build_plan(self, name: str) -> NamePlan:
@@ -224,17 +226,9 @@ class CompiledSet:
             if by_name or mids:
                 candidates.append(Candidate(cp, by_name, mids, tuple(updates)))
         preds = tuple((s.gid, s.pred) for s in self.specs if s.gid in spec_hit)
-        metrics = tuple((m.mid, m.path) for m in self.metrics if m.mid in metric_hit)
+        metrics = tuple((m.mid, m.path[0], m.path if len(m.path) > 1 else None)
+                        for m in self.metrics if m.mid in metric_hit)
         return NamePlan(preds, metrics, tuple(candidates))
-
-    # -- per-event helpers -------------------------------------------------
-    @staticmethod
-    def sample(data: dict, path: tuple[str, ...]) -> float | None:
-        """A finite number (not a bool) at `path`, as float; else None."""
-        v = data.get(path[0], MISSING) if len(path) == 1 else get_path(data, path)
-        if type(v) in NUMBER_TYPES and v - v == 0:
-            return float(v)
-        return None
 
     def describe(self) -> dict[str, Any]:
         """What the set compiled to, for `goldrush check`."""

@@ -9,9 +9,12 @@ Timestamps passed in never decrease for a key (the reorder buffer sees to it).
 
 from __future__ import annotations
 
+import math
 import operator
 from collections import deque
 from typing import Any
+
+from scipy.special import stdtr
 
 from .trendstat import slope_confidence
 
@@ -138,7 +141,15 @@ class ConcurrentOp:
 
 
 class TrendState:
-    __slots__ = ("times", "values", "appended", "cache_key", "cache")
+    """A metric's window plus running sums, so that most slope tests are O(1).
+
+    Sums are kept relative to a reference sample (t0, v0) chosen when the window
+    is rebuilt, which keeps the numbers small; `TrendOp.holds` falls back to the
+    exact two-pass fit whenever rounding could change the answer.
+    """
+
+    __slots__ = ("times", "values", "appended", "cache_key", "cache",
+                 "t0", "v0", "sx", "sy", "sxx", "sxy", "syy")
 
     def __init__(self) -> None:
         self.times: deque[float] = deque()
@@ -146,6 +157,23 @@ class TrendState:
         self.appended = 0
         self.cache_key: tuple[int, int] | None = None
         self.cache = False
+        self.t0 = self.v0 = 0.0
+        self.sx = self.sy = self.sxx = self.sxy = self.syy = 0.0
+
+    def rebuild(self) -> None:
+        """Recompute the sums from the window, with the oldest sample as reference."""
+        self.sx = self.sy = self.sxx = self.sxy = self.syy = 0.0
+        if not self.times:
+            return
+        self.t0, self.v0 = self.times[0], self.values[0]
+        t0, v0 = self.t0, self.v0
+        for t, v in zip(self.times, self.values, strict=True):
+            x, y = t - t0, v - v0
+            self.sx += x
+            self.sy += y
+            self.sxx += x * x
+            self.sxy += x * y
+            self.syy += y * y
 
 
 class TrendOp:
@@ -167,17 +195,38 @@ class TrendOp:
     def update(self, st: TrendState, t: float, vals: list, samples: list) -> None:
         value = samples[self.mid]
         if value is not None:
-            st.times.append(t)
-            st.values.append(value)
+            if not st.times or t - st.t0 > 4 * self.duration:
+                st.times.append(t)
+                st.values.append(value)
+                self.expire(st, t)
+                st.rebuild()
+            else:
+                st.times.append(t)
+                st.values.append(value)
+                x, y = t - st.t0, value - st.v0
+                st.sx += x
+                st.sy += y
+                st.sxx += x * x
+                st.sxy += x * y
+                st.syy += y * y
             st.appended += 1
         self.expire(st, t)
 
     def expire(self, st: TrendState, t: float) -> None:
         horizon = t - self.duration
         times = st.times
+        if not times or horizon < times[0]:
+            return
+        t0, v0 = st.t0, st.v0
         while times and not horizon < times[0]:
-            times.popleft()
-            st.values.popleft()
+            x, y = times.popleft() - t0, st.values.popleft() - v0
+            st.sx -= x
+            st.sy -= y
+            st.sxx -= x * x
+            st.sxy -= x * y
+            st.syy -= y * y
+        if not times:
+            st.rebuild()
 
     def holds(self, st: TrendState, t: float) -> bool:
         self.expire(st, t)
@@ -186,10 +235,26 @@ class TrendOp:
             return False
         key = (st.appended, n)
         if st.cache_key != key:
-            slope, conf = slope_confidence(st.times, st.values)
             st.cache_key = key
-            st.cache = slope * self.sign > 0 and conf >= self.confidence
+            st.cache = self._decide(st, n)
         return st.cache
+
+    def _decide(self, st: TrendState, n: int) -> bool:
+        """The slope test from the running sums, or exactly when rounding could matter."""
+        sx, sy = st.sx, st.sy
+        cxx = st.sxx - sx * sx / n
+        cyy = st.syy - sy * sy / n
+        cxy = st.sxy - sx * sy / n
+        # Cancellation guards: each centred sum must keep ≥ 4 of its ~16 digits.
+        if cxx > 1e-4 * st.sxx and cyy > 1e-4 * st.syy and abs(cxy) > 1e-6 * math.sqrt(st.sxx * st.syy):
+            b = cxy / cxx
+            ssr = cyy - b * cxy
+            if ssr > 1e-6 * cyy:  # far from an exact fit, where the 1e-12 rule needs precision
+                conf = float(stdtr(n - 2, abs(b) / math.sqrt(ssr / (n - 2) / cxx)))
+                if abs(conf - self.confidence) > 1e-9:
+                    return b * self.sign > 0 and conf >= self.confidence
+        slope, conf = slope_confidence(st.times, st.values)
+        return slope * self.sign > 0 and conf >= self.confidence
 
     def is_empty(self, st: TrendState) -> bool:
         return not st.times
@@ -202,6 +267,7 @@ class TrendOp:
         st.times.extend(data[0])
         st.values.extend(data[1])
         st.appended = len(st.times)
+        st.rebuild()
         return st
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from goldrush import Engine, Pattern, decode, event, frequency, recent, sequence, trend
 from goldrush.patterns import ALL
+
+from goldrush import Engine, Pattern, decode, event, frequency, recent, sequence, trend
 
 
 def test_idle_keys_are_dropped_and_windows_trimmed():

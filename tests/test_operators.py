@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from goldrush import (
-    F, Pattern, concurrent, event, frequency, metric, recent, replay, sequence, trend,
+    F,
+    Pattern,
+    concurrent,
+    event,
+    frequency,
+    metric,
+    recent,
+    replay,
+    sequence,
+    trend,
 )
 from goldrush.match import match_id
 

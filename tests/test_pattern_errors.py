@@ -7,7 +7,15 @@ from datetime import timedelta
 import pytest
 
 from goldrush import (
-    F, Pattern, PatternError, concurrent, event, frequency, recent, sequence, trend,
+    F,
+    Pattern,
+    PatternError,
+    concurrent,
+    event,
+    frequency,
+    recent,
+    sequence,
+    trend,
 )
 from goldrush.durations import to_seconds
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import goldrush.patterns as library
-from goldrush import Pattern, replay
 from goldrush.patterns import coordination_oscillation, opportunity_emergence, variety_imbalance
+
+from goldrush import Pattern, replay
 
 V = "vsm_core.variety.calculated"
 
