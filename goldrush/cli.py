@@ -45,6 +45,43 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from .durations import to_seconds
+    from .jsonio import dumps
+    from .simulator import simulate
+
+    events = simulate(args.scenario, tenants=args.tenants, rate=args.rate,
+                      duration=to_seconds(args.duration, what="--duration"), seed=args.seed,
+                      disorder=args.disorder)
+    out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        for e in events:
+            out.write(dumps(e) + "\n")
+    finally:
+        if args.out:
+            out.close()
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    if args.what == "actions":
+        from .action_records import action_schema
+
+        doc = action_schema()
+    elif args.what == "events":
+        from .events import Envelope
+
+        doc = Envelope.model_json_schema()
+    else:
+        from .match import match_schema
+
+        doc = match_schema()
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="goldrush", description="Pattern detection for VSM event streams."
@@ -61,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write matches here instead of stdout")
     p.add_argument("--rejected", metavar="FILE", help="write rejected inputs with reasons (JSONL)")
     p.add_argument("--late", metavar="FILE", help="write late events (JSONL)")
+    p.add_argument("--actions", action="store_true",
+                   help="print the actions the matches produced (policies applied) instead of matches")
     p.set_defaults(handler=_replay)
 
     p = sub.add_parser("check", help="compile patterns and show what they compiled to")
@@ -68,6 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a .py/.json file or dotted module (default {DEFAULT_PATTERNS})")
     p.add_argument("--json", action="store_true", help="one JSON document instead of text")
     p.set_defaults(handler=_check)
+
+    p = sub.add_parser("simulate", help="generate realistic VSM events whose scenarios make patterns fire")
+    p.add_argument("--scenario", default="mixed",
+                   choices=["normal", "variety_imbalance", "oscillation", "cascade", "opportunity", "mixed"])
+    p.add_argument("--rate", type=float, default=50.0, help="events per second of event time (default 50)")
+    p.add_argument("--duration", default="1h", help="event time covered, e.g. 30m (default 1h)")
+    p.add_argument("--tenants", type=int, default=5)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--disorder", type=float, default=0.0,
+                   help="jitter timestamps back by up to this many seconds (out-of-order arrival)")
+    p.add_argument("--out", help="JSONL file to write (default stdout)")
+    p.set_defaults(handler=_simulate)
+
+    p = sub.add_parser("schema", help="print a JSON schema for consumers")
+    p.add_argument("what", choices=["actions", "matches", "events"])
+    p.set_defaults(handler=_schema)
 
     p = sub.add_parser("bench", help="benchmarks (figures for notes and the README; never tests)")
     bench = p.add_subparsers(dest="bench", metavar="BENCH")

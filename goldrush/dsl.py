@@ -396,6 +396,12 @@ class Pattern:
             actions = tuple(action)
         else:
             actions = (action,)
+        from .actions import check_actions
+
+        try:
+            actions = check_actions(actions, keys)
+        except PatternError as exc:
+            raise exc.located(pattern=name, clause="action") from None
         if not isinstance(description, str):
             raise PatternError("description must be a string", pattern=name)
         set_ = object.__setattr__
@@ -415,7 +421,16 @@ class Pattern:
 
     def with_actions(self, *actions: Any) -> Pattern:
         """The same pattern with these actions instead (built-ins stay untouched)."""
-        return self._copy(actions=tuple(actions))
+        from .actions import check_actions
+
+        try:
+            return self._copy(actions=check_actions(tuple(actions), self.key_by))
+        except PatternError as exc:
+            raise exc.located(pattern=self.name, clause="action") from None
+
+    def add_actions(self, *actions: Any) -> Pattern:
+        """The same pattern with these actions added to its own."""
+        return self.with_actions(*self.actions, *actions)
 
     def _copy(self, **changes: Any) -> Pattern:
         new = object.__new__(Pattern)

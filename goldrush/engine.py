@@ -17,6 +17,7 @@ from .dsl import Pattern
 from .durations import Duration, to_seconds
 from .events import Event
 from .match import Match
+from .policies import PolicyEngine
 from .reorder import ReorderBuffer
 from .threevalued import MISSING, NUMBER_TYPES
 
@@ -53,6 +54,8 @@ class Engine:
         self._since_sweep = 0
         self._released: list[Event] = []
         self._bound: dict[str, tuple] = {}
+        self.policies = PolicyEngine(cp.pattern for cp in self.compiled.patterns)
+        self.actions: list[Any] = []  # action records, in the order of their matches
 
     # -- input -------------------------------------------------------------
     def push(self, event: Event) -> list[Match]:
@@ -105,6 +108,7 @@ class Engine:
         vals_template = self.compiled.vals_template
         samples_template = self.compiled.samples_template
         clock = self.clock
+        observe = self.policies.observe if self.policies.watches_instances else None
         out: list[Match] = []
         for ev in events:
             plan = bound.get(ev.name)
@@ -112,6 +116,8 @@ class Engine:
                 plan = self._bind(ev.name)
             t = ev.timestamp
             clock[ev.tenant] = t
+            if observe is not None:
+                observe(ev)
             preds, metrics, candidates = plan
             if not candidates:
                 continue
@@ -207,7 +213,15 @@ class Engine:
         if cp.cooldown is not None:
             st.cool_until = t + cp.cooldown
         self.stats["matches"] += 1
-        return Match(cp.name, ev.tenant, cp.key_dict(key), t, [e.id for e in evidence])
+        match = Match(cp.name, ev.tenant, cp.key_dict(key), t, [e.id for e in evidence])
+        if cp.pattern.actions:
+            self.actions.extend(self.policies.on_match(match))
+        return match
+
+    def drain_actions(self) -> list[Any]:
+        """The action records produced since the last call."""
+        out, self.actions = self.actions, []
+        return out
 
     # -- memory ----------------------------------------------------------------
     def sweep(self) -> int:

@@ -43,3 +43,21 @@ class Match:
     def from_dict(cls, d: dict[str, Any]) -> Match:
         return cls(d["pattern"], d["tenant"], dict(d["key"]), float(d["timestamp"]),
                    list(d["event_ids"]), d.get("match_id", ""))
+
+
+def match_schema() -> dict[str, Any]:
+    """JSON schema of `Match.to_dict()` (records on goldrush.matches)."""
+    return {
+        "title": "goldrush match",
+        "type": "object",
+        "required": ["pattern", "tenant", "key", "timestamp", "event_ids", "match_id"],
+        "properties": {
+            "pattern": {"type": "string"},
+            "tenant": {"type": "string"},
+            "key": {"type": "object", "description": "tenant and the pattern's key_by fields"},
+            "timestamp": {"type": "number", "description": "event time of the match, epoch seconds"},
+            "event_ids": {"type": "array", "items": {"type": "string"},
+                          "description": "the sequence occurrence's ids in order, else the triggering event"},
+            "match_id": {"type": "string", "description": "deterministic: same input, same id"},
+        },
+    }

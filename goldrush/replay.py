@@ -34,7 +34,8 @@ class ReplayResult(list):
 
     `rejected`: inputs that are not events (with reasons); `late`: events that
     arrived below their tenant's watermark; `events`: how many inputs were read;
-    `suppressed`: matches held back by cooldown, per pattern.
+    `suppressed`: matches held back by cooldown, per pattern; `matches` and
+    `actions`: both record lists (the list itself holds one of them).
     """
 
     rejected: list[Rejected]
@@ -42,10 +43,8 @@ class ReplayResult(list):
     events: int
     suppressed: Counter
     engine: Engine
-
-    @property
-    def matches(self) -> list[Match]:
-        return list(self)
+    matches: list[Match]
+    actions: list[Any]
 
     def rejected_by_reason(self) -> Counter:
         return Counter(r.code for r in self.rejected)
@@ -91,12 +90,22 @@ def replay(
     events: Iterable[Any],
     *,
     allowed_lateness: Duration = "2s",
+    actions: bool = False,
 ) -> ReplayResult:
-    """Run `patterns` over `events` (envelope dicts or `Event`s); never raises on bad input."""
+    """Run `patterns` over `events` (envelope dicts or `Event`s); never raises on bad input.
+
+    The result is the list of matches, or with `actions=True` the list of action
+    records their bound actions produced (policies applied); both are also
+    attributes of the result.
+    """
     engine = Engine(patterns, allowed_lateness=allowed_lateness)
     rejected: list[Rejected] = []
     counted = _Counted(events)
-    result = ReplayResult(feed(engine, counted, rejected))
+    matches = list(feed(engine, counted, rejected))
+    produced = engine.drain_actions()
+    result = ReplayResult(produced if actions else matches)
+    result.matches = matches
+    result.actions = produced
     result.rejected = rejected
     result.late = engine.late
     result.events = counted.count

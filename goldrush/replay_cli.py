@@ -50,9 +50,15 @@ def run_replay(args: argparse.Namespace) -> int:
         out = stack.enter_context(open(args.out, "w")) if args.out else sys.stdout
         write = out.write
 
+        actions: Counter[str] = Counter()
         for m in feed(engine, read_jsonl(source, rejected), rejected):
             matches[m.pattern] += 1
-            write(dumps(m.to_dict()) + "\n")
+            if args.actions:
+                for a in engine.drain_actions():
+                    actions[a.type] += 1
+                    write(dumps(a.to_dict()) + "\n")
+            else:
+                write(dumps(m.to_dict()) + "\n")
     events = engine.buffer.arrivals + len(engine.late) + len(rejected)
     if args.rejected:
         with open(args.rejected, "w") as f:
@@ -63,6 +69,12 @@ def run_replay(args: argparse.Namespace) -> int:
             for ev in engine.late:
                 f.write(dumps(ev.to_dict()) + "\n")
     _summary(events, rejected, len(engine.late), matches, engine.suppressed)
+    if args.actions:
+        held = {k: v for k, v in engine.policies.stats.items() if not k.startswith("emitted_")}
+        print(f"actions: {sum(actions.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(actions.items())),
+              file=sys.stderr)
+        if held:
+            print("held back by policy: " + ", ".join(f"{k}: {v}" for k, v in sorted(held.items())), file=sys.stderr)
     return 0
 
 

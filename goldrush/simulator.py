@@ -52,7 +52,8 @@ class _Tenant:
         if kind == "variety_imbalance" and r < 0.5:
             return {**base, "name": "vsm_core.variety.calculated", "subsystem": "system1", "source": service,
                     "data": {"input_variety": round(rng.uniform(8.5, 12.0), 2),
-                             "output_variety": round(rng.uniform(0.5, 1.9), 2)}}
+                             "output_variety": round(rng.uniform(0.5, 1.9), 2),
+                             "utilization": round(rng.uniform(0.9, 1.0), 3)}}
         if kind == "oscillation" and r < 0.6:
             return {**base, "name": "vsm_core.system2.coordination", "subsystem": "system2",
                     "data": {"action": "adjust",
@@ -64,12 +65,20 @@ class _Tenant:
                                  "response_time_ms": round(rng.uniform(80, 200), 1), "status": "ok"}}
             if r < 0.5:
                 return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
-                        "data": {"utilization": round(rng.uniform(0.3, 0.6), 3), "instances": self.instances}}
+                        "data": {"utilization": round(rng.uniform(0.1, 0.28), 3), "instances": self.instances}}
             return {**base, "name": "vsm_core.system4.scan", "subsystem": "system4",
                     "data": {"market_sentiment": "positive", "signal_strength": round(rng.uniform(0.6, 1), 2)}}
-        if kind == "cascade" and r < 0.5:
-            return {**base, "name": "vsm_core.system1.failure", "subsystem": "system1", "source": service,
-                    "data": {"service": service, "error": "timeout", "response_time_ms": round(rng.uniform(1200, 5000), 1)}}
+        if kind == "cascade" and r < 0.6:
+            if r < 0.3:
+                return {**base, "name": "vsm_core.system1.failure", "subsystem": "system1", "source": service,
+                        "data": {"service": service, "error": "timeout"}}
+            if r < 0.5:
+                return {**base, "name": "vsm_core.system1.operation", "subsystem": "system1", "source": service,
+                        "data": {"response_time_ms": round(rng.uniform(1200, 5000), 1), "status": "slow",
+                                 "performance_score": round(rng.gauss(40, 5), 2)}}
+            return {**base, "name": "vsm_core.algedonic.signal", "subsystem": "algedonic_channel",
+                    "data": {"signal": "pain", "severity": rng.choice(["high", "critical"]),
+                             "source_system": "system1", "instances": self.instances}}
         return self.normal(base, rng, service, spare=kind == "opportunity")
 
     def normal(self, base: dict, rng: random.Random, service: str, spare: bool) -> dict[str, Any]:
@@ -89,7 +98,7 @@ class _Tenant:
                              "adjustment_magnitude": round(rng.uniform(0.05, 0.5), 3)}}
         if r < 0.82:
             return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
-                    "data": {"utilization": round(rng.uniform(0.3, 0.6) if spare else rng.uniform(0.72, 0.9), 3),
+                    "data": {"utilization": round(rng.uniform(0.1, 0.28) if spare else rng.uniform(0.72, 0.9), 3),
                              "instances": self.instances}}
         if r < 0.92:
             return {**base, "name": "vsm_core.system4.scan", "subsystem": "system4",

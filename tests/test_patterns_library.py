@@ -17,10 +17,14 @@ def ev(name, ts, tenant="acme", **data):
 
 
 def test_library_exports():
-    assert [p.name for p in library.ALL] == ["variety_imbalance", "coordination_oscillation",
-                                              "opportunity_emergence"]
+    assert [p.name for p in library.SEED_PATTERNS] == ["variety_imbalance", "coordination_oscillation",
+                                                       "opportunity_emergence"]
+    assert [p.name for p in library.ALL] == [
+        "variety_imbalance", "coordination_oscillation", "opportunity_emergence", "variety_overload",
+        "response_time_degradation", "algedonic_signal_frequency", "low_utilization", "failure_cascade"]
+    for p in library.SEED_PATTERNS:
+        assert p.key_by == ("tenant",) and p.actions == ()
     for p in library.ALL:
-        assert p.key_by == ("tenant",)
         assert Pattern.from_dict(json.loads(json.dumps(p.to_dict()))) == p
 
 

@@ -1,0 +1,166 @@
+"""Action policies: turn matches into actions, the way operators need them.
+
+Pure and deterministic, driven in event-time order by the engine, so replay and
+streaming produce the same actions. All state is plain data (`dump`/`load`) so
+the streaming runtime can keep it in a changelog-backed table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable
+from typing import Any
+
+from .action_records import (
+    AlgedonicAlertAction,
+    AlgedonicParams,
+    AutoScaleAction,
+    AutoScaleParams,
+    CoordinationAdjustmentAction,
+    CoordinationParams,
+    Suppressed,
+    action_id,
+)
+from .actions import AlgedonicAlert, AutoScale, CoordinationAdjustment
+from .dsl import Pattern
+from .events import Event
+from .match import Match
+
+SEEN_IDS = 100_000  # recent action ids remembered for de-duplication
+
+
+def _instances(value: Any) -> int | None:
+    if type(value) is int and value >= 0:
+        return value
+    if type(value) is float and value.is_integer() and value >= 0:
+        return int(value)
+    return None
+
+
+class PolicyEngine:
+    """Per-target scaling state, per-severity alert windows, cooldowns, de-duplication."""
+
+    def __init__(self, patterns: Iterable[Pattern]):
+        self.bindings = {p.name: p.actions for p in patterns if p.actions}
+        self.target_fields = sorted(
+            {a.target or "" for acts in self.bindings.values() for a in acts if isinstance(a, AutoScale)})
+        # (tenant, target field, target value) → [instance count, time of last scaling action]
+        self.scale: dict[tuple, list] = {}
+        # (tenant, severity) → times of alerts that passed, and (count, since) of those held back
+        self.alerts: dict[tuple, deque] = {}
+        self.held: dict[tuple, list] = {}
+        # (pattern, index, key) → time of the last coordination adjustment
+        self.coordination: dict[tuple, float] = {}
+        self.seen: OrderedDict[str, None] = OrderedDict()
+        self.stats: Counter[str] = Counter()
+
+    @property
+    def watches_instances(self) -> bool:
+        return bool(self.target_fields)
+
+    def observe(self, ev: Event) -> None:
+        """An event reporting `data.instances` sets the known count of its target."""
+        count = _instances(ev.data.get("instances"))
+        if count is None:
+            return
+        for f in self.target_fields:
+            value = ev.tenant if not f else _event_field(ev, f)
+            if value is None:
+                continue
+            state = self.scale.get((ev.tenant, f, value))
+            if state is None:
+                self.scale[(ev.tenant, f, value)] = [count, None]
+            else:
+                state[0] = count
+
+    def on_match(self, match: Match) -> list[Any]:
+        out = []
+        for index, spec in enumerate(self.bindings.get(match.pattern, ())):
+            aid = action_id(match.match_id, spec.type, index)
+            if aid in self.seen:
+                self.stats["duplicate"] += 1
+                continue
+            if isinstance(spec, AutoScale):
+                record = self._autoscale(spec, match, aid)
+            elif isinstance(spec, AlgedonicAlert):
+                record = self._alert(spec, match, aid)
+            else:
+                record = self._coordinate(spec, match, aid, index)
+            if record is None:
+                continue
+            self.seen[aid] = None
+            if len(self.seen) > SEEN_IDS:
+                self.seen.popitem(last=False)
+            self.stats[f"emitted_{spec.type}"] += 1
+            out.append(record)
+        return out
+
+    @staticmethod
+    def _common(match: Match, aid: str) -> dict[str, Any]:
+        return {"action_id": aid, "pattern": match.pattern, "tenant": match.tenant, "key": match.key,
+                "timestamp": match.timestamp, "match_id": match.match_id, "event_ids": match.event_ids}
+
+    def _autoscale(self, spec: AutoScale, match: Match, aid: str) -> AutoScaleAction | None:
+        field = spec.target or ""
+        value = match.tenant if not spec.target else match.key.get(spec.target)
+        t = match.timestamp
+        state = self.scale.setdefault((match.tenant, field, value), [spec.min_instances, None])
+        current, last = state
+        if last is not None and t < last + spec.cooldown:
+            self.stats["autoscale_cooldown"] += 1
+            return None
+        if spec.direction == "scale_out":
+            proposed = min(max(current + spec.step, spec.min_instances), spec.max_instances)
+        else:
+            proposed = max(min(current - spec.step, spec.max_instances), spec.min_instances)
+        if proposed == current or (spec.direction == "scale_out") != (proposed > current):
+            self.stats["autoscale_at_bound"] += 1
+            return None
+        state[0], state[1] = proposed, t
+        params = AutoScaleParams(direction=spec.direction, from_=current, to=proposed, target=str(value),
+                                 min_instances=spec.min_instances, max_instances=spec.max_instances,
+                                 reason=f"pattern {match.pattern} matched at {t}")
+        return AutoScaleAction(params=params, **self._common(match, aid))
+
+    def _alert(self, spec: AlgedonicAlert, match: Match, aid: str) -> AlgedonicAlertAction | None:
+        t = match.timestamp
+        rk = (match.tenant, spec.severity)
+        if spec.rate_limit is not None:
+            passed = self.alerts.setdefault(rk, deque())
+            horizon = t - spec.window
+            while passed and passed[0] <= horizon:
+                passed.popleft()
+            if len(passed) >= spec.rate_limit:
+                held = self.held.setdefault(rk, [0, t])
+                held[0] += 1
+                self.stats["algedonic_rate_limited"] += 1
+                return None
+            passed.append(t)
+        held = self.held.pop(rk, None)
+        params = AlgedonicParams(signal=spec.signal, severity=spec.severity,
+                                 description=spec.description or f"pattern {match.pattern} matched",
+                                 suppressed=None if held is None else Suppressed(count=held[0], since=held[1]))
+        return AlgedonicAlertAction(params=params, **self._common(match, aid))
+
+    def _coordinate(self, spec: CoordinationAdjustment, match: Match, aid: str,
+                    index: int) -> CoordinationAdjustmentAction | None:
+        t = match.timestamp
+        ck = (match.pattern, index, tuple(sorted(match.key.items())))
+        last = self.coordination.get(ck)
+        if last is not None and t < last + spec.cooldown:
+            self.stats["coordination_cooldown"] += 1
+            return None
+        self.coordination[ck] = t
+        params = CoordinationParams(strategy=spec.strategy, factor=spec.factor,
+                                    reason=f"pattern {match.pattern} matched at {t}")
+        return CoordinationAdjustmentAction(params=params, **self._common(match, aid))
+
+
+def _event_field(ev: Event, name: str) -> Any:
+    if name in ("tenant", "source", "subsystem"):
+        return getattr(ev, name)
+    from .codegen import get_path
+    from .threevalued import MISSING
+
+    value = get_path(ev.data, tuple(name.split(".")))
+    return None if value is MISSING else value
