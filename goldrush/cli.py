@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--events", type=int, default=300_000)
     b.add_argument("--tenants", type=int, default=1000)
     b.add_argument("--repeat", type=int, default=3, help="rounds; the best of each is kept")
+    b.add_argument("--patterns", choices=["seed", "all"], default="seed",
+                   help="the seed's three patterns (default) or every built-in pattern and trigger")
     b.add_argument("--json", action="store_true", help="print the figures as JSON too")
     b.set_defaults(handler=_bench_replay)
 
@@ -144,7 +146,7 @@ def _bench_replay(args: argparse.Namespace) -> int:
 
     from .bench.replay import main as bench_main
 
-    result = bench_main(args.events, args.tenants, args.repeat)
+    result = bench_main(args.events, args.tenants, args.repeat, args.patterns)
     if args.json:
         print(json.dumps(result))
     return 0
