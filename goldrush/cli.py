@@ -63,6 +63,25 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _broker(args: argparse.Namespace) -> int:
+    from .broker import BrokerUnavailable, EmbeddedBroker
+
+    broker = EmbeddedBroker(args.port, args.host, quiet=False)
+    try:
+        broker.start()
+    except BrokerUnavailable as exc:
+        print(f"goldrush broker: {exc}", file=sys.stderr)
+        return 1
+    print(f"embedded broker on {broker.bootstrap} (memory storage); Ctrl-C stops it", file=sys.stderr)
+    try:
+        assert broker.process is not None
+        return broker.process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        broker.stop()
+
+
 def _schema(args: argparse.Namespace) -> int:
     import json
 
@@ -119,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jitter timestamps back by up to this many seconds (out-of-order arrival)")
     p.add_argument("--out", help="JSONL file to write (default stdout)")
     p.set_defaults(handler=_simulate)
+
+    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker in the foreground")
+    p.add_argument("--port", type=int, default=9092)
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(handler=_broker)
 
     p = sub.add_parser("schema", help="print a JSON schema for consumers")
     p.add_argument("what", choices=["actions", "matches", "events"])

