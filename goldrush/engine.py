@@ -259,6 +259,57 @@ class Engine:
             dropped += len(dead)
         return dropped
 
+    # -- snapshots ---------------------------------------------------------------
+    def dump_key(self, pattern_index: int, key: Any) -> dict[str, Any] | None:
+        """One (pattern, key) state as plain JSON data, or None when it is fresh."""
+        st = self.states[pattern_index].get(key)
+        if st is None:
+            return None
+        cp = self.compiled.patterns[pattern_index]
+        return {"was_true": st.was_true, "cool_until": st.cool_until,
+                "ops": [op.dump(st.ops[op.slot]) for op in cp.ops]}
+
+    def load_key(self, pattern_index: int, key: Any, data: dict[str, Any] | None) -> None:
+        states = self.states[pattern_index]
+        if data is None:
+            states.pop(key, None)
+            return
+        cp = self.compiled.patterns[pattern_index]
+        st = KeyState([op.load(d) for op, d in zip(cp.ops, data["ops"], strict=True)])
+        st.was_true, st.cool_until = data["was_true"], data["cool_until"]
+        states[key] = st
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole engine as JSON-ready data: restoring it resumes exactly here."""
+        patterns = []
+        for cp, states in zip(self.compiled.patterns, self.states, strict=True):
+            patterns.append({"name": cp.name, "keys": [
+                [key if cp.tenant_key else list(key), self.dump_key(cp.index, key)] for key in states]})
+        return {
+            "patterns": patterns,
+            "clock": dict(self.clock),
+            "buffer": {t: {"high": b.high, "floor": b.floor, "queue": [e.to_dict() for e in b.queue]}
+                       for t, b in self.buffer.tenants.items()},
+            "policies": self.policies.dump(),
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        from .events import decode
+
+        by_name = {cp.name: cp for cp in self.compiled.patterns}
+        for entry in snap["patterns"]:
+            cp = by_name.get(entry["name"])
+            if cp is None:  # the pattern was removed: its state has nobody to serve
+                continue
+            for key, data in entry["keys"]:
+                self.load_key(cp.index, key if cp.tenant_key else tuple(key), data)
+        self.clock.update(snap["clock"])
+        for tenant, b in snap["buffer"].items():
+            buf = self.buffer.tenant(tenant)
+            buf.high, buf.floor = b["high"], b["floor"]
+            buf.queue.extend(decode(e) for e in b["queue"])
+        self.policies.load(snap["policies"])
+
     def state_size(self) -> int:
         """Number of (pattern, key) states held."""
         return sum(len(s) for s in self.states)

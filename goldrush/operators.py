@@ -372,5 +372,16 @@ class SequenceOp:
         return not st
 
     def dump(self, st: list[Partial]) -> Any:
-        return [[p.k, p.first, p.last, [e.id for e in p.events()], [e.timestamp for e in p.events()]]
-                for p in st]
+        """Partials with their events (as envelopes, ids included): enough to resume exactly."""
+        return [[p.k, p.first, p.last, [e.to_dict() for e in p.events()]] for p in st]
+
+    def load(self, data: Any) -> list[Partial]:
+        from .events import decode
+
+        out = []
+        for k, first, last, events in data:
+            chain: tuple = ()
+            for e in events:
+                chain = (decode(e), chain)
+            out.append(Partial(k, first, last, chain))
+        return out

@@ -54,6 +54,23 @@ class PolicyEngine:
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.stats: Counter[str] = Counter()
 
+    def dump(self) -> dict[str, Any]:
+        """Policy state as JSON-ready data (tuple keys become lists)."""
+        return {
+            "scale": [[list(k), v] for k, v in self.scale.items()],
+            "alerts": [[list(k), list(v)] for k, v in self.alerts.items()],
+            "held": [[list(k), v] for k, v in self.held.items()],
+            "coordination": [[[k[0], k[1], [list(kv) for kv in k[2]]], v] for k, v in self.coordination.items()],
+            "seen": list(self.seen),
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.scale = {tuple(k): list(v) for k, v in data["scale"]}
+        self.alerts = {tuple(k): deque(v) for k, v in data["alerts"]}
+        self.held = {tuple(k): list(v) for k, v in data["held"]}
+        self.coordination = {(k[0], k[1], tuple(tuple(kv) for kv in k[2])): v for k, v in data["coordination"]}
+        self.seen = OrderedDict.fromkeys(data["seen"])
+
     @property
     def watches_instances(self) -> bool:
         return bool(self.target_fields)

@@ -34,6 +34,12 @@ class ReorderBuffer:
         self.tenants: dict[str, _TenantBuffer] = {}
         self.arrivals = 0
 
+    def tenant(self, tenant: str) -> _TenantBuffer:
+        buf = self.tenants.get(tenant)
+        if buf is None:
+            buf = self.tenants[tenant] = _TenantBuffer()
+        return buf
+
     def push(self, event: Event, out: list[Event]) -> bool:
         """Buffer `event`, append what is now releasable to `out`; False if it is late."""
         buf = self.tenants.get(event.tenant)
