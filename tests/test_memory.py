@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from goldrush.patterns import ALL
-
 from goldrush import Engine, Pattern, decode, event, frequency, recent, sequence, trend
+from goldrush.patterns import ALL
 
 
 def test_idle_keys_are_dropped_and_windows_trimmed():

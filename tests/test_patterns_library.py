@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import goldrush.patterns as library
-from goldrush.patterns import coordination_oscillation, opportunity_emergence, variety_imbalance
-
 from goldrush import Pattern, replay
+from goldrush.patterns import coordination_oscillation, opportunity_emergence, variety_imbalance
 
 V = "vsm_core.variety.calculated"
 

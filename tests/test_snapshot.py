@@ -43,7 +43,9 @@ def whole_run(pats, events, lateness):
 @given(pattern=patterns(), events=streams(min_size=5), data=st.data(), lateness=st.sampled_from([0, 2]))
 def test_snapshot_restore_is_invisible(pattern, events, data, lateness):
     cut = data.draw(st.integers(0, len(events)))
-    assert split_run([pattern], events, cut, lateness)[0] == whole_run([pattern], events, lateness)[0]
+    got, want = split_run([pattern], events, cut, lateness)[0], whole_run([pattern], events, lateness)[0]
+    # compare as JSON: a NaN key value is equal to itself there
+    assert [json.dumps(m.to_dict()) for m in got] == [json.dumps(m.to_dict()) for m in want]
 
 
 def test_snapshot_restore_with_builtins_and_actions():
