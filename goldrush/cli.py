@@ -176,8 +176,14 @@ def _bench_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-# Later subcommands (actions, streaming, benchmarks) register themselves here.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _kafka_commands(sub: argparse._SubParsersAction) -> None:
+    from .kafka_cli import register
+
+    register(sub)
+
+
+# Subcommands that live in their own modules register themselves here.
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

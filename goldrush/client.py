@@ -1,0 +1,162 @@
+"""Python API for both ends of goldrush: produce events, consume actions and matches.
+
+    async with EventProducer("localhost:9092", batch=100) as producer:
+        await producer.send({"name": "vsm_core.system1.operation", "timestamp": 1.7e9, ...})
+
+    async with ActionConsumer("localhost:9092") as consumer:
+        async for record in consumer:      # typed action records (and matches), de-duplicated
+            ...
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from .action_records import parse_action
+from .events import Envelope, Event, decode
+from .jsonio import dumps_bytes, loads
+from .match import Match
+from .topics import ACTIONS, DEFAULT_SOURCE, MATCHES, default_broker
+
+
+class EventProducer:
+    """Validates events and sends them, `batch` events per Kafka message (a JSON array).
+
+    Messages are keyed by tenant, so a tenant's events stay in order in one
+    partition; a batch never mixes tenants. Invalid events raise `InvalidEvent`
+    before anything is sent. No idempotent or transactional producer: the
+    embedded broker has neither, and goldrush de-duplicates by id downstream.
+    """
+
+    def __init__(self, bootstrap: str | None = None, *, topic: str = DEFAULT_SOURCE, batch: int = 1,
+                 **producer_options: Any):
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.bootstrap = bootstrap or default_broker()
+        self.topic = topic
+        self.batch = batch
+        self._options = {"acks": 1, "linger_ms": 5, "max_request_size": 4 * 1024 * 1024, **producer_options}
+        self._producer: AIOKafkaProducer | None = None
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+        self.sent_events = 0
+        self.sent_messages = 0
+
+    async def start(self) -> EventProducer:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **self._options)
+        await self._producer.start()
+        return self
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            try:
+                await self.flush()
+            finally:
+                await self._producer.stop()
+                self._producer = None
+
+    async def __aenter__(self) -> EventProducer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @staticmethod
+    def _envelope(event: dict[str, Any] | Envelope | Event) -> tuple[str, dict[str, Any]]:
+        if isinstance(event, Envelope):
+            return event.tenant, event.model_dump(exclude_none=True)
+        ev = event if isinstance(event, Event) else decode(event)
+        return ev.tenant, ev.to_dict()
+
+    async def send(self, event: dict[str, Any] | Envelope | Event) -> None:
+        tenant, envelope = self._envelope(event)
+        pending = self._pending.setdefault(tenant, [])
+        pending.append(envelope)
+        if len(pending) >= self.batch:
+            await self._send_tenant(tenant)
+
+    async def send_many(self, events: Iterable[dict[str, Any] | Envelope | Event]) -> None:
+        for event in events:
+            await self.send(event)
+
+    async def flush(self) -> None:
+        for tenant in list(self._pending):
+            await self._send_tenant(tenant)
+        if self._producer is not None:
+            await self._producer.flush()
+
+    async def _send_tenant(self, tenant: str) -> None:
+        events = self._pending.pop(tenant, [])
+        if not events:
+            return
+        if self._producer is None:
+            raise RuntimeError("EventProducer is not started: use `async with EventProducer(...)`")
+        value = dumps_bytes(events[0] if self.batch == 1 and len(events) == 1 else events)
+        await self._producer.send(self.topic, value, key=tenant.encode())
+        self.sent_events += len(events)
+        self.sent_messages += 1
+
+
+class ActionConsumer:
+    """Async iterator over action records (typed) and matches, de-duplicated by id.
+
+    Delivery from goldrush is at-least-once (a restarted worker may publish an
+    action again); ids are deterministic, so remembering the last `remember`
+    ids turns that into effectively-once for the consumer.
+    """
+
+    def __init__(self, bootstrap: str | None = None, *, topics: Iterable[str] | None = None,
+                 group_id: str | None = None, from_beginning: bool = True, remember: int = 100_000,
+                 **consumer_options: Any):
+        self.bootstrap = bootstrap or default_broker()
+        self.topics = tuple(topics) if topics is not None else (*ACTIONS.values(), MATCHES)
+        self._options = {"group_id": group_id, "auto_offset_reset": "earliest" if from_beginning else "latest",
+                         "enable_auto_commit": group_id is not None, **consumer_options}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+        self.duplicates = 0
+
+    async def start(self) -> ActionConsumer:
+        self._consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, **self._options)
+        await self._consumer.start()
+        return self
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def __aenter__(self) -> ActionConsumer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @staticmethod
+    def parse(topic: str, value: bytes) -> Any:
+        data = loads(value)
+        if topic == MATCHES:
+            return Match.from_dict(data)
+        return parse_action(data)
+
+    def _fresh(self, record: Any) -> bool:
+        rid = record.match_id if isinstance(record, Match) else record.action_id
+        if rid in self._seen:
+            self.duplicates += 1
+            return False
+        self._seen[rid] = None
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        return True
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        if self._consumer is None:
+            raise RuntimeError("ActionConsumer is not started: use `async with ActionConsumer(...)`")
+        async for msg in self._consumer:
+            record = self.parse(msg.topic, msg.value)
+            if self._fresh(record):
+                yield record
