@@ -46,7 +46,9 @@ class Engine:
         self.compiled = patterns if isinstance(patterns, CompiledSet) else CompiledSet(patterns)
         self.lateness = to_seconds(allowed_lateness, what="allowed_lateness", allow_zero=True)
         self.buffer = ReorderBuffer(self.lateness)
-        self.states: list[dict[Any, KeyState]] = [{} for _ in self.compiled.patterns]
+        # tenant → per pattern: key → state. Grouped by tenant because the tenant is
+        # the unit of ordering, of partitioning and of state snapshots.
+        self.tenants: dict[str, list[dict[Any, KeyState]]] = {}
         self.clock: dict[str, float] = {}  # per tenant: time of the last processed event
         self.late: list[Event] = []
         self.stats: Counter[str] = Counter()
@@ -108,6 +110,8 @@ class Engine:
         vals_template = self.compiled.vals_template
         samples_template = self.compiled.samples_template
         clock = self.clock
+        tenants = self.tenants
+        n_patterns = len(self.compiled.patterns)
         observe = self.policies.observe if self.policies.watches_instances else None
         out: list[Match] = []
         for ev in events:
@@ -136,7 +140,10 @@ class Engine:
                         samples[mid] = float(v)
             else:
                 samples = samples_template
-            for cp, by_name, metric_ids, key_states, updates, step, durative in candidates:
+            tenant_states = tenants.get(ev.tenant)
+            if tenant_states is None:
+                tenant_states = tenants[ev.tenant] = [{} for _ in range(n_patterns)]
+            for cp, by_name, metric_ids, updates, step, durative in candidates:
                 if not by_name:
                     for mid in metric_ids:
                         if samples[mid] is not None:
@@ -146,6 +153,7 @@ class Engine:
                 key = ev.tenant if cp.tenant_key else cp.key(ev)
                 if key is None:
                     continue
+                key_states = tenant_states[cp.index]
                 st = key_states.get(key)
                 if st is None:
                     st = key_states[key] = KeyState([op.new_state() for op in cp.ops])
@@ -198,7 +206,7 @@ class Engine:
             step = None if seq is None else (seq.step, seq.slot) if seq in updates else ()
             others = tuple((op.update, op.slot) for op in updates if op is not seq)
             durative = tuple((op.holds, op.slot) for op in cp.durative)
-            candidates.append((cp, by_name, metric_ids, self.states[cp.index], others, step, durative))
+            candidates.append((cp, by_name, metric_ids, others, step, durative))
         if len(self._bound) >= 65536:
             self._bound.clear()
         bound = self._bound[name] = (plan.preds, plan.metrics, tuple(candidates))
@@ -233,83 +241,99 @@ class Engine:
         """
         self._since_sweep = 0
         dropped = 0
-        clock = self.clock
-        for cp, states in zip(self.compiled.patterns, self.states, strict=True):
-            dead = []
-            for key, st in states.items():
-                now = clock.get(cp.tenant_of(key))
-                if now is None:
-                    continue
-                if st.was_true:
-                    continue
-                if st.cool_until is not None:
-                    if now < st.cool_until:
-                        continue
-                    st.cool_until = None
-                empty = True
-                for op in cp.ops:
-                    s = st.ops[op.slot]
-                    op.expire(s, now)
-                    if not op.is_empty(s):
-                        empty = False
-                if empty:
-                    dead.append(key)
-            for key in dead:
-                del states[key]
-            dropped += len(dead)
+        for tenant in list(self.tenants):
+            now = self.clock.get(tenant)
+            if now is None:
+                continue
+            per_pattern = self.tenants[tenant]
+            for cp, states in zip(self.compiled.patterns, per_pattern, strict=True):
+                dead = [key for key, st in states.items() if self._idle(cp, st, now)]
+                for key in dead:
+                    del states[key]
+                dropped += len(dead)
+            if not any(per_pattern):
+                del self.tenants[tenant]
         return dropped
 
+    @staticmethod
+    def _idle(cp: CompiledPattern, st: KeyState, now: float) -> bool:
+        """True when `st` (expired up to `now`) behaves exactly like a fresh state."""
+        if st.was_true:
+            return False
+        if st.cool_until is not None:
+            if now < st.cool_until:
+                return False
+            st.cool_until = None
+        empty = True
+        for op in cp.ops:
+            s = st.ops[op.slot]
+            op.expire(s, now)
+            if not op.is_empty(s):
+                empty = False
+        return empty
+
     # -- snapshots ---------------------------------------------------------------
-    def dump_key(self, pattern_index: int, key: Any) -> dict[str, Any] | None:
-        """One (pattern, key) state as plain JSON data, or None when it is fresh."""
-        st = self.states[pattern_index].get(key)
-        if st is None:
-            return None
-        cp = self.compiled.patterns[pattern_index]
+    def _dump_state(self, cp: CompiledPattern, st: KeyState) -> dict[str, Any]:
         return {"was_true": st.was_true, "cool_until": st.cool_until,
                 "ops": [op.dump(st.ops[op.slot]) for op in cp.ops]}
 
-    def load_key(self, pattern_index: int, key: Any, data: dict[str, Any] | None) -> None:
-        states = self.states[pattern_index]
-        if data is None:
-            states.pop(key, None)
-            return
-        cp = self.compiled.patterns[pattern_index]
+    def _load_state(self, cp: CompiledPattern, data: dict[str, Any]) -> KeyState:
         st = KeyState([op.load(d) for op, d in zip(cp.ops, data["ops"], strict=True)])
         st.was_true, st.cool_until = data["was_true"], data["cool_until"]
-        states[key] = st
+        return st
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole engine as JSON-ready data: restoring it resumes exactly here."""
-        patterns = []
-        for cp, states in zip(self.compiled.patterns, self.states, strict=True):
-            patterns.append({"name": cp.name, "keys": [
-                [key if cp.tenant_key else list(key), self.dump_key(cp.index, key)] for key in states]})
+    def snapshot_tenant(self, tenant: str) -> dict[str, Any]:
+        """One tenant's whole state as JSON-ready data: restoring it resumes exactly here.
+
+        The streaming runtime keeps one of these per tenant in a changelog-backed table.
+        """
+        per_pattern = self.tenants.get(tenant) or [{} for _ in self.compiled.patterns]
+        buf = self.buffer.tenants.get(tenant)
         return {
-            "patterns": patterns,
-            "clock": dict(self.clock),
-            "buffer": {t: {"high": b.high, "floor": b.floor, "queue": [e.to_dict() for e in b.queue]}
-                       for t, b in self.buffer.tenants.items()},
-            "policies": self.policies.dump(),
+            "patterns": {cp.name: [[key if cp.tenant_key else list(key), self._dump_state(cp, st)]
+                                   for key, st in states.items()]
+                         for cp, states in zip(self.compiled.patterns, per_pattern, strict=True) if states},
+            "clock": self.clock.get(tenant),
+            "buffer": None if buf is None else {"high": buf.high, "floor": buf.floor,
+                                                "queue": [e.to_dict() for e in buf.queue]},
+            "policies": self.policies.dump(tenant),
         }
 
-    def restore(self, snap: dict[str, Any]) -> None:
+    def restore_tenant(self, tenant: str, snap: dict[str, Any]) -> None:
+        """Replace what the engine knows of `tenant` by a snapshot (patterns matched by name)."""
         from .events import decode
 
-        by_name = {cp.name: cp for cp in self.compiled.patterns}
-        for entry in snap["patterns"]:
-            cp = by_name.get(entry["name"])
-            if cp is None:  # the pattern was removed: its state has nobody to serve
-                continue
-            for key, data in entry["keys"]:
-                self.load_key(cp.index, key if cp.tenant_key else tuple(key), data)
-        self.clock.update(snap["clock"])
-        for tenant, b in snap["buffer"].items():
+        self.unload_tenant(tenant)
+        per_pattern: list[dict[Any, KeyState]] = [{} for _ in self.compiled.patterns]
+        for cp in self.compiled.patterns:
+            for key, data in snap["patterns"].get(cp.name, ()):  # a removed pattern's state is dropped
+                per_pattern[cp.index][key if cp.tenant_key else tuple(key)] = self._load_state(cp, data)
+        if any(per_pattern):
+            self.tenants[tenant] = per_pattern
+        if snap["clock"] is not None:
+            self.clock[tenant] = snap["clock"]
+        if snap["buffer"] is not None:
             buf = self.buffer.tenant(tenant)
-            buf.high, buf.floor = b["high"], b["floor"]
-            buf.queue.extend(decode(e) for e in b["queue"])
+            buf.high, buf.floor = snap["buffer"]["high"], snap["buffer"]["floor"]
+            buf.queue.extend(decode(e) for e in snap["buffer"]["queue"])
         self.policies.load(snap["policies"])
+
+    def unload_tenant(self, tenant: str) -> None:
+        """Forget a tenant (its partition moved to another worker)."""
+        self.tenants.pop(tenant, None)
+        self.clock.pop(tenant, None)
+        self.buffer.tenants.pop(tenant, None)
+        self.policies.forget(tenant)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every tenant's snapshot."""
+        tenants = set(self.tenants) | set(self.buffer.tenants) | set(self.clock)
+        return {"tenants": {t: self.snapshot_tenant(t) for t in sorted(tenants)}}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        for tenant, data in snap["tenants"].items():
+            self.restore_tenant(tenant, data)
 
     def state_size(self) -> int:
         """Number of (pattern, key) states held."""
-        return sum(len(s) for s in self.states)
+        return sum(len(s) for per_pattern in self.tenants.values() for s in per_pattern)

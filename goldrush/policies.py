@@ -49,27 +49,41 @@ class PolicyEngine:
         # (tenant, severity) → times of alerts that passed, and (count, since) of those held back
         self.alerts: dict[tuple, deque] = {}
         self.held: dict[tuple, list] = {}
-        # (pattern, index, key) → time of the last coordination adjustment
+        # (tenant, pattern, index, key) → time of the last coordination adjustment
         self.coordination: dict[tuple, float] = {}
-        self.seen: OrderedDict[str, None] = OrderedDict()
+        self.seen: OrderedDict[str, str] = OrderedDict()  # action id → tenant
         self.stats: Counter[str] = Counter()
 
-    def dump(self) -> dict[str, Any]:
-        """Policy state as JSON-ready data (tuple keys become lists)."""
+    def dump(self, tenant: str | None = None) -> dict[str, Any]:
+        """Policy state (of one tenant, or all) as JSON-ready data; every key starts with the tenant."""
+        def mine(k: tuple) -> bool:
+            return tenant is None or k[0] == tenant
+
         return {
-            "scale": [[list(k), v] for k, v in self.scale.items()],
-            "alerts": [[list(k), list(v)] for k, v in self.alerts.items()],
-            "held": [[list(k), v] for k, v in self.held.items()],
-            "coordination": [[[k[0], k[1], [list(kv) for kv in k[2]]], v] for k, v in self.coordination.items()],
-            "seen": list(self.seen),
+            "scale": [[list(k), v] for k, v in self.scale.items() if mine(k)],
+            "alerts": [[list(k), list(v)] for k, v in self.alerts.items() if mine(k)],
+            "held": [[list(k), v] for k, v in self.held.items() if mine(k)],
+            "coordination": [[[k[0], k[1], k[2], [list(kv) for kv in k[3]]], v]
+                             for k, v in self.coordination.items() if mine(k)],
+            "seen": [[t, aid] for aid, t in self.seen.items() if tenant is None or t == tenant],
         }
 
     def load(self, data: dict[str, Any]) -> None:
-        self.scale = {tuple(k): list(v) for k, v in data["scale"]}
-        self.alerts = {tuple(k): deque(v) for k, v in data["alerts"]}
-        self.held = {tuple(k): list(v) for k, v in data["held"]}
-        self.coordination = {(k[0], k[1], tuple(tuple(kv) for kv in k[2])): v for k, v in data["coordination"]}
-        self.seen = OrderedDict.fromkeys(data["seen"])
+        """Merge a dump into this state (tenants not in it are left alone)."""
+        self.scale.update({tuple(k): list(v) for k, v in data["scale"]})
+        self.alerts.update({tuple(k): deque(v) for k, v in data["alerts"]})
+        self.held.update({tuple(k): list(v) for k, v in data["held"]})
+        self.coordination.update({(k[0], k[1], k[2], tuple(tuple(kv) for kv in k[3])): v
+                                  for k, v in data["coordination"]})
+        for t, aid in data["seen"]:
+            self.seen[aid] = t
+
+    def forget(self, tenant: str) -> None:
+        for table in (self.scale, self.alerts, self.held, self.coordination):
+            for k in [k for k in table if k[0] == tenant]:
+                del table[k]
+        for aid in [aid for aid, t in self.seen.items() if t == tenant]:
+            del self.seen[aid]
 
     @property
     def watches_instances(self) -> bool:
@@ -105,7 +119,7 @@ class PolicyEngine:
                 record = self._coordinate(spec, match, aid, index)
             if record is None:
                 continue
-            self.seen[aid] = None
+            self.seen[aid] = match.tenant
             if len(self.seen) > SEEN_IDS:
                 self.seen.popitem(last=False)
             self.stats[f"emitted_{spec.type}"] += 1
@@ -162,7 +176,7 @@ class PolicyEngine:
     def _coordinate(self, spec: CoordinationAdjustment, match: Match, aid: str,
                     index: int) -> CoordinationAdjustmentAction | None:
         t = match.timestamp
-        ck = (match.pattern, index, tuple(sorted(match.key.items())))
+        ck = (match.tenant, match.pattern, index, tuple(sorted(match.key.items())))
         last = self.coordination.get(ck)
         if last is not None and t < last + spec.cooldown:
             self.stats["coordination_cooldown"] += 1

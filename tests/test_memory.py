@@ -38,8 +38,9 @@ def test_memory_stays_flat_on_a_long_stream():
         engine.push(decode(e))
         if i % 100_000 == 99_999:
             engine.sweep()
-            sizes.append(sum(len(engine.states[j]) for j in range(3)))
+            sizes.append(engine.state_size())
     # per (pattern, tenant) at most one state: bounded by active keys, not by events
-    assert max(sizes) <= 3 * 50
-    windows = sum(len(st.ops[0]) for st in engine.states[1].values())  # frequency deques
+    assert max(sizes) <= len(ALL) * 50 * 5  # ≤ 5 services per tenant for the per-service triggers
+    windows = sum(len(per_pattern[1][t].ops[0]) for t, per_pattern in engine.tenants.items()
+                  if t in per_pattern[1])  # frequency deques of coordination_oscillation
     assert windows < 50 * 400
