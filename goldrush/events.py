@@ -161,6 +161,8 @@ def _optional_str(obj: dict, key: str) -> str | None:
 def decode(obj: Any) -> Event:
     """One input object → `Event`, or `InvalidEvent` naming what is wrong."""
     if type(obj) is not dict:
+        if isinstance(obj, Envelope):
+            return obj.to_event()
         if not isinstance(obj, dict):
             raise InvalidEvent("not_object", f"an event must be a JSON object, got {_kind(obj)}")
         obj = dict(obj)

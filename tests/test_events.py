@@ -116,3 +116,11 @@ def test_replay_reports_rejections_and_never_raises():
         (1, "not_object"), (2, "missing_timestamp"), (3, "bad_timestamp")]
     assert result.events == 4
     assert result.rejected[1].input == {"name": "x"}
+
+
+def test_replay_accepts_envelope_models():
+    from goldrush import Pattern, recent
+
+    env = Envelope(name="x", timestamp=1, id="e1")
+    (m,) = replay([Pattern("p", recent("x"))], [env])
+    assert m.event_ids == ["e1"]
