@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -23,7 +24,25 @@ from .match import Match
 from .topics import ACTIONS, DEFAULT_SOURCE, MATCHES, default_broker
 
 
-class EventProducer:
+class _AsyncClient(ABC):
+    """`async with` support for a client with `start()` and `stop()`."""
+
+    @abstractmethod
+    async def start(self) -> Self:
+        """Connect; returns the client."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Flush what is pending and disconnect."""
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+class EventProducer(_AsyncClient):
     """Validates events and sends them, `batch` events per Kafka message (a JSON array).
 
     Messages are keyed by tenant, so a tenant's events stay in order in one
@@ -57,12 +76,6 @@ class EventProducer:
             finally:
                 await self._producer.stop()
                 self._producer = None
-
-    async def __aenter__(self) -> EventProducer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @staticmethod
     def _envelope(event: dict[str, Any] | Envelope | Event) -> tuple[str, dict[str, Any]]:
@@ -100,7 +113,7 @@ class EventProducer:
         self.sent_messages += 1
 
 
-class ActionConsumer:
+class ActionConsumer(_AsyncClient):
     """Async iterator over action records (typed) and matches, de-duplicated by id.
 
     Delivery from goldrush is at-least-once (a restarted worker may publish an
@@ -129,12 +142,6 @@ class ActionConsumer:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
-
-    async def __aenter__(self) -> ActionConsumer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @staticmethod
     def parse(topic: str, value: bytes) -> Any:

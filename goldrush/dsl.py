@@ -8,6 +8,7 @@ Validated objects are immutable and serialise to plain JSON (`to_dict`).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -128,23 +129,25 @@ def _spec(value: Any, what: str) -> EventSpec:
     return value.normalized()
 
 
-class Clause:
-    """Base of the five operators."""
+class Clause(ABC):
+    """Base of the operators: what the compiler and serialisation need from each."""
 
     op: ClassVar[str]
     durative: ClassVar[bool] = True
 
-    def normalized(self) -> Clause:  # pragma: no cover - every operator overrides
-        raise NotImplementedError
+    @abstractmethod
+    def normalized(self) -> Clause:
+        """A validated copy (durations in seconds, conditions as nodes); `PatternError` if invalid."""
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, read back by the class's `from_dict`."""
 
     def specs(self) -> tuple[EventSpec, ...]:
         return ()
 
     def metrics(self) -> tuple[Metric, ...]:
         return ()
-
-    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - every operator overrides
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,11 @@ CLAUSE_TYPES: dict[str, type[Clause]] = {
 
 
 def register_clause(cls: type[Clause]) -> type[Clause]:
-    """Extension point: more clause kinds (e.g. `anomaly`) plug in here."""
+    """Extension point for more clause kinds (the anomaly-model clause plugs in here).
+
+    A registered clause is read back by `Pattern.from_dict` and compiled through its
+    `compile(slot, compiled_set)` method, which returns the run-time operator.
+    """
     CLAUSE_TYPES[cls.op] = cls
     return cls
 

@@ -95,10 +95,6 @@ class Engine:
         return self.process_many(released)
 
     # -- evaluation ----------------------------------------------------------
-    def process(self, ev: Event) -> list[Match]:
-        """Evaluate one event, already in event-time order for its tenant."""
-        return self.process_many((ev,))
-
     def process_many(self, events: Iterable[Event]) -> list[Match]:
         """Evaluate events that are already in event-time order per tenant.
 

@@ -157,10 +157,6 @@ class Expr:
     def __repr__(self) -> str:
         return render(self.node)
 
-    def equals(self, other: Expr) -> bool:
-        """Structural equality (`==` builds an expression instead)."""
-        return isinstance(other, Expr) and self.node == other.node
-
 
 class _Fields:
     """`F.x`, `F["x"]`, `F["a.b"]`: a reference to a field of the event's `data`."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterator
 from operator import attrgetter
 
 from .events import Event
@@ -63,10 +62,6 @@ class ReorderBuffer:
                 break
         return True
 
-    def watermark(self, tenant: str) -> float:
-        buf = self.tenants.get(tenant)
-        return float("-inf") if buf is None else buf.high - self.lateness
-
     def flush_tenant(self, tenant: str, out: list[Event]) -> None:
         """Release everything buffered for `tenant` (idle in streaming, or end of input).
 
@@ -83,9 +78,3 @@ class ReorderBuffer:
     def flush(self, out: list[Event]) -> None:
         for tenant in list(self.tenants):
             self.flush_tenant(tenant, out)
-
-    def pending(self) -> int:
-        return sum(len(b.queue) for b in self.tenants.values())
-
-    def buffered_tenants(self) -> Iterator[str]:
-        return (t for t, b in self.tenants.items() if b.queue)

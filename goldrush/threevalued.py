@@ -29,10 +29,6 @@ CMP = {
 }
 
 
-def is_number(value: Any) -> bool:
-    return type(value) in NUMBER_TYPES
-
-
 def cmp3(op: str, a: Any, b: Any) -> bool | None:
     ta, tb = type(a), type(b)
     if ta in NUMBER_TYPES and tb in NUMBER_TYPES:

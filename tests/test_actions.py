@@ -223,3 +223,10 @@ def test_concurrent_trigger_respects_keys():
     events = [ev("cpu", 0, source="a", u=0.95), ev("cpu", 1, source="b", u=0.1), ev("cpu", 2, source="b", u=0.99)]
     acts = replay([p], events, actions=True)
     assert [a.params.target for a in acts] == ["a", "b"]
+
+
+def test_add_actions_keeps_the_existing_ones():
+    from goldrush.patterns import coordination_oscillation_damping as p
+
+    both = p.add_actions(AlgedonicAlert(severity="low"))
+    assert [a.type for a in both.actions] == ["coordination_adjustment", "algedonic_alert"]
