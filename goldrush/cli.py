@@ -182,8 +182,14 @@ def _kafka_commands(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def _worker_command(sub: argparse._SubParsersAction) -> None:
+    from .agents.worker import register
+
+    register(sub)
+
+
 # Subcommands that live in their own modules register themselves here.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands]
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,3 +16,14 @@ def broker():
         pytest.fail(f"embedded broker unavailable: {exc}")
     yield b
     b.stop()
+
+
+@pytest.fixture
+def fresh_broker():
+    """A broker of its own, for tests whose topics and groups must not meet another test's."""
+    try:
+        b = EmbeddedBroker().start()
+    except BrokerUnavailable as exc:
+        pytest.fail(f"embedded broker unavailable: {exc}")
+    yield b
+    b.stop()

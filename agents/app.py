@@ -1,0 +1,186 @@
+"""The Faust app: ingest → engine (state in a changelog-backed table) → output topics.
+
+Flow (ARCHITECTURE.md): source topics → `ingest` decodes, dead-letters what is
+not an event, and forwards events grouped by tenant to the internal
+`<app_id>-engine-in` topic keyed by tenant → `evaluate` runs the engine and
+publishes matches, actions and late events. Partitioning by tenant keeps each
+tenant's reorder buffer and watermark on one worker, exactly as in replay.
+
+State: one snapshot per tenant in the `tenant-state` table (changelog topic),
+written after every batch together with the offset it covers, so a restarted
+worker skips what it had already applied and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+
+from goldrush.compiler import CompiledSet
+from goldrush.engine import Engine
+from goldrush.events import Event, decode
+from goldrush.gctune import THROUGHPUT_THRESHOLDS
+from goldrush.jsonio import dumps_bytes, loads
+from goldrush.loader import load_patterns
+from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
+
+from .config import WorkerConfig
+from .ingest import decode_message, name_filter
+
+FORWARD_CHUNK = 200  # events per engine-in message
+
+
+class EngineHost:
+    """The engine plus what the runtime needs around it: loaded tenants, offsets, idle times."""
+
+    def __init__(self, cfg: WorkerConfig):
+        self.engine = Engine(CompiledSet(load_patterns(cfg.patterns)), allowed_lateness=cfg.lateness)
+        self.idle_after = max(self.engine.lateness, 1.0)
+        self.loaded: set[str] = set()
+        self.offsets: dict[str, int] = {}  # tenant → last engine-in offset applied
+        self.last_arrival: dict[str, float] = {}  # tenant → wall-clock time of its last event
+        self.last_event: dict[str, Any] = {}  # tenant → its last engine-in stream event
+
+    def ensure_loaded(self, tenant: str, table: Any) -> None:
+        if tenant in self.loaded:
+            return
+        snap = table.get(tenant)
+        if snap is not None:
+            self.engine.restore_tenant(tenant, snap)
+            self.offsets[tenant] = snap.get("offset", -1)
+        self.loaded.add(tenant)
+
+    def unload_all(self) -> None:
+        for tenant in list(self.loaded):
+            self.engine.unload_tenant(tenant)
+        self.loaded.clear()
+        self.offsets.clear()
+
+    def snapshot(self, tenant: str) -> dict[str, Any]:
+        snap = self.engine.snapshot_tenant(tenant)
+        snap["offset"] = self.offsets.get(tenant, -1)
+        return snap
+
+    def idle_tenants(self) -> list[str]:
+        now = time.monotonic()
+        buffered = self.engine.buffer.tenants
+        return [t for t, seen in self.last_arrival.items()
+                if now - seen >= self.idle_after and t in buffered and buffered[t].queue]
+
+
+def build_app(cfg: WorkerConfig) -> faust.App:
+    import gc
+
+    gc.set_threshold(*THROUGHPUT_THRESHOLDS)
+    host = EngineHost(cfg)
+    engine = host.engine
+    app = faust.App(
+        cfg.app_id,
+        broker=f"kafka://{cfg.broker}",
+        store="memory://",
+        topic_partitions=cfg.partitions,
+        web_port=cfg.web_port,
+        web_host="127.0.0.1",
+        producer_acks=1,
+        consumer_auto_offset_reset="earliest",
+        broker_rebalance_timeout=cfg.rebalance_timeout,
+        broker_session_timeout=max(6.0, cfg.rebalance_timeout + 2),
+        broker_heartbeat_interval=1.0,
+        table_standby_replicas=0,
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    sources = app.topic(*cfg.topics, **raw)
+    engine_in = app.topic(f"{cfg.app_id}-engine-in", partitions=cfg.partitions, internal=True, **raw)
+    outputs = {name: app.topic(name, **raw) for name in (MATCHES, LATE, DEADLETTER, *ACTIONS.values())}
+    state = app.Table("tenant-state", partitions=cfg.partitions)
+    filters = {topic: name_filter(globs) for topic, globs in cfg.event_filters.items()}
+    counters: dict[str, int] = {}
+    app.goldrush_stats = counters  # type: ignore[attr-defined]
+
+    def count(name: str, n: int = 1) -> None:
+        counters[name] = counters.get(name, 0) + n
+
+    @app.agent(sources)
+    async def ingest(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(cfg.batch, cfg.batch_within):
+            by_tenant: dict[str, list[dict]] = {}
+            for event in batch:
+                msg = event.message
+                events, letters, filtered = decode_message(msg.value, msg.topic, msg.partition, msg.offset,
+                                                           filters.get(msg.topic))
+                count("filtered", filtered)
+                for letter in letters:
+                    count(f"rejected.{letter.code}")
+                    await outputs[DEADLETTER].send(key=msg.key, value=dumps_bytes(letter.to_dict()))
+                for ev in events:
+                    by_tenant.setdefault(ev.tenant, []).append(ev.to_dict())
+                count("events_in", len(events))
+            for tenant, envelopes in by_tenant.items():
+                for i in range(0, len(envelopes), FORWARD_CHUNK):  # keep messages far below 1 MB
+                    await engine_in.send(key=tenant.encode(), value=dumps_bytes(envelopes[i:i + FORWARD_CHUNK]))
+
+    def write_state(tenant: str, source_event: Any) -> None:
+        """Store the tenant's snapshot in the changelog partition of the event it came from.
+
+        Faust picks a table's changelog partition from the *current* stream event,
+        which `take_events` does not set (faust-streaming issue #497), so we set it
+        to the tenant's last event: co-partitioned with engine-in, as recovery expects.
+        """
+        token = _current_event.set(weakref.ref(source_event))
+        try:
+            state[tenant] = host.snapshot(tenant)
+        finally:
+            _current_event.reset(token)
+
+    async def publish(matches: list, tenants: dict[str, Any]) -> None:
+        for m in matches:
+            count(f"matches.{m.pattern}")
+            await outputs[MATCHES].send(key=m.tenant.encode(), value=dumps_bytes(m.to_dict()))
+        for a in engine.drain_actions():
+            count(f"actions.{a.type}")
+            await outputs[ACTIONS[a.type]].send(key=a.tenant.encode(), value=dumps_bytes(a.to_dict()))
+        if engine.late:
+            for ev in engine.late:
+                count("late")
+                await outputs[LATE].send(key=ev.tenant.encode(), value=dumps_bytes(
+                    {"reason": "below the tenant's watermark", "event": ev.to_dict()}))
+            engine.late.clear()
+        for tenant, source_event in tenants.items():
+            write_state(tenant, source_event)
+
+    @app.agent(engine_in)
+    async def evaluate(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(cfg.batch, cfg.batch_within):
+            events: list[Event] = []
+            touched: dict[str, Any] = {}  # tenant → its last engine-in event
+            now = time.monotonic()
+            for event in batch:
+                tenant = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+                host.ensure_loaded(tenant, state)
+                offset = event.message.offset
+                if offset <= host.offsets.get(tenant, -1):
+                    continue  # applied before a restart: its effect is in the snapshot
+                host.offsets[tenant] = offset
+                host.last_arrival[tenant] = now
+                host.last_event[tenant] = event
+                events.extend(decode(e) for e in loads(event.value))
+                touched[tenant] = event
+            await publish(engine.push_many(events), touched)
+
+    @app.timer(1.0)
+    async def flush_idle() -> None:
+        """A tenant quiet for `lateness` of wall-clock time (≥ 1 s) has its buffer flushed."""
+        for tenant in host.idle_tenants():
+            await publish(engine.flush_tenant(tenant), {tenant: host.last_event[tenant]})
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app_: faust.App, revoked: Any, **kwargs: Any) -> None:
+        # Partitions may move: forget everything, reload tenants lazily from the table.
+        host.unload_all()
+
+    app.goldrush_host = host  # type: ignore[attr-defined]
+    return app

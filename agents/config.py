@@ -1,0 +1,22 @@
+"""Worker configuration: one pydantic model, filled from the CLI or the environment."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from goldrush.topics import SOURCE_TOPICS, default_broker
+
+
+class WorkerConfig(BaseModel):
+    broker: str = Field(default_factory=default_broker)
+    app_id: str = "goldrush"
+    patterns: str | None = Field(default=None, description="pattern file or module (default: built-ins)")
+    topics: list[str] = Field(default_factory=lambda: list(SOURCE_TOPICS))
+    event_filters: dict[str, list[str]] = Field(
+        default_factory=dict, description="source topic → event-name globs to keep (the seed's event_types)")
+    lateness: str | float = "2s"
+    partitions: int = 4
+    web_port: int = 6066
+    batch: int = 500
+    batch_within: float = 0.2
+    rebalance_timeout: float = 4.0  # the embedded broker holds a join for this long

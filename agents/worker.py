@@ -1,0 +1,50 @@
+"""`goldrush worker`: build the app from a config and run it until stopped."""
+
+from __future__ import annotations
+
+import argparse
+
+from goldrush.durations import to_seconds
+from goldrush.topics import SOURCE_TOPICS, default_broker
+
+from .config import WorkerConfig
+
+
+def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
+    import faust
+
+    from .app import build_app
+
+    app = build_app(cfg)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("worker", help="run a streaming worker (Faust) on Kafka")
+    p.add_argument("--broker", default=default_broker(), help="bootstrap server (env GOLDRUSH_BROKER)")
+    p.add_argument("--patterns", help="pattern file or module (default: built-ins)")
+    p.add_argument("--topics", nargs="+", default=list(SOURCE_TOPICS), help="source topics")
+    p.add_argument("--filter", action="append", default=[], metavar="TOPIC=GLOB[,GLOB]",
+                   help="keep only these event names from TOPIC (repeatable)")
+    p.add_argument("--lateness", default="2s")
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
+    p.add_argument("--loglevel", default="warning")
+
+    def handler(args: argparse.Namespace) -> int:
+        filters: dict[str, list[str]] = {}
+        for f in args.filter:
+            topic, _, globs = f.partition("=")
+            if not globs:
+                raise SystemExit(f"goldrush worker: --filter {f!r}: expected TOPIC=GLOB[,GLOB]")
+            filters.setdefault(topic, []).extend(g for g in globs.split(",") if g)
+        to_seconds(args.lateness, what="--lateness", allow_zero=True)
+        cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
+                           event_filters=filters, lateness=args.lateness, partitions=args.partitions,
+                           web_port=args.web_port)
+        return run_worker(cfg, args.loglevel)
+
+    p.set_defaults(handler=handler)
