@@ -188,8 +188,14 @@ def _worker_command(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def _demo_command(sub: argparse._SubParsersAction) -> None:
+    from .demo import register
+
+    register(sub)
+
+
 # Subcommands that live in their own modules register themselves here.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command]
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command, _demo_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
