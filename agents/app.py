@@ -42,6 +42,10 @@ class EngineHost:
         self.idle_after = max(self.engine.lateness, 1.0)
         self.loaded: set[str] = set()
         self.offsets: dict[str, int] = {}  # tenant → last engine-in offset applied
+        # tenant → "topic/partition" of a source → [offset, index] of the last event applied from it.
+        # A worker killed after forwarding but before committing its source offsets
+        # forwards those events again; their source positions show they were applied.
+        self.sources: dict[str, dict[str, list[int]]] = {}
         self.last_arrival: dict[str, float] = {}  # tenant → wall-clock time of its last event
         self.last_event: dict[str, Any] = {}  # tenant → its last engine-in stream event
 
@@ -52,6 +56,7 @@ class EngineHost:
         if snap is not None:
             self.engine.restore_tenant(tenant, snap)
             self.offsets[tenant] = snap.get("offset", -1)
+            self.sources[tenant] = snap.get("sources", {})
         self.loaded.add(tenant)
 
     def unload_all(self) -> None:
@@ -59,11 +64,27 @@ class EngineHost:
             self.engine.unload_tenant(tenant)
         self.loaded.clear()
         self.offsets.clear()
+        self.sources.clear()
 
     def snapshot(self, tenant: str) -> dict[str, Any]:
         snap = self.engine.snapshot_tenant(tenant)
         snap["offset"] = self.offsets.get(tenant, -1)
+        snap["sources"] = self.sources.get(tenant, {})
         return snap
+
+    def fresh(self, tenant: str, envelopes: list[dict], positions: list[list]) -> list[Event]:
+        """The events not applied before, by their source position (topic, partition, offset, index)."""
+        seen = self.sources.setdefault(tenant, {})
+        out = []
+        for envelope, (topic, partition, offset, index) in zip(envelopes, positions, strict=True):
+            source = f"{topic}/{partition}"
+            position = [offset, index]
+            last = seen.get(source)
+            if last is not None and position <= last:
+                continue
+            seen[source] = position
+            out.append(decode(envelope))
+        return out
 
     def idle_tenants(self) -> list[str]:
         now = time.monotonic()
@@ -107,7 +128,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     @app.agent(sources)
     async def ingest(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(cfg.batch, cfg.batch_within):
-            by_tenant: dict[str, list[dict]] = {}
+            by_tenant: dict[str, tuple[list[dict], list[list]]] = {}
             for event in batch:
                 msg = event.message
                 events, letters, filtered = decode_message(msg.value, msg.topic, msg.partition, msg.offset,
@@ -116,12 +137,15 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 for letter in letters:
                     count(f"rejected.{letter.code}")
                     await outputs[DEADLETTER].send(key=msg.key, value=dumps_bytes(letter.to_dict()))
-                for ev in events:
-                    by_tenant.setdefault(ev.tenant, []).append(ev.to_dict())
+                for index, ev in events:
+                    envelopes, positions = by_tenant.setdefault(ev.tenant, ([], []))
+                    envelopes.append(ev.to_dict())
+                    positions.append([msg.topic, msg.partition, msg.offset, index])
                 count("events_in", len(events))
-            for tenant, envelopes in by_tenant.items():
+            for tenant, (envelopes, positions) in by_tenant.items():
                 for i in range(0, len(envelopes), FORWARD_CHUNK):  # keep messages far below 1 MB
-                    await engine_in.send(key=tenant.encode(), value=dumps_bytes(envelopes[i:i + FORWARD_CHUNK]))
+                    chunk = {"events": envelopes[i:i + FORWARD_CHUNK], "positions": positions[i:i + FORWARD_CHUNK]}
+                    await engine_in.send(key=tenant.encode(), value=dumps_bytes(chunk))
 
     def write_state(tenant: str, source_event: Any) -> None:
         """Store the tenant's snapshot in the changelog partition of the event it came from.
@@ -167,7 +191,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 host.offsets[tenant] = offset
                 host.last_arrival[tenant] = now
                 host.last_event[tenant] = event
-                events.extend(decode(e) for e in loads(event.value))
+                chunk = loads(event.value)
+                events.extend(host.fresh(tenant, chunk["events"], chunk["positions"]))
                 touched[tenant] = event
             await publish(engine.push_many(events), touched)
 

@@ -51,8 +51,9 @@ def name_filter(globs: list[str] | None) -> Callable[[str], bool] | None:
 
 
 def decode_message(value: bytes | None, topic: str, partition: int, offset: int,
-                   keep: Callable[[str], bool] | None = None) -> tuple[list[Event], list[DeadLetter], int]:
-    """(events, dead letters, events filtered out by name) for one Kafka message."""
+                   keep: Callable[[str], bool] | None = None
+                   ) -> tuple[list[tuple[int, Event]], list[DeadLetter], int]:
+    """((index in the message, event) pairs, dead letters, events filtered out by name) for one message."""
     raw = value or b""
 
     def dead(code: str, reason: str, index: int | None = None, original: bytes = raw) -> DeadLetter:
@@ -65,7 +66,7 @@ def decode_message(value: bytes | None, topic: str, partition: int, offset: int,
     except (BadJSON, RecursionError) as exc:
         return [], [dead("invalid_json", f"not JSON: {exc}")], 0
     items = payload if isinstance(payload, list) else [payload]
-    events: list[Event] = []
+    events: list[tuple[int, Event]] = []
     letters: list[DeadLetter] = []
     filtered = 0
     for i, item in enumerate(items):
@@ -80,5 +81,5 @@ def decode_message(value: bytes | None, topic: str, partition: int, offset: int,
         if keep is not None and not keep(ev.name):
             filtered += 1
             continue
-        events.append(ev)
+        events.append((i, ev))
     return events, letters, filtered
