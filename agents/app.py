@@ -175,6 +175,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             engine.late.clear()
         for tenant, source_event in tenants.items():
             write_state(tenant, source_event)
+        # Outputs and changelog must be on the broker before this batch's offsets can be
+        # committed: otherwise a SIGKILL loses state that the committed offsets skip past.
+        await app.producer.flush()
 
     @app.agent(engine_in)
     async def evaluate(stream: faust.StreamT) -> None:
