@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections import Counter
 
-from .broker import EmbeddedBroker, free_port
+from .broker import EmbeddedBroker, free_port, stop_process
 from .client import EventProducer
 from .durations import to_seconds
 from .kafka_cli import _pretty
@@ -81,12 +81,7 @@ def run_demo(args: argparse.Namespace) -> int:
             print("\ninterrupted: shutting down", file=sys.stderr)
             return 130
         finally:
-            worker.terminate()
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            stop_process(worker, 15)
             log.close()
     print(f"\n{counts['events']} events → {counts['matches']} matches, {counts['actions']} actions "
           f"({', '.join(f'{t.rsplit(chr(46), 1)[-1]}: {n}' for t, n in sorted(counts.items()) if t.startswith('goldrush.actions'))})",

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from goldrush import replay
-from goldrush.broker import free_port
+from goldrush.broker import free_port, stop_process
 from goldrush.client import EventProducer
 from goldrush.patterns import ALL
 from goldrush.simulator import simulate
@@ -28,12 +28,7 @@ def start_worker(bootstrap: str, tmp_path, app_id: str = "gr-test") -> subproces
 
 
 def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc, 20)
 
 
 async def collect(bootstrap: str, topics: tuple[str, ...], want: int, timeout: float = 90,
