@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from .durations import Duration, format_seconds, to_seconds
 from .errors import PatternError
-from .expr import CMP_OPS, Expr, Node, field_path
+from .expr import CMP_OPS, Expr, field_path
 from .simplify import check
 from .whereform import node_to_json, where_to_node
 
@@ -49,10 +49,6 @@ class EventSpec:
                 raise PatternError(f"event {self.name!r} where: {exc.reason}") from None
         within = _optional_seconds(self.within, f"event {self.name!r} within")
         return EventSpec(self.name, node, within)
-
-    @property
-    def node(self) -> Node | None:
-        return self.where
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}

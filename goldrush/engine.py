@@ -54,25 +54,17 @@ class Engine:
         self.stats: Counter[str] = Counter()
         self.suppressed: Counter[str] = Counter()
         self._since_sweep = 0
-        self._released: list[Event] = []
         self._bound: dict[str, tuple] = {}
         self.policies = PolicyEngine(cp.pattern for cp in self.compiled.patterns)
         self.actions: list[Any] = []  # action records, in the order of their matches
 
     # -- input -------------------------------------------------------------
     def push(self, event: Event) -> list[Match]:
-        released = self._released
-        if not self.buffer.push(event, released):
-            self.late.append(event)
-            self.stats["late"] += 1
-            return []
-        if not released:
-            return []
-        self._released = []
-        return self.process_many(released)
+        """One event in; the matches that became final (late events go to `self.late`)."""
+        return self.push_many((event,))
 
     def push_many(self, events: Iterable[Event]) -> list[Match]:
-        """`push` for a batch: reorder all, then evaluate what was released in one pass."""
+        """Reorder a batch, then evaluate what was released in one pass."""
         released: list[Event] = []
         push = self.buffer.push
         late = self.late
