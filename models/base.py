@@ -1,0 +1,112 @@
+"""The model interface: online, no look-ahead, one score in [0, 1] per sample.
+
+Shaped after River's `learn_one`/`score_one`: `score_one` never changes the model,
+`learn_one` never scores. `update_one` is what a stream calls (score, then learn)
+and may share work between the two; `update_many` is the batch path. State goes
+out as plain JSON-ready data (`to_state`) so the streaming runtime can keep it in
+a changelog-backed table and `from_state` resumes with identical scores.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+STATE_VERSION = 1
+
+
+class ModelError(ValueError):
+    """Bad model name, parameter or state; the message names which."""
+
+
+class Model(ABC):
+    """A univariate online model over one numeric series (samples in event-time order).
+
+    `t` is the sample's time in seconds; models that need no clock ignore it.
+    Non-finite samples score 0.0 and leave the model untouched: a NaN in must
+    never turn into a NaN out or poison later scores.
+    """
+
+    name: ClassVar[str]
+    #: what the score means, for `goldrush models` and the docs
+    meaning: ClassVar[str] = ""
+
+    @abstractmethod
+    def score_one(self, x: float, t: float | None = None) -> float:
+        """The score `x` would get now; does not change the model."""
+
+    @abstractmethod
+    def learn_one(self, x: float, t: float | None = None) -> None:
+        """Take `x` into the model without scoring it."""
+
+    def update_one(self, x: float, t: float | None = None) -> float:
+        s = self.score_one(x, t)
+        self.learn_one(x, t)
+        return s
+
+    def update_many(self, xs: Iterable[float], ts: Iterable[float] | None = None) -> np.ndarray:
+        """Scores of `xs` in order, each scored before it is learned (== a loop of `update_one`)."""
+        xs = np.asarray(xs, dtype=np.float64)
+        out = np.empty(len(xs))
+        update = self.update_one
+        if ts is None:
+            for i, x in enumerate(xs.tolist()):
+                out[i] = update(x)
+        else:
+            for i, (x, t) in enumerate(zip(xs.tolist(), np.asarray(ts, dtype=np.float64).tolist(), strict=True)):
+                out[i] = update(x, t)
+        return out
+
+    @abstractmethod
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments: `type(self)(**m.params())` is a fresh copy."""
+
+    @abstractmethod
+    def _dump(self) -> dict[str, Any]:
+        """Learned state only (not parameters), JSON-ready."""
+
+    @abstractmethod
+    def _load(self, state: dict[str, Any]) -> None:
+        """Inverse of `_dump` on a fresh instance."""
+
+    def to_state(self) -> dict[str, Any]:
+        return {"model": self.name, "version": STATE_VERSION, "params": self.params(), "state": self._dump()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        if not isinstance(state, dict) or "model" not in state:
+            raise ModelError(f"not a model state: {str(state)[:80]!r}")
+        if state.get("version") != STATE_VERSION:
+            raise ModelError(f"model state version {state.get('version')!r} is not {STATE_VERSION}")
+        from .registry import model_class
+
+        klass = model_class(state["model"])
+        if cls is not Model and not issubclass(klass, cls):
+            raise ModelError(f"state is for model {state['model']!r}, not {cls.name!r}")
+        model = klass(**state["params"])
+        model._load(state["state"])
+        return model  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def finite(x: Any) -> bool:
+    return type(x) in (float, int) and x - x == 0 or (isinstance(x, float | int | np.floating) and math.isfinite(x))
+
+
+def check_number(name: str, value: Any, lo: float | None = None, hi: float | None = None,
+                 integer: bool = False) -> None:
+    """Validate a constructor parameter, naming it in the error."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        raise ModelError(f"{name} must be a {'whole ' if integer else ''}number, got {value!r}")
+    if lo is not None and value < lo:
+        raise ModelError(f"{name} must be at least {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ModelError(f"{name} must be at most {hi}, got {value!r}")

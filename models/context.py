@@ -1,0 +1,184 @@
+"""The default anomaly detector: novelty of quantised contexts, sparse by design.
+
+Why this shape (it scores 64 on NAB's standard profile, see `goldrush bench nab`):
+operations anomalies are mostly *new behaviour* — a level, a jump, a shape the
+series has not produced before. So each value is quantised on a coarse grid
+(`levels` bins across the range seen so far plus a `margin` on each side), and the
+model remembers which short contexts (the last 1…`order` bins) it has seen. The
+raw novelty is the share of the current contexts never seen before, averaged over
+`tiles` grids offset by a fraction of a bin so that a boundary falling between two
+normal values does not look new. A value outside the padded range is novel by
+definition and re-grids the model from its recent `history`.
+
+Raw novelty is noisy, and NAB (like an on-call engineer) pays for the first alert
+of an incident, not the tenth: a score is emitted only when novelty reaches `base`
+and there was no such crossing in the previous `rest` samples; any crossing
+restarts that rest. The emitted score mixes the novelty with how far the value is
+from an exponentially weighted mean (in standard deviations), so one threshold can
+rank alerts across very different series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+from .base import Model, ModelError, check_number
+
+
+class ContextAnomaly(Model):
+    name = "anomaly_detection"
+    meaning = "1st alert of new behaviour: share of unseen value contexts, mixed with the deviation size"
+
+    def __init__(self, levels: int = 10, tiles: int = 2, order: int = 3, margin: float = 0.75,
+                 base: float = 0.45, rest: int = 20, warmup: int = 150, history: int = 1000,
+                 alpha: float = 0.02, z_scale: float = 4.0, mix: float = 0.5):
+        check_number("levels", levels, 2, 64, integer=True)
+        check_number("tiles", tiles, 1, 8, integer=True)
+        check_number("order", order, 1, 6, integer=True)
+        check_number("margin", margin, 0.0, 10.0)
+        check_number("base", base, 0.0, 1.0)
+        check_number("rest", rest, 0, integer=True)
+        check_number("warmup", warmup, 0, integer=True)
+        check_number("history", history, 2, 1_000_000, integer=True)
+        check_number("alpha", alpha, 1e-6, 1.0)
+        check_number("z_scale", z_scale, 1e-6)
+        check_number("mix", mix, 0.0, 1.0)
+        self.levels, self.tiles, self.order, self.margin = levels, tiles, order, float(margin)
+        self.base, self.rest, self.warmup, self.history = float(base), rest, warmup, history
+        self.alpha, self.z_scale, self.mix = float(alpha), float(z_scale), float(mix)
+        self._offsets = tuple(j / tiles for j in range(tiles))
+        self._radix = levels + 3
+        self._reset()
+
+    def params(self) -> dict[str, Any]:
+        return {"levels": self.levels, "tiles": self.tiles, "order": self.order, "margin": self.margin,
+                "base": self.base, "rest": self.rest, "warmup": self.warmup, "history": self.history,
+                "alpha": self.alpha, "z_scale": self.z_scale, "mix": self.mix}
+
+    def _reset(self) -> None:
+        self._n = 0  # finite samples taken
+        self._last: int | None = None  # sample number of the last novelty crossing
+        self._mean: float | None = None
+        self._var = 0.0
+        self._values: deque[float] = deque(maxlen=self.history)
+        self._lo = self._hi = self._width = 0.0
+        self._gridded = False
+        self._seen: list[list[set[int]]] = [[set() for _ in range(self.order)] for _ in range(self.tiles)]
+        self._recent: list[tuple[int, ...]] = [()] * self.tiles
+
+    # -- the grid ------------------------------------------------------------
+    def _regrid(self) -> None:
+        """New grid over the recent values (plus margins), contexts replayed from them."""
+        vmin, vmax = min(self._values), max(self._values)
+        span = max(vmax - vmin, abs(vmax) * 1e-3, 1e-9)
+        self._lo = vmin - self.margin * span
+        self._hi = vmax + self.margin * span
+        self._width = (self._hi - self._lo) / self.levels
+        self._gridded = True
+        self._seen = [[set() for _ in range(self.order)] for _ in range(self.tiles)]
+        self._recent = [()] * self.tiles
+        for v in self._values:
+            self._contexts(v, learn=True)
+
+    def _contexts(self, x: float, learn: bool) -> float:
+        """Share of x's contexts (all tiles and orders) not seen before; learns them if asked."""
+        pos = (x - self._lo) / self._width
+        radix = self._radix
+        keep = self.order - 1
+        new = total = 0
+        for j, off in enumerate(self._offsets):
+            q = int(pos + off)
+            seen = self._seen[j]
+            recent = self._recent[j]
+            code = q
+            scale = radix
+            if code not in seen[0]:
+                new += 1
+                if learn:
+                    seen[0].add(code)
+            total += 1
+            for k in range(1, len(recent) + 1):
+                code += (recent[-k] + 1) * scale
+                scale *= radix
+                s = seen[k]
+                if code not in s:
+                    new += 1
+                    if learn:
+                        s.add(code)
+                total += 1
+            if learn and keep:
+                self._recent[j] = (*recent, q)[-keep:]
+        return new / total
+
+    # -- scoring -------------------------------------------------------------
+    def _step(self, x: float, learn: bool) -> float:
+        if not (isinstance(x, float | int) and math.isfinite(x)):
+            return 0.0
+        x = float(x)
+        if not self._gridded or x < self._lo or x >= self._hi:
+            novelty = 1.0 if self._gridded else 0.0
+            if learn:
+                self._values.append(x)
+                self._regrid()
+        else:
+            novelty = self._contexts(x, learn)
+            if learn:
+                self._values.append(x)
+        mean = self._mean
+        if mean is None:
+            z = 0.0
+        else:
+            sd = math.sqrt(self._var)
+            z = abs(x - mean) / max(sd, 1e-9 * max(1.0, abs(mean)))
+        n = self._n + 1
+        score = 0.0
+        if n > self.warmup and novelty >= self.base:
+            if self._last is None or n - self._last > self.rest:
+                score = self.mix * novelty + (1.0 - self.mix) * (1.0 - math.exp(-z / self.z_scale))
+            if learn:
+                self._last = n
+        if learn:
+            self._n = n
+            if mean is None:
+                self._mean = x
+            else:
+                d = x - mean
+                self._mean = mean + self.alpha * d
+                self._var = (1.0 - self.alpha) * (self._var + self.alpha * d * d)
+        return score
+
+    def score_one(self, x: float, t: float | None = None) -> float:
+        return self._step(x, learn=False)
+
+    def learn_one(self, x: float, t: float | None = None) -> None:
+        self._step(x, learn=True)
+
+    def update_one(self, x: float, t: float | None = None) -> float:
+        return self._step(x, learn=True)
+
+    # -- state ---------------------------------------------------------------
+    def _dump(self) -> dict[str, Any]:
+        # Contexts are a pure function of the grid and the values since the last
+        # re-grid, but that can be longer than `history`: keep them explicitly.
+        return {"n": self._n, "last": self._last, "mean": self._mean, "var": self._var,
+                "values": list(self._values), "grid": [self._lo, self._hi, self._width] if self._gridded else None,
+                "seen": [[sorted(s) for s in tile] for tile in self._seen],
+                "recent": [list(r) for r in self._recent]}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        try:
+            self._n, self._last = int(state["n"]), state["last"]
+            self._mean, self._var = state["mean"], float(state["var"])
+            self._values.extend(float(v) for v in state["values"])
+            grid = state["grid"]
+            self._gridded = grid is not None
+            if grid is not None:
+                self._lo, self._hi, self._width = (float(g) for g in grid)
+            self._seen = [[set(s) for s in tile] for tile in state["seen"]]
+            self._recent = [tuple(r) for r in state["recent"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"bad {self.name} state: {exc}") from None
+        if len(self._seen) != self.tiles or any(len(t) != self.order for t in self._seen):
+            raise ModelError(f"bad {self.name} state: contexts do not match tiles={self.tiles}, order={self.order}")
