@@ -159,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the seed's three patterns (default) or every built-in pattern and trigger")
     b.add_argument("--json", action="store_true", help="print the figures as JSON too")
     b.set_defaults(handler=_bench_replay)
+    b = bench.add_parser("nab", help="score a detector on the Numenta Anomaly Benchmark (58 series)")
+    b.add_argument("--data", metavar="DIR", default=None,
+                   help="NAB checkout with data/ and labels/ (default: $GOLDRUSH_NAB_DATA or ../shared/data/nab)")
+    b.add_argument("--detector", metavar="NAME", default="anomaly_detection",
+                   help="a numeric model name (default: anomaly_detection; windowed_gaussian calibrates)")
+    b.add_argument("--results-dir", metavar="DIR", default=None,
+                   help="also write per-series scores in NAB's results layout for the official scorer")
+    b.set_defaults(handler=_bench_nab)
+    b = bench.add_parser("models", help="samples/s of every anomaly model on one core")
+    b.add_argument("--samples", type=int, default=200_000)
+    b.add_argument("--repeat", type=int, default=3)
+    b.set_defaults(handler=_bench_models)
 
     for register in _EXTENSIONS:
         register(sub)
@@ -173,6 +185,27 @@ def _bench_replay(args: argparse.Namespace) -> int:
     result = bench_main(args.events, args.tenants, args.repeat, args.patterns)
     if args.json:
         print(json.dumps(result))
+    return 0
+
+
+def _bench_nab(args: argparse.Namespace) -> int:
+    from goldrush.models.base import ModelError
+    from goldrush.nab.corpus import CorpusMissing
+
+    from .bench.nab import main as nab_main
+
+    try:
+        nab_main(args.data, args.detector, args.results_dir)
+    except (CorpusMissing, ModelError) as exc:
+        print(f"goldrush bench nab: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _bench_models(args: argparse.Namespace) -> int:
+    from .bench.models import main as models_main
+
+    models_main(args.samples, args.repeat)
     return 0
 
 

@@ -463,6 +463,8 @@ class Pattern:
         clauses = []
         for i, c in enumerate(d.get("clauses", []), 1):
             op = c.get("op") if isinstance(c, dict) else None
+            if op not in CLAUSE_TYPES and op == "anomaly":
+                import goldrush.models.clause  # noqa: F401  (registers the anomaly clause)
             if op not in CLAUSE_TYPES:
                 raise PatternError(f"unknown operator {op!r}", pattern=d["name"], clause=f"#{i}")
             try:

@@ -147,7 +147,7 @@ class Engine:
                     st = key_states[key] = KeyState([op.new_state() for op in cp.ops])
                 op_states = st.ops
                 for update, slot in updates:
-                    update(op_states[slot], t, vals, samples)
+                    update(op_states[slot], t, vals, samples, ev)
                 if step is not None:
                     if not step:
                         continue  # a sequence pattern matches only where its sequence fires

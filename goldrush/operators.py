@@ -35,7 +35,7 @@ class FrequencyOp:
     def new_state(self) -> deque:
         return deque()
 
-    def update(self, st: deque, t: float, vals: list, samples: list) -> None:
+    def update(self, st: deque, t: float, vals: list, samples: list, ev: Any = None) -> None:
         if vals[self.gid]:
             st.append(t)
         self.expire(st, t)
@@ -71,7 +71,7 @@ class RecentOp:
     def new_state(self) -> list:
         return [None]
 
-    def update(self, st: list, t: float, vals: list, samples: list) -> None:
+    def update(self, st: list, t: float, vals: list, samples: list, ev: Any = None) -> None:
         if vals[self.gid]:
             st[0] = t
 
@@ -110,7 +110,7 @@ class ConcurrentOp:
     def new_state(self) -> list:
         return [None] * len(self.gids)
 
-    def update(self, st: list, t: float, vals: list, samples: list) -> None:
+    def update(self, st: list, t: float, vals: list, samples: list, ev: Any = None) -> None:
         gids = self.gids
         for i in self.positions:
             # Only the truth of the latest event matters: a FALSE latest event is
@@ -192,7 +192,7 @@ class TrendOp:
     def new_state(self) -> TrendState:
         return TrendState()
 
-    def update(self, st: TrendState, t: float, vals: list, samples: list) -> None:
+    def update(self, st: TrendState, t: float, vals: list, samples: list, ev: Any = None) -> None:
         value = samples[self.mid]
         if value is not None:
             if not st.times or t - st.t0 > 4 * self.duration:

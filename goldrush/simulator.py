@@ -6,6 +6,7 @@ events: every tenant draws from its own seeded generator.
 
 from __future__ import annotations
 
+import math
 import random
 import zlib
 from collections.abc import Iterator
@@ -58,6 +59,12 @@ class _Tenant:
             return {**base, "name": "vsm_core.system2.coordination", "subsystem": "system2",
                     "data": {"action": "adjust",
                              "adjustment_magnitude": round(0.1 + 0.001 * since + rng.uniform(0, 0.05), 3)}}
+        if kind == "oscillation" and r < 0.75:
+            # Capacity swings with a two-minute period and a growing amplitude.
+            amp = min(0.45, 0.05 + 0.4 * since / PHASE)
+            util = 0.5 + amp * math.sin(2 * math.pi * since / 120.0) + rng.uniform(-0.02, 0.02)
+            return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
+                    "data": {"utilization": round(min(1.0, max(0.0, util)), 3), "instances": self.instances}}
         if kind == "opportunity" and r < 0.6:
             if r < 0.4:
                 return {**base, "name": "vsm_core.system1.operation", "subsystem": "system1", "source": service,

@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from goldrush.events import Event
 
 STATE_VERSION = 1
 
@@ -23,17 +26,58 @@ class ModelError(ValueError):
     """Bad model name, parameter or state; the message names which."""
 
 
-class Model(ABC):
+class Stateful(ABC):
+    """What every model shares: parameters, JSON-ready state, a registry name."""
+
+    name: ClassVar[str]
+    #: what the score means, one line, for docs and `goldrush models`
+    meaning: ClassVar[str] = ""
+
+    @abstractmethod
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments: `type(self)(**m.params())` is a fresh copy."""
+
+    @abstractmethod
+    def _dump(self) -> dict[str, Any]:
+        """Learned state only (not parameters), JSON-ready."""
+
+    @abstractmethod
+    def _load(self, state: dict[str, Any]) -> None:
+        """Inverse of `_dump` on a fresh instance."""
+
+    def to_state(self) -> dict[str, Any]:
+        return {"model": self.name, "version": STATE_VERSION, "params": self.params(), "state": self._dump()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        if not isinstance(state, dict) or "model" not in state:
+            raise ModelError(f"not a model state: {str(state)[:80]!r}")
+        if state.get("version") != STATE_VERSION:
+            raise ModelError(f"model state version {state.get('version')!r} is not {STATE_VERSION}")
+        from .registry import model_class
+
+        klass = model_class(state["model"])
+        if not issubclass(klass, cls):
+            raise ModelError(f"state is for model {state['model']!r}, not a {cls.__name__}")
+        model = klass(**state["params"])
+        try:
+            model._load(state["state"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelError(f"bad {klass.name} state: {exc!r}") from None
+        return model  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Model(Stateful):
     """A univariate online model over one numeric series (samples in event-time order).
 
     `t` is the sample's time in seconds; models that need no clock ignore it.
     Non-finite samples score 0.0 and leave the model untouched: a NaN in must
     never turn into a NaN out or poison later scores.
     """
-
-    name: ClassVar[str]
-    #: what the score means, for `goldrush models` and the docs
-    meaning: ClassVar[str] = ""
 
     @abstractmethod
     def score_one(self, x: float, t: float | None = None) -> float:
@@ -61,43 +105,41 @@ class Model(ABC):
                 out[i] = update(x, t)
         return out
 
-    @abstractmethod
-    def params(self) -> dict[str, Any]:
-        """Constructor arguments: `type(self)(**m.params())` is a fresh copy."""
+
+class EventModel(Stateful):
+    """An online model over whole VSM events of one key (several names and fields).
+
+    `events` lists the name globs it reads; the engine feeds it every event of the
+    key whose name matches one of them, in event-time order. Events lacking the
+    fields it needs (or carrying non-finite numbers) score 0.0 and teach nothing.
+    """
+
+    events: tuple[str, ...]
 
     @abstractmethod
-    def _dump(self) -> dict[str, Any]:
-        """Learned state only (not parameters), JSON-ready."""
+    def score_event(self, ev: Event) -> float:
+        """The score `ev` would get now; does not change the model."""
 
     @abstractmethod
-    def _load(self, state: dict[str, Any]) -> None:
-        """Inverse of `_dump` on a fresh instance."""
+    def learn_event(self, ev: Event) -> None:
+        """Take `ev` into the model."""
 
-    def to_state(self) -> dict[str, Any]:
-        return {"model": self.name, "version": STATE_VERSION, "params": self.params(), "state": self._dump()}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Self:
-        if not isinstance(state, dict) or "model" not in state:
-            raise ModelError(f"not a model state: {str(state)[:80]!r}")
-        if state.get("version") != STATE_VERSION:
-            raise ModelError(f"model state version {state.get('version')!r} is not {STATE_VERSION}")
-        from .registry import model_class
-
-        klass = model_class(state["model"])
-        if cls is not Model and not issubclass(klass, cls):
-            raise ModelError(f"state is for model {state['model']!r}, not {cls.name!r}")
-        model = klass(**state["params"])
-        model._load(state["state"])
-        return model  # type: ignore[return-value]
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
-        return f"{type(self).__name__}({args})"
+    def update_event(self, ev: Event) -> float:
+        s = self.score_event(ev)
+        self.learn_event(ev)
+        return s
 
 
-def finite(x: Any) -> bool:
-    return type(x) in (float, int) and x - x == 0 or (isinstance(x, float | int | np.floating) and math.isfinite(x))
+def number(x: Any) -> float | None:
+    """`x` as a finite float, or None (booleans, strings, NaN and infinities are not numbers)."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def field(ev: Event, name: str) -> float | None:
+    return number(ev.data.get(name))
 
 
 def check_number(name: str, value: Any, lo: float | None = None, hi: float | None = None,

@@ -179,6 +179,6 @@ class ContextAnomaly(Model):
             self._seen = [[set(s) for s in tile] for tile in state["seen"]]
             self._recent = [tuple(r) for r in state["recent"]]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"bad {self.name} state: {exc}") from None
+            raise ModelError(f"bad {self.name} state: {exc!r}") from None
         if len(self._seen) != self.tiles or any(len(t) != self.order for t in self._seen):
             raise ModelError(f"bad {self.name} state: contexts do not match tiles={self.tiles}, order={self.order}")

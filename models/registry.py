@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Model, ModelError
+from .base import ModelError, Stateful
 
-_MODELS: dict[str, type[Model]] = {}
+_MODELS: dict[str, type[Stateful]] = {}
 
 
-def register_model(cls: type[Model]) -> type[Model]:
+def register_model(cls: type[Stateful]) -> type[Stateful]:
     _MODELS[cls.name] = cls
     return cls
 
@@ -18,13 +18,18 @@ def _builtins() -> None:
     if _MODELS:
         return
     from .context import ContextAnomaly
+    from .degradation import PerformanceDegradation
     from .gaussian import WindowedGaussian
+    from .oscillation import LoadOscillation
+    from .trend import TrendAnalysis
+    from .vsm_events import CascadingFailure, EmergingOpportunity, VarietyImbalance
 
-    for cls in (ContextAnomaly, WindowedGaussian):
+    for cls in (ContextAnomaly, WindowedGaussian, TrendAnalysis, PerformanceDegradation, LoadOscillation,
+                CascadingFailure, VarietyImbalance, EmergingOpportunity):
         register_model(cls)
 
 
-def model_class(name: str) -> type[Model]:
+def model_class(name: str) -> type[Stateful]:
     _builtins()
     try:
         return _MODELS[name]
@@ -32,7 +37,7 @@ def model_class(name: str) -> type[Model]:
         raise ModelError(f"unknown model {name!r}; known: {', '.join(sorted(_MODELS))}") from None
 
 
-def make_model(name: str, **params: Any) -> Model:
+def make_model(name: str, **params: Any) -> Stateful:
     cls = model_class(name)
     try:
         return cls(**params)

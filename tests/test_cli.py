@@ -52,7 +52,7 @@ def test_check_prints_json_form_and_compiled_code(tmp_path, capsys):
     assert "# variety_imbalance: OK" in out and "def _pred(d):" in out
     assert main(["check", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert len(doc["patterns"]) == 8 and doc["compiled"]["predicates"]
+    assert len(doc["patterns"]) == 13 and doc["compiled"]["predicates"]  # 3 seed + 5 triggers + 5 models
 
 
 def test_check_fails_with_the_pattern_error(tmp_path, capsys):

@@ -1,0 +1,225 @@
+"""The shared suite every model passes, plus each model's own meaning on clear cases."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+
+from goldrush.events import decode
+from goldrush.models.base import EventModel, Model, ModelError, Stateful
+from goldrush.models.registry import make_model, model_names
+from goldrush.simulator import simulate
+
+NUMERIC = [n for n in model_names() if isinstance(make_model(n), Model)]
+EVENTS = [n for n in model_names() if isinstance(make_model(n), EventModel)]
+
+
+def _series(n: int, seed: int = 1) -> list[float]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        x = 50 + 10 * math.sin(i / 30) + rng.gauss(0, 2)
+        if i % 700 == 650:
+            x += 80  # spikes, so every model sees something to react to
+        out.append(x)
+    return out
+
+
+def _events(n: int, seed: int = 2) -> list:
+    evs = [decode(e) for e in simulate("mixed", tenants=1, rate=40, duration=n / 40, seed=seed)]
+    evs.sort(key=lambda e: e.timestamp)
+    return evs
+
+
+def _inputs(name: str, n: int = 3000) -> list:
+    return _series(n) if name in NUMERIC else _events(n)
+
+
+def _step(model: Stateful, x, t: float) -> float:
+    return model.update_one(x, t) if isinstance(model, Model) else model.update_event(x)
+
+
+def _time(x, i: int) -> float:
+    return float(i) if not hasattr(x, "timestamp") else x.timestamp
+
+
+def test_registry_covers_the_issue():
+    assert {"anomaly_detection", "trend_analysis", "cascading_failure", "performance_degradation",
+            "load_oscillation", "variety_imbalance", "emerging_opportunity"} <= set(model_names())
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_state_round_trip_gives_identical_scores(name):
+    xs = _inputs(name)
+    a = make_model(name)
+    cut = len(xs) // 2
+    for i, x in enumerate(xs[:cut]):
+        _step(a, x, _time(x, i))
+    state = json.loads(json.dumps(a.to_state()))  # through JSON, as the changelog stores it
+    b = type(a).from_state(state)
+    assert b.params() == a.params()
+    for i, x in enumerate(xs[cut:], cut):
+        assert _step(a, x, _time(x, i)) == _step(b, x, _time(x, i))
+    assert a.to_state() == b.to_state()
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_scores_in_unit_interval_and_update_is_score_then_learn(name):
+    xs = _inputs(name, 2000)
+    a, b = make_model(name), make_model(name)
+    for i, x in enumerate(xs):
+        t = _time(x, i)
+        if isinstance(a, Model):
+            s = b.score_one(x, t)
+            b.learn_one(x, t)
+        else:
+            s = b.score_event(x)
+            b.learn_event(x)
+        u = _step(a, x, t)
+        assert s == u and 0.0 <= u <= 1.0 and not math.isnan(u)
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+def test_nan_in_gives_no_nan_out_and_changes_nothing(name):
+    xs = _series(1500)
+    a, b = make_model(name), make_model(name)
+    for i, x in enumerate(xs):
+        if i % 50 == 7:
+            for bad in (math.nan, math.inf, -math.inf):
+                s = a.update_one(bad, float(i))
+                assert s == 0.0
+        assert a.update_one(x, float(i)) == b.update_one(x, float(i))
+
+
+@pytest.mark.parametrize("name", EVENTS)
+def test_events_without_their_fields_score_zero_and_change_nothing(name):
+    evs = _events(1500)
+    a, b = make_model(name), make_model(name)
+    for i, ev in enumerate(evs):
+        if i % 40 == 3:
+            bad = decode({"name": ev.name, "timestamp": ev.timestamp, "tenant": ev.tenant,
+                          "data": {k: None for k in ev.data}})
+            assert a.update_event(bad) == 0.0
+        assert a.update_event(ev) == b.update_event(ev)
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+def test_update_many_equals_a_loop_and_has_no_look_ahead(name):
+    xs = _series(2500)
+    loop = make_model(name)
+    expected = [loop.update_one(x) for x in xs]
+    assert make_model(name).update_many(xs).tolist() == expected
+    assert make_model(name).update_many(xs[:1200]).tolist() == expected[:1200]
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_memory_is_bounded(name):
+    def size(n: int) -> int:
+        m = make_model(name)
+        xs = _inputs(name, n)
+        for i, x in enumerate(xs):
+            _step(m, x, _time(x, i))
+        return len(json.dumps(m.to_state()))
+
+    small, big = size(4000), size(40000)
+    assert big < max(2 * small, 60_000), (small, big)
+
+
+def test_bad_parameters_and_states_are_named():
+    with pytest.raises(ModelError, match="levels"):
+        make_model("anomaly_detection", levels=0)
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        make_model("nope")
+    with pytest.raises(ModelError, match="direction"):
+        make_model("performance_degradation", direction="sideways")
+    with pytest.raises(ModelError, match="dependencies"):
+        make_model("cascading_failure", dependencies={"a": "b"})
+    with pytest.raises(ModelError, match="not a model state"):
+        Model.from_state({"x": 1})
+    state = make_model("trend_analysis").to_state()
+    with pytest.raises(ModelError, match="not a EventModel"):
+        EventModel.from_state(state)
+
+
+# -- what each model means ----------------------------------------------------
+
+def test_default_detector_flags_a_level_shift_once():
+    rng = random.Random(3)
+    xs = [10 + rng.gauss(0, 1) for _ in range(2000)] + [30 + rng.gauss(0, 1) for _ in range(300)]
+    scores = make_model("anomaly_detection").update_many(xs)
+    assert scores[:2000].max() < scores[2000:2005].max()
+    assert (scores[2000:] > 0).sum() <= 3  # sparse: the first alert, not every sample
+
+
+def test_trend_analysis_sees_slope_and_change_point():
+    m = make_model("trend_analysis")
+    rng = random.Random(4)
+    flat = [m.update_one(5 + rng.gauss(0, 1), float(i)) for i in range(300)]
+    assert np.mean(flat) < 0.6
+    up = [m.update_one(5 + 0.2 * i + rng.gauss(0, 1), 300.0 + i) for i in range(100)]
+    assert up[-1] > 0.99 and m.slope > 0.1 and m.confidence > 0.99
+    assert m.change_points and m.change_points[0][1] == "up"
+
+
+def test_performance_degradation_needs_a_sustained_rise():
+    m = make_model("performance_degradation")
+    rng = random.Random(5)
+    normal = [m.update_one(rng.lognormvariate(5, 0.3)) for _ in range(3000)]
+    assert max(normal) < 1.0
+    slow = [m.update_one(rng.lognormvariate(6, 0.3)) for _ in range(50)]
+    assert max(slow) == 1.0
+
+
+def test_load_oscillation_wants_growing_regular_swings():
+    grow = make_model("load_oscillation")
+    flat = make_model("load_oscillation")
+    rng = random.Random(6)
+    g = [grow.update_one(0.5 + (0.05 + 0.4 * i / 2700) * math.sin(2 * math.pi * i / 360) + rng.uniform(-.02, .02))
+         for i in range(2700)]
+    f = [flat.update_one(0.5 + 0.3 * math.sin(2 * math.pi * i / 360) + rng.uniform(-.02, .02)) for i in range(2700)]
+    assert max(g) >= 0.8 and max(f) < 0.5
+
+
+def _ev(name: str, t: float, **data) -> object:
+    return decode({"name": name, "timestamp": t, "tenant": "t", "source": data.get("service"), "data": data})
+
+
+def test_cascading_failure_counts_distinct_services_and_follows_the_map():
+    m = make_model("cascading_failure")
+    assert m.update_event(_ev("x.failure", 0, service="a")) == 0.0
+    assert m.update_event(_ev("x.failure", 1, service="a")) == 0.0  # same service twice
+    assert m.update_event(_ev("x.failure", 2, service="b")) == 0.0
+    assert m.update_event(_ev("x.failure", 3, service="c")) > 0.9
+    assert m.failing == ["a", "b", "c"]
+    assert m.update_event(_ev("x.failure", 200, service="d")) == 0.0  # the window moved on
+    dep = make_model("cascading_failure", dependencies={"b": ["a"], "c": ["b"]})
+    for i, s in enumerate(["a", "z", "y"]):
+        dep.update_event(_ev("x.failure", i, service=s))
+    assert dep.update_event(_ev("x.failure", 3, service="b")) == 0.0  # a–b linked, z and y are not
+    assert dep.update_event(_ev("x.failure", 4, service="c")) > 0.9  # a–b–c
+
+
+def test_variety_imbalance_is_ashby_in_bits():
+    m = make_model("variety_imbalance")
+    ok = [m.update_event(_ev("vsm_core.variety.calculated", i, input_variety=5, output_variety=4)) for i in range(10)]
+    assert max(ok) < 0.2
+    bad = [m.update_event(_ev("vsm_core.variety.calculated", 10 + i, input_variety=10, output_variety=1))
+           for i in range(10)]
+    assert bad[-1] == 1.0 and m.deficit_bits > 2
+
+
+def test_emerging_opportunity_needs_rise_and_spare_capacity():
+    def run(util: float) -> float:
+        m = make_model("emerging_opportunity")
+        rng = random.Random(8)
+        s = 0.0
+        for i in range(100):
+            m.update_event(_ev("vsm_core.system3.resources", i, utilization=util))
+            s = m.update_event(_ev("vsm_core.system1.operation", i + 0.5, performance_score=50 + 0.3 * i + rng.uniform(-1, 1)))
+        return s
+
+    assert run(0.2) > 0.99 and run(0.8) == 0.0
