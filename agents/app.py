@@ -13,8 +13,11 @@ worker skips what it had already applied and resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 import time
 import weakref
+from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -30,8 +33,17 @@ from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 from .config import WorkerConfig
 from .ingest import decode_message, name_filter
+from .metrics import Metrics
+from .web import register_views
 
 FORWARD_CHUNK = 200  # events per engine-in message
+RATE_WINDOW = 10.0  # seconds per tumbling window of the live rate tables
+RATE_EXPIRES = timedelta(minutes=5)
+
+
+def _wall_clock(event: Any) -> float:
+    """Rate windows follow processing time: message timestamps may be absent (0) or old."""
+    return time.time()
 
 
 class EngineHost:
@@ -99,13 +111,21 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     gc.set_threshold(*THROUGHPUT_THRESHOLDS)
     host = EngineHost(cfg)
     engine = host.engine
+    import os
+    import tempfile
+
+    # Tables live in memory (changelogs on Kafka); the directory only holds Faust's
+    # bookkeeping, so keep it out of the working directory.
+    datadir = cfg.data_dir or os.path.join(tempfile.gettempdir(), "goldrush", cfg.app_id)
+    os.makedirs(datadir, exist_ok=True)
     app = faust.App(
         cfg.app_id,
+        datadir=datadir,
         broker=f"kafka://{cfg.broker}",
         store="memory://",
         topic_partitions=cfg.partitions,
         web_port=cfg.web_port,
-        web_host="127.0.0.1",
+        web_host=cfg.web_host,
         producer_acks=1,
         consumer_auto_offset_reset="earliest",
         broker_rebalance_timeout=cfg.rebalance_timeout,
@@ -119,11 +139,16 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     outputs = {name: app.topic(name, **raw) for name in (MATCHES, LATE, DEADLETTER, *ACTIONS.values())}
     state = app.Table("tenant-state", partitions=cfg.partitions)
     filters = {topic: name_filter(globs) for topic, globs in cfg.event_filters.items()}
-    counters: dict[str, int] = {}
-    app.goldrush_stats = counters  # type: ignore[attr-defined]
-
-    def count(name: str, n: int = 1) -> None:
-        counters[name] = counters.get(name, 0) + n
+    # Live rates: windowed, changelog-backed tables keyed by JSON [tenant, name], by
+    # wall-clock processing time (event time may be hours old in a back-fill).
+    rates = {
+        kind: app.Table(f"{kind[:-1]}-rates", default=int, partitions=cfg.partitions).tumbling(
+            RATE_WINDOW, expires=RATE_EXPIRES, key_index=True).relative_to(_wall_clock)
+        for kind in ("events", "matches")
+    }
+    metrics = Metrics()
+    app.goldrush_metrics = metrics  # type: ignore[attr-defined]
+    register_views(app, metrics, host, rates, RATE_WINDOW, {*cfg.topics, engine_in.get_topic_name()})
 
     @app.agent(sources)
     async def ingest(stream: faust.StreamT) -> None:
@@ -133,48 +158,54 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 msg = event.message
                 events, letters, filtered = decode_message(msg.value, msg.topic, msg.partition, msg.offset,
                                                            filters.get(msg.topic))
-                count("filtered", filtered)
+                metrics.inc("goldrush_events_filtered_total", filtered)
                 for letter in letters:
-                    count(f"rejected.{letter.code}")
+                    metrics.inc("goldrush_rejected_total", reason=letter.code)
                     await outputs[DEADLETTER].send(key=msg.key, value=dumps_bytes(letter.to_dict()))
                 for index, ev in events:
                     envelopes, positions = by_tenant.setdefault(ev.tenant, ([], []))
                     envelopes.append(ev.to_dict())
                     positions.append([msg.topic, msg.partition, msg.offset, index])
-                count("events_in", len(events))
+                metrics.inc("goldrush_events_in_total", len(events))
             for tenant, (envelopes, positions) in by_tenant.items():
                 for i in range(0, len(envelopes), FORWARD_CHUNK):  # keep messages far below 1 MB
                     chunk = {"events": envelopes[i:i + FORWARD_CHUNK], "positions": positions[i:i + FORWARD_CHUNK]}
                     await engine_in.send(key=tenant.encode(), value=dumps_bytes(chunk))
 
-    def write_state(tenant: str, source_event: Any) -> None:
-        """Store the tenant's snapshot in the changelog partition of the event it came from.
+    def write_tables(tenant: str, source_event: Any, counts: Counter) -> None:
+        """Store the tenant's snapshot and rates in the changelog partition of its last event.
 
-        Faust picks a table's changelog partition from the *current* stream event,
-        which `take_events` does not set (faust-streaming issue #497), so we set it
-        to the tenant's last event: co-partitioned with engine-in, as recovery expects.
+        Faust picks a table's changelog partition (and a window's timestamp) from the
+        *current* stream event, which `take_events` does not set (faust-streaming
+        issue #497), so we set it to the tenant's last event: co-partitioned with
+        engine-in, as recovery expects.
         """
         token = _current_event.set(weakref.ref(source_event))
         try:
             state[tenant] = host.snapshot(tenant)
+            for (kind, t, name), n in counts.items():
+                if t == tenant:
+                    rates[kind][json.dumps([t, name])] += n
         finally:
             _current_event.reset(token)
 
-    async def publish(matches: list, tenants: dict[str, Any]) -> None:
+    async def publish(matches: list, tenants: dict[str, Any], counts: Counter | None = None) -> None:
+        counts = Counter() if counts is None else counts
         for m in matches:
-            count(f"matches.{m.pattern}")
+            metrics.inc("goldrush_matches_total", pattern=m.pattern)
+            counts["matches", m.tenant, m.pattern] += 1
             await outputs[MATCHES].send(key=m.tenant.encode(), value=dumps_bytes(m.to_dict()))
         for a in engine.drain_actions():
-            count(f"actions.{a.type}")
+            metrics.inc("goldrush_actions_total", type=a.type)
             await outputs[ACTIONS[a.type]].send(key=a.tenant.encode(), value=dumps_bytes(a.to_dict()))
         if engine.late:
             for ev in engine.late:
-                count("late")
+                metrics.inc("goldrush_late_total")
                 await outputs[LATE].send(key=ev.tenant.encode(), value=dumps_bytes(
                     {"reason": "below the tenant's watermark", "event": ev.to_dict()}))
             engine.late.clear()
         for tenant, source_event in tenants.items():
-            write_state(tenant, source_event)
+            write_tables(tenant, source_event, counts)
         # Outputs and changelog must be on the broker before this batch's offsets can be
         # committed: otherwise a SIGKILL loses state that the committed offsets skip past.
         await app.producer.flush()
@@ -197,7 +228,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 chunk = loads(event.value)
                 events.extend(host.fresh(tenant, chunk["events"], chunk["positions"]))
                 touched[tenant] = event
-            await publish(engine.push_many(events), touched)
+            counts = Counter(("events", ev.tenant, ev.name) for ev in events)
+            metrics.inc("goldrush_events_evaluated_total", len(events))
+            await publish(engine.push_many(events), touched, counts)
 
     @app.timer(1.0)
     async def flush_idle() -> None:

@@ -17,6 +17,8 @@ class WorkerConfig(BaseModel):
     lateness: str | float = "2s"
     partitions: int = 4
     web_port: int = 6066
+    web_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so probes can reach it
     batch: int = 500
     batch_within: float = 0.2
+    data_dir: str | None = Field(default=None, description="Faust's data directory (default: a temp dir per app id)")
     rebalance_timeout: float = 4.0  # the embedded broker holds a join for this long

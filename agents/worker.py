@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep only these event names from TOPIC (repeatable)")
     p.add_argument("--lateness", default="2s")
     p.add_argument("--partitions", type=int, default=4)
-    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--web-port", type=int, default=6066, help="port of /health, /ready, /metrics, /rates")
+    p.add_argument("--web-host", default="127.0.0.1", help="interface for the web views (0.0.0.0 in containers)")
     p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
     p.add_argument("--loglevel", default="warning")
 
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         to_seconds(args.lateness, what="--lateness", allow_zero=True)
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
                            event_filters=filters, lateness=args.lateness, partitions=args.partitions,
-                           web_port=args.web_port)
+                           web_port=args.web_port, web_host=args.web_host)
         return run_worker(cfg, args.loglevel)
 
     p.set_defaults(handler=handler)

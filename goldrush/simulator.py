@@ -142,3 +142,48 @@ def simulate(
         if disorder:
             t -= picker.random() * disorder
         yield pool[picker.randrange(tenants)].event(t)
+
+
+SUBSYSTEM_TOPICS = {
+    "system1": "vsm-system1-operations", "system2": "vsm-system2-coordination",
+    "system3": "vsm-system3-control", "system4": "vsm-system4-intelligence",
+    "system5": "vsm-system5-policy", "algedonic_channel": "vsm-algedonic-signals",
+}
+
+
+async def to_kafka(events: Iterator[dict[str, Any]], bootstrap: str, topic: str, batch: int,
+                   pace: float | None) -> int:
+    """Produce `events` (batched per tenant); `pace` = events per wall-clock second, None = flat out.
+
+    Topic "by-subsystem" sends each event to the seed's per-system topic (variety
+    measurements to `vsm-variety-measurements`), as the seed's producers do.
+    """
+    import asyncio
+    import time
+
+    from .client import EventProducer
+
+    routed = topic == "by-subsystem"
+    producers: dict[str, EventProducer] = {}
+    sent = 0
+    t0 = time.monotonic()
+    try:
+        for ev in events:
+            name = topic
+            if routed:
+                name = ("vsm-variety-measurements" if ev["name"].endswith("variety.calculated")
+                        else SUBSYSTEM_TOPICS.get(ev.get("subsystem", ""), "vsm.events"))
+            producer = producers.get(name)
+            if producer is None:
+                producer = producers[name] = EventProducer(bootstrap, topic=name, batch=batch)
+                await producer.start()
+            await producer.send(ev)
+            sent += 1
+            if pace and sent % max(1, int(pace // 10)) == 0:
+                ahead = sent / pace - (time.monotonic() - t0)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+    finally:
+        for producer in producers.values():
+            await producer.stop()
+    return sent

@@ -7,6 +7,9 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections import Counter
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -20,18 +23,47 @@ from goldrush.topics import ACTIONS, DEADLETTER, MATCHES
 
 
 def start_worker(bootstrap: str, tmp_path, app_id: str = "gr-test") -> subprocess.Popen:
-    log = open(tmp_path / f"{app_id}.log", "w")  # noqa: SIM115 - lives as long as the worker
-    return subprocess.Popen(
+    n = len(list(tmp_path.glob(f"{app_id}*.log")))
+    log = open(tmp_path / f"{app_id}{'-' + str(n) if n else ''}.log", "w")  # noqa: SIM115 - lives with the worker
+    port = free_port()
+    proc = subprocess.Popen(
         [sys.executable, "-m", "goldrush.cli", "worker", "--broker", bootstrap, "--partitions", "2",
-         "--web-port", str(free_port()), "--app-id", app_id],
+         "--web-port", str(port), "--app-id", app_id],
         stdout=log, stderr=subprocess.STDOUT)
+    proc.web_port = port  # type: ignore[attr-defined]
+    return proc
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+async def wait_ready(*workers: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if all(http_get(w.web_port, "/ready")[0] == 200 for w in workers):
+                return
+        except OSError:
+            pass  # not listening yet
+        await asyncio.sleep(0.5)
+    raise AssertionError("workers not ready")
+
+
+def prometheus(text: str) -> dict[str, float]:
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
 
 
 def stop(proc: subprocess.Popen) -> None:
     stop_process(proc, 20)
 
 
-async def collect(bootstrap: str, topics: tuple[str, ...], want: int, timeout: float = 90,
+async def collect(bootstrap: str, topics: tuple[str, ...], want: int, timeout: float = 240,
                   ids: set[str] | None = None) -> list[dict]:
     """Records until `want` arrived (or, with `ids`, until every one of them did)."""
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
@@ -67,10 +99,21 @@ def test_worker_equals_replay(fresh_broker, tmp_path):
             return matches, actions
 
         matches, actions = asyncio.run(run())
+        health = http_get(worker.web_port, "/health")
+        ready = http_get(worker.web_port, "/ready")
+        metrics = prometheus(http_get(worker.web_port, "/metrics")[1])
+        rates = json.loads(http_get(worker.web_port, "/rates")[1])
     finally:
         stop(worker)
     assert {m["match_id"]: m for m in matches} == {m.match_id: m.to_dict() for m in expected}
     assert {a["action_id"]: a for a in actions} == {a.action_id: a.to_dict() for a in expected.actions}
+    # The web views report what happened.
+    assert health[0] == 200 and ready[0] == 200 and json.loads(ready[1])["ready"] is True
+    assert metrics["goldrush_events_in_total"] == len(events)
+    for pattern, n in Counter(m.pattern for m in expected).items():
+        assert metrics[f'goldrush_matches_total{{pattern="{pattern}"}}'] >= n  # at least once
+    assert metrics["goldrush_state_keys"] > 0
+    assert {r["name"] for r in rates["events"]} == {e["name"] for e in events}
 
 
 def test_bad_input_goes_to_the_dead_letter_topic(fresh_broker, tmp_path):
@@ -130,7 +173,7 @@ def test_sigkill_and_restart_loses_nothing(fresh_broker, tmp_path):
         async def second_half():
             async with EventProducer(fresh_broker.bootstrap, batch=25) as producer:
                 await producer.send_many(events[half:])
-            records = await collect(fresh_broker.bootstrap, (MATCHES,), 0, timeout=90, ids=set(expected))
+            records = await collect(fresh_broker.bootstrap, (MATCHES,), 0, timeout=240, ids=set(expected))
             await asyncio.sleep(2)  # anything extra (a wrong match) would arrive by now
             return records + await collect(fresh_broker.bootstrap, (MATCHES,), len(records) + 1, timeout=2)
 
@@ -142,3 +185,70 @@ def test_sigkill_and_restart_loses_nothing(fresh_broker, tmp_path):
         assert by_id.setdefault(r["match_id"], r) == r  # a duplicate is identical
     assert set(by_id) == set(expected)
     assert by_id == expected
+
+
+def test_two_workers_in_one_group_give_the_replay_matches(fresh_broker, tmp_path):
+    """Scaling out: two workers share the partitions (a rebalance happens while events flow);
+    every expected match_id appears at least once and duplicates are identical."""
+    events = list(simulate("mixed", tenants=6, rate=5, duration=3600, disorder=0.5))
+    expected = {m.match_id: m.to_dict() for m in replay(ALL, events)}
+    half = len(events) // 2
+    first = start_worker(fresh_broker.bootstrap, tmp_path, "gr-pair")
+    second = None
+    try:
+        async def run():
+            nonlocal second
+            async with EventProducer(fresh_broker.bootstrap, batch=25) as producer:
+                await producer.send_many(events[:half])
+                await collect(fresh_broker.bootstrap, (MATCHES,), 1, timeout=60)
+                second = start_worker(fresh_broker.bootstrap, tmp_path, "gr-pair")  # joins mid-stream
+                await wait_ready(first, second)  # the rebalance is over: both own partitions
+                await producer.send_many(events[half:])
+            records = await collect(fresh_broker.bootstrap, (MATCHES,), 0, timeout=240, ids=set(expected))
+            await asyncio.sleep(2)
+            return records + await collect(fresh_broker.bootstrap, (MATCHES,), len(records) + 1, timeout=2)
+
+        records = asyncio.run(run())
+        evaluated = [prometheus(http_get(w.web_port, "/metrics")[1]).get("goldrush_events_evaluated_total", 0)
+                     for w in (first, second)]
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)
+    by_id: dict[str, dict] = {}
+    for r in records:
+        assert by_id.setdefault(r["match_id"], r) == r
+    assert by_id == expected
+    assert all(n > 0 for n in evaluated), evaluated  # both workers did part of the work
+
+
+def test_simulate_produces_to_kafka_by_subsystem(fresh_broker):
+    proc = subprocess.run(
+        [sys.executable, "-m", "goldrush.cli", "simulate", "--kafka", "--broker", fresh_broker.bootstrap,
+         "--topic", "by-subsystem", "--scenario", "normal", "--tenants", "2", "--rate", "20", "--duration", "60s"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "sent 1200 events" in proc.stderr
+
+    async def read():
+        consumer = AIOKafkaConsumer("vsm-system1-operations", "vsm-variety-measurements", "vsm-system5-policy",
+                                    bootstrap_servers=fresh_broker.bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        names: Counter = Counter()
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and sum(names.values()) < 10:
+                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                    for r in records:
+                        for ev in json.loads(r.value) if r.value.startswith(b"[") else [json.loads(r.value)]:
+                            names[tp.topic, ev["name"]] += 1
+        finally:
+            await consumer.stop()
+        return names
+
+    names = asyncio.run(read())
+    topics_of = {}
+    for topic, name in names:
+        topics_of.setdefault(name, set()).add(topic)
+    assert topics_of["vsm_core.variety.calculated"] == {"vsm-variety-measurements"}
+    assert topics_of["vsm_core.system1.operation"] == {"vsm-system1-operations"}

@@ -1,0 +1,96 @@
+"""The worker's web views: `/health`, `/ready`, `/metrics` (Prometheus) and `/rates` (JSON)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+
+from .metrics import Metrics
+
+PROMETHEUS = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
+
+
+def window_rates(wrapper: Any, size: float) -> Iterator[tuple[str, str, float]]:
+    """(tenant, name, per second over the last full window and the current one).
+
+    The table is tumbling and keyed by JSON [tenant, name]; counting the previous
+    window too keeps the rate from dropping to 0 at every window boundary.
+    """
+    now = time.time()
+    elapsed = now - (now // size) * size
+    table = wrapper.table
+    for key in wrapper:  # WindowWrapper iterates its key index
+        total = 0
+        for at in (now, now - size):
+            with contextlib.suppress(KeyError):  # a window with no count yet
+                total += table._windowed_timestamp(key, at)  # noqa: SLF001 - no public by-time read
+        tenant, name = json.loads(key)
+        yield tenant, name, total / (size + elapsed)
+
+
+def is_ready(app: faust.App) -> bool:
+    """Started, not rebalancing, and every assigned table partition recovered."""
+    try:
+        recovery = app.tables.recovery
+    except AttributeError:
+        return False
+    return (app.started and not getattr(app, "rebalancing", True)
+            and recovery.completed.is_set() and not recovery.in_recovery)
+
+
+def consumer_lag(app: faust.App, topics: set[str]) -> Iterator[tuple[str, int, float]]:
+    """Per assigned partition of `topics` (source and engine-in; changelogs are read only on recovery)."""
+    consumer = app.consumer
+    for tp in sorted(consumer.assignment()):
+        if tp.topic not in topics:
+            continue
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        read = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust keeps no public accessor
+        yield tp.topic, tp.partition, max(0, high - (0 if read is None else read + 1))
+
+
+def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str, Any], size: float,
+                   topics: set[str]) -> None:
+    def gauges() -> Iterator[tuple[str, dict[str, str], float]]:
+        yield "goldrush_ready", {}, 1.0 if is_ready(app) else 0.0
+        yield "goldrush_state_keys", {}, float(host.engine.state_size())
+        yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
+        try:
+            for topic, partition, lag in consumer_lag(app, topics):
+                yield "goldrush_consumer_lag", {"topic": topic, "partition": str(partition)}, float(lag)
+        except Exception:  # noqa: BLE001 - a scrape must not fail while the consumer restarts
+            pass
+        for metric, label, table in (("goldrush_event_rate", "name", rates["events"]),
+                                     ("goldrush_match_rate", "pattern", rates["matches"])):
+            for tenant, name, per_second in window_rates(table, size):
+                yield metric, {"tenant": tenant, label: name}, per_second
+
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"status": "alive"})
+
+    async def ready(web: Any, request: Any) -> Any:
+        ok = is_ready(app)
+        return web.json({"ready": ok, "tenants_loaded": len(host.loaded)}, status=200 if ok else 503)
+
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.text(metrics.render(gauges()), content_type=PROMETHEUS)
+
+    async def live_rates(web: Any, request: Any) -> Any:
+        return web.json({
+            "window_seconds": size,
+            "events": [{"tenant": t, "name": n, "per_second": r} for t, n, r in window_rates(rates["events"], size)],
+            "matches": [{"tenant": t, "pattern": n, "per_second": r}
+                        for t, n, r in window_rates(rates["matches"], size)],
+        })
+
+    # Probes and scrapers call these without a trailing slash, people with one: serve both.
+    for path, view in (("/health", health), ("/ready", ready), ("/metrics", prometheus), ("/rates", live_rates)):
+        for variant in (path, path + "/"):
+            app.page(variant, name=f"goldrush-{path[1:]}{'-slash' if variant.endswith('/') else ''}")(view)

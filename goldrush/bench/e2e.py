@@ -1,0 +1,180 @@
+"""`goldrush bench e2e`: the worker against raw aiokafka on the embedded broker, in one run.
+
+(a) raw aiokafka consumption of a prepared topic (messages read, and read + JSON
+parsed); (b) a `goldrush worker` with the built-in patterns processing the same
+events, one event per message and `--batch` events per message, timed from its
+first event in to its last event evaluated (its /metrics counters); (c) detection
+latency p50/p99 at a steady moderate rate: wall time from producing the event that
+completes a failure cascade to the alert on its action topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from goldrush.broker import EmbeddedBroker, free_port, stop_process
+from goldrush.jsonio import dumps_bytes, loads
+from goldrush.simulator import simulate
+from goldrush.topics import ACTIONS
+
+
+async def _prepare(bootstrap: str, topic: str, events: list[dict], batch: int) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20,
+                                max_request_size=8 << 20)
+    await producer.start()
+    try:
+        futures = []
+        for i in range(0, len(events), batch):
+            chunk = events[i:i + batch]
+            value = dumps_bytes(chunk[0]) if batch == 1 else dumps_bytes(chunk)
+            futures.append(await producer.send(topic, value, key=chunk[0]["tenant"].encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(futures)
+
+
+async def _raw(bootstrap: str, topic: str, total: int, parse: bool) -> float:
+    """Events/s of a bare consumer reading (and maybe parsing) the whole topic."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    seen = 0
+    t0 = time.perf_counter()
+    try:
+        while seen < total:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                for r in records:
+                    if parse:
+                        doc = loads(r.value)
+                        seen += len(doc) if isinstance(doc, list) else 1
+                    else:
+                        seen += r.value.count(b'"name"')  # events in the message, without parsing
+    finally:
+        await consumer.stop()
+    return total / (time.perf_counter() - t0)
+
+
+def _metrics(port: int) -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
+def _start_worker(bootstrap: str, topic: str, app_id: str, lateness: str = "2s") -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "goldrush.cli", "worker", "--broker", bootstrap, "--topics", topic,
+         "--partitions", "2", "--web-port", str(port), "--app-id", app_id, "--lateness", lateness],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, port
+
+
+def _worker_rate(bootstrap: str, topic: str, total: int, app_id: str, timeout: float = 600) -> float:
+    proc, port = _start_worker(bootstrap, topic, app_id)
+    try:
+        deadline = time.monotonic() + timeout
+        first = None
+        while time.monotonic() < deadline:
+            m = _metrics(port)
+            if first is None and m.get("goldrush_events_in_total", 0) > 0:
+                first = time.perf_counter()
+            if m.get("goldrush_events_evaluated_total", 0) >= total:
+                assert first is not None
+                return total / (time.perf_counter() - first)
+            time.sleep(0.05)
+        raise RuntimeError(f"worker evaluated {_metrics(port).get('goldrush_events_evaluated_total')} of {total}")
+    finally:
+        stop_process(proc, 20)
+
+
+async def _latency(bootstrap: str, rate: float, seconds: float, lateness: str) -> list[float]:
+    """Cascades injected into a steady background stream; seconds from the completing event to its alert."""
+    from aiokafka import AIOKafkaConsumer
+
+    from goldrush.client import EventProducer
+
+    proc, port = _start_worker(bootstrap, "lat-events", f"bench-lat-{lateness}", lateness)
+    consumer = AIOKafkaConsumer(ACTIONS["algedonic_alert"], bootstrap_servers=bootstrap, auto_offset_reset="latest")
+    sent: dict[str, float] = {}
+    got: dict[str, float] = {}
+    try:
+        await consumer.start()
+        while _metrics(port).get("goldrush_ready") != 1.0:
+            await asyncio.sleep(0.2)
+
+        async def receive() -> None:
+            async for r in consumer:
+                doc = json.loads(r.value)
+                got.setdefault(doc["tenant"], time.perf_counter())
+
+        reader = asyncio.create_task(receive())
+        background = simulate("normal", tenants=20, rate=rate, duration=seconds, start=time.time())
+        async with EventProducer(bootstrap, topic="lat-events", batch=1) as producer:
+            t0 = time.perf_counter()
+            for i, ev in enumerate(background):
+                ev["timestamp"] = time.time()
+                await producer.send(ev)
+                if i % int(rate) == int(rate) // 2:  # once a second: a cascade in a fresh tenant
+                    tenant = f"lat-{i}"
+                    for k, svc in enumerate(("db", "api", "web")):
+                        await producer.send({"name": "vsm_core.system1.failure", "timestamp": time.time(),
+                                             "tenant": tenant, "source": svc, "data": {"service": svc}})
+                        if k == 2:
+                            await producer.flush()
+                            sent[tenant] = time.perf_counter()
+                ahead = (i + 1) / rate - (time.perf_counter() - t0)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await asyncio.sleep(5)
+        reader.cancel()
+    finally:
+        await consumer.stop()
+        stop_process(proc, 20)
+    return sorted(got[t] - sent[t] for t in sent if t in got)
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+def main(events: int = 100_000, batch: int = 100, rate: float = 200.0, seconds: float = 30.0) -> dict[str, Any]:
+    data = list(simulate("mixed", tenants=50, rate=100, duration=events / 100, seed=11))
+    broker = EmbeddedBroker(free_port())
+    broker.start()
+    out: dict[str, Any] = {"events": len(data), "batch": batch}
+    try:
+        b = broker.bootstrap
+        for label, size in (("single", 1), ("batched", batch)):
+            topic = f"bench-{label}"
+            asyncio.run(_prepare(b, topic, data, size))
+            raw = asyncio.run(_raw(b, topic, len(data), parse=False))
+            parsed = asyncio.run(_raw(b, topic, len(data), parse=True))
+            worker = _worker_rate(b, topic, len(data), f"bench-{label}")
+            out[label] = {"raw_events_per_s": raw, "raw_parsed_events_per_s": parsed, "worker_events_per_s": worker,
+                          "worker_over_raw": worker / raw, "worker_over_parsed": worker / parsed}
+            print(f"{label:8s} raw aiokafka {raw:>10,.0f} ev/s | raw + JSON {parsed:>10,.0f} ev/s | "
+                  f"worker {worker:>9,.0f} ev/s | worker/raw {worker / raw:.2f} | worker/raw+JSON "
+                  f"{worker / parsed:.2f}", flush=True)
+        for lateness in ("0s", "2s"):
+            lat = asyncio.run(_latency(b, rate, seconds, lateness))
+            out[f"latency_{lateness}"] = {"n": len(lat), "p50_ms": 1000 * _pct(lat, 0.5), "p99_ms": 1000 * _pct(lat, 0.99)}
+            print(f"latency at {rate:.0f} ev/s, lateness {lateness}: {len(lat)} cascades, "
+                  f"p50 {1000 * _pct(lat, 0.5):.0f} ms, p99 {1000 * _pct(lat, 0.99):.0f} ms", flush=True)
+    finally:
+        broker.stop()
+    return out
