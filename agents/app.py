@@ -142,9 +142,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     # Live rates: windowed, changelog-backed tables keyed by JSON [tenant, name], by
     # wall-clock processing time (event time may be hours old in a back-fill).
     rates = {
-        kind: app.Table(f"{kind[:-1]}-rates", default=int, partitions=cfg.partitions).tumbling(
+        kind: app.Table(table, default=int, partitions=cfg.partitions).tumbling(
             RATE_WINDOW, expires=RATE_EXPIRES, key_index=True).relative_to(_wall_clock)
-        for kind in ("events", "matches")
+        for kind, table in (("events", "event-rates"), ("matches", "match-rates"))
     }
     metrics = Metrics()
     app.goldrush_metrics = metrics  # type: ignore[attr-defined]
@@ -235,8 +235,10 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     @app.timer(1.0)
     async def flush_idle() -> None:
         """A tenant quiet for `lateness` of wall-clock time (≥ 1 s) has its buffer flushed."""
-        for tenant in host.idle_tenants():
-            await publish(engine.flush_tenant(tenant), {tenant: host.last_event[tenant]})
+        idle = host.idle_tenants()
+        if idle:  # one publish (one producer flush) for all of them, not one per tenant
+            matches = [m for tenant in idle for m in engine.flush_tenant(tenant)]
+            await publish(matches, {tenant: host.last_event[tenant] for tenant in idle})
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: faust.App, revoked: Any, **kwargs: Any) -> None:

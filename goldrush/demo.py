@@ -39,10 +39,40 @@ async def _show(bootstrap: str, counts: Counter, stop: asyncio.Event) -> None:
         await consumer.stop()
 
 
+def _rates_line(web_port: int) -> str | None:
+    """One line from the worker's /rates view (its Faust windowed tables), or None."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/rates", timeout=2) as r:
+            doc = json.loads(r.read())
+    except (OSError, ValueError):
+        return None
+    events = sum(e["per_second"] for e in doc["events"])
+    tenants = len({e["tenant"] for e in doc["events"]})
+    by_pattern: Counter = Counter()
+    for m in doc["matches"]:
+        by_pattern[m["pattern"]] += m["per_second"]
+    top = ", ".join(f"{p} {r * 60:.0f}/min" for p, r in by_pattern.most_common(3))
+    return f"-- live rates: {events:,.0f} events/s over {tenants} tenants; matches: {top or 'none yet'}"
+
+
+async def _rates(web_port: int, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=5)
+        except TimeoutError:
+            line = await asyncio.to_thread(_rates_line, web_port)
+            if line:
+                print(line, flush=True)
+
+
 async def _run(args: argparse.Namespace, bootstrap: str) -> Counter:
     counts: Counter = Counter()
     stop = asyncio.Event()
     viewer = asyncio.create_task(_show(bootstrap, counts, stop))
+    rates = asyncio.create_task(_rates(args.web_port, stop))
     events = simulate(args.scenario, tenants=args.tenants, rate=args.rate,
                       duration=to_seconds(args.duration, what="--duration"), disorder=0.5)
     sent = 0
@@ -61,6 +91,7 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> Counter:
             quiet_since, last = time.monotonic(), total
     stop.set()
     await viewer
+    await rates
     return counts
 
 

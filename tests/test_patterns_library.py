@@ -20,7 +20,9 @@ def test_library_exports():
                                                        "opportunity_emergence"]
     assert [p.name for p in library.ALL] == [
         "variety_imbalance", "coordination_oscillation", "opportunity_emergence", "variety_overload",
-        "response_time_degradation", "algedonic_signal_frequency", "low_utilization", "failure_cascade"]
+        "response_time_degradation", "algedonic_signal_frequency", "low_utilization", "failure_cascade",
+        "cascading_failure_model", "performance_degradation_model", "load_oscillation_model",
+        "variety_imbalance_model", "emerging_opportunity_model"]
     for p in library.SEED_PATTERNS:
         assert p.key_by == ("tenant",) and p.actions == ()
     for p in library.ALL:

@@ -130,7 +130,7 @@ async def _latency(bootstrap: str, rate: float, seconds: float, lateness: str) -
                 ev["timestamp"] = time.time()
                 await producer.send(ev)
                 if i % int(rate) == int(rate) // 2:  # once a second: a cascade in a fresh tenant
-                    tenant = f"lat-{i}"
+                    tenant = f"lat-{lateness}-{i}"  # unique per run: no stale alert can match
                     for k, svc in enumerate(("db", "api", "web")):
                         await producer.send({"name": "vsm_core.system1.failure", "timestamp": time.time(),
                                              "tenant": tenant, "source": svc, "data": {"service": svc}})
