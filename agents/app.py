@@ -132,6 +132,11 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         broker_session_timeout=max(6.0, cfg.rebalance_timeout + 2),
         broker_heartbeat_interval=1.0,
         table_standby_replicas=0,
+        # Waiting for in-flight batches on rebalance deadlocks with take_events (the group
+        # never finishes rebalancing, faust-streaming/robinhood #402 and #133). Processing is
+        # idempotent — re-delivered events are skipped by the engine-in offset and source
+        # positions kept in each tenant's snapshot — so the batch is simply redone.
+        stream_wait_empty=False,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     sources = app.topic(*cfg.topics, **raw)
@@ -172,7 +177,19 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     chunk = {"events": envelopes[i:i + FORWARD_CHUNK], "positions": positions[i:i + FORWARD_CHUNK]}
                     await engine_in.send(key=tenant.encode(), value=dumps_bytes(chunk))
 
-    def write_tables(tenant: str, source_event: Any, counts: Counter) -> None:
+    def settle(matches: list, tenants: dict[str, Any]) -> tuple[list, list, list, dict[str, tuple[Any, dict]]]:
+        """Everything a batch produced, taken synchronously right after the engine ran.
+
+        A rebalance can unload tenants at any `await`; snapshots taken later would be
+        of unloaded (empty) tenants and would overwrite good state in the changelog.
+        """
+        actions = engine.drain_actions()
+        late = list(engine.late)
+        engine.late.clear()
+        snapshots = {tenant: (source_event, host.snapshot(tenant)) for tenant, source_event in tenants.items()}
+        return matches, actions, late, snapshots
+
+    def write_tables(tenant: str, source_event: Any, snapshot: dict, counts: Counter) -> None:
         """Store the tenant's snapshot and rates in the changelog partition of its last event.
 
         Faust picks a table's changelog partition (and a window's timestamp) from the
@@ -182,30 +199,30 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         """
         token = _current_event.set(weakref.ref(source_event))
         try:
-            state[tenant] = host.snapshot(tenant)
+            state[tenant] = snapshot
             for (kind, t, name), n in counts.items():
                 if t == tenant:
                     rates[kind][json.dumps([t, name])] += n
         finally:
             _current_event.reset(token)
 
-    async def publish(matches: list, tenants: dict[str, Any], counts: Counter | None = None) -> None:
+    async def publish(outcome: tuple[list, list, list, dict[str, tuple[Any, dict]]],
+                      counts: Counter | None = None) -> None:
+        matches, actions, late, snapshots = outcome
         counts = Counter() if counts is None else counts
         for m in matches:
             metrics.inc("goldrush_matches_total", pattern=m.pattern)
             counts["matches", m.tenant, m.pattern] += 1
             await outputs[MATCHES].send(key=m.tenant.encode(), value=dumps_bytes(m.to_dict()))
-        for a in engine.drain_actions():
+        for a in actions:
             metrics.inc("goldrush_actions_total", type=a.type)
             await outputs[ACTIONS[a.type]].send(key=a.tenant.encode(), value=dumps_bytes(a.to_dict()))
-        if engine.late:
-            for ev in engine.late:
-                metrics.inc("goldrush_late_total")
-                await outputs[LATE].send(key=ev.tenant.encode(), value=dumps_bytes(
-                    {"reason": "below the tenant's watermark", "event": ev.to_dict()}))
-            engine.late.clear()
-        for tenant, source_event in tenants.items():
-            write_tables(tenant, source_event, counts)
+        for ev in late:
+            metrics.inc("goldrush_late_total")
+            await outputs[LATE].send(key=ev.tenant.encode(), value=dumps_bytes(
+                {"reason": "below the tenant's watermark", "event": ev.to_dict()}))
+        for tenant, (source_event, snapshot) in snapshots.items():
+            write_tables(tenant, source_event, snapshot, counts)
         # Outputs and changelog must be on the broker before this batch's offsets can be
         # committed: otherwise a SIGKILL loses state that the committed offsets skip past.
         await app.producer.flush()
@@ -230,7 +247,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 touched[tenant] = event
             counts = Counter(("events", ev.tenant, ev.name) for ev in events)
             metrics.inc("goldrush_events_evaluated_total", len(events))
-            await publish(engine.push_many(events), touched, counts)
+            await publish(settle(engine.push_many(events), touched), counts)
 
     @app.timer(1.0)
     async def flush_idle() -> None:
@@ -238,7 +255,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         idle = host.idle_tenants()
         if idle:  # one publish (one producer flush) for all of them, not one per tenant
             matches = [m for tenant in idle for m in engine.flush_tenant(tenant)]
-            await publish(matches, {tenant: host.last_event[tenant] for tenant in idle})
+            await publish(settle(matches, {tenant: host.last_event[tenant] for tenant in idle}))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: faust.App, revoked: Any, **kwargs: Any) -> None:
