@@ -7,6 +7,7 @@ matches go.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -282,7 +283,8 @@ class Engine:
                                    for key, st in states.items()]
                          for cp, states in zip(self.compiled.patterns, per_pattern, strict=True) if states},
             "clock": self.clock.get(tenant),
-            "buffer": None if buf is None else {"high": buf.high, "floor": buf.floor,
+            # ±inf is not JSON (Faust's codec turns it into null): store None for "unset".
+            "buffer": None if buf is None else {"high": _json_float(buf.high), "floor": _json_float(buf.floor),
                                                 "queue": [e.to_dict() for e in buf.queue]},
             "policies": self.policies.dump(tenant),
         }
@@ -302,7 +304,8 @@ class Engine:
             self.clock[tenant] = snap["clock"]
         if snap["buffer"] is not None:
             buf = self.buffer.tenant(tenant)
-            buf.high, buf.floor = snap["buffer"]["high"], snap["buffer"]["floor"]
+            buf.high = _unset_low(snap["buffer"]["high"])
+            buf.floor = _unset_low(snap["buffer"]["floor"])
             buf.queue.extend(decode(e) for e in snap["buffer"]["queue"])
         self.policies.load(snap["policies"])
 
@@ -325,3 +328,12 @@ class Engine:
     def state_size(self) -> int:
         """Number of (pattern, key) states held."""
         return sum(len(s) for per_pattern in self.tenants.values() for s in per_pattern)
+
+
+def _json_float(x: float) -> float | None:
+    return None if math.isinf(x) else x
+
+
+def _unset_low(x: float | None) -> float:
+    """None (or a codec's null for −inf) means "nothing yet": −inf."""
+    return float("-inf") if x is None else float(x)

@@ -56,3 +56,26 @@ def test_snapshot_restore_with_builtins_and_actions():
         assert matches == want_m
         assert [a.to_dict() for a in actions] == [a.to_dict() for a in want_a]
     assert want_a  # the comparison covered real actions
+
+
+def test_snapshot_survives_a_codec_that_turns_infinity_into_null():
+    """Faust's table codec (orjson) writes ±inf as null; a restored engine must still run.
+
+    This crashed the restarted worker's evaluate agent after a SIGKILL (reorder floor None).
+    """
+    import orjson
+
+    from goldrush.engine import Engine
+    from goldrush.events import decode
+    from goldrush.patterns import ALL
+    from goldrush.simulator import simulate
+
+    evs = [decode(e) for e in simulate("mixed", tenants=2, rate=5, duration=1200)]
+    whole = Engine(ALL)
+    expected = [m.match_id for m in whole.push_many(evs)] + [m.match_id for m in whole.flush()]
+    a = Engine(ALL)
+    got = [m.match_id for m in a.push_many(evs[:2000])]
+    b = Engine(ALL)
+    b.restore(orjson.loads(orjson.dumps(a.snapshot())))
+    got += [m.match_id for m in b.push_many(evs[2000:])] + [m.match_id for m in b.flush()]
+    assert got == expected
