@@ -116,7 +116,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
 
     # Tables live in memory (changelogs on Kafka); the directory only holds Faust's
     # bookkeeping, so keep it out of the working directory.
-    datadir = cfg.data_dir or os.path.join(tempfile.gettempdir(), "goldrush", cfg.app_id)
+    # (not "/tmp/goldrush": a directory named like the package would shadow it for `python -m`)
+    datadir = cfg.data_dir or os.path.join(tempfile.gettempdir(), "goldrush-faust", cfg.app_id)
     os.makedirs(datadir, exist_ok=True)
     app = faust.App(
         cfg.app_id,

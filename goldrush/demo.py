@@ -49,6 +49,8 @@ def _rates_line(web_port: int) -> str | None:
             doc = json.loads(r.read())
     except (OSError, ValueError):
         return None
+    if not doc["events"]:
+        return None  # nothing counted yet
     events = sum(e["per_second"] for e in doc["events"])
     tenants = len({e["tenant"] for e in doc["events"]})
     by_pattern: Counter = Counter()
