@@ -152,7 +152,6 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             RATE_WINDOW, expires=RATE_EXPIRES, key_index=True).relative_to(_wall_clock)
         for kind, table in (("events", "event-rates"), ("matches", "match-rates"))
     }
-    pending_rates: Counter = Counter()  # (kind, tenant, name) → count not yet in the rate tables
     metrics = Metrics()
     app.goldrush_metrics = metrics  # type: ignore[attr-defined]
     register_views(app, metrics, host, rates, RATE_WINDOW, {*cfg.topics, engine_in.get_topic_name()})
@@ -202,27 +201,11 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         token = _current_event.set(weakref.ref(source_event))
         try:
             state[tenant] = snapshot
+            for (kind, t, name), n in counts.items():
+                if t == tenant:
+                    rates[kind][json.dumps([t, name])] += n
         finally:
             _current_event.reset(token)
-        pending_rates.update(counts)
-
-    def write_rates() -> None:
-        """Fold the counts gathered since the last tick into the windowed tables.
-
-        Once a second rather than per batch: per-batch windowed writes (each with its
-        key-index write) measurably stalled the worker's consumption.
-        """
-        counts = dict(pending_rates)
-        pending_rates.clear()
-        for (kind, tenant, name), n in counts.items():
-            source_event = host.last_event.get(tenant)
-            if source_event is None:
-                continue
-            token = _current_event.set(weakref.ref(source_event))
-            try:
-                rates[kind][json.dumps([tenant, name])] += n
-            finally:
-                _current_event.reset(token)
 
     async def publish(outcome: tuple[list, list, list, dict[str, tuple[Any, dict]]],
                       counts: Counter | None = None) -> None:
@@ -270,7 +253,6 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     @app.timer(1.0)
     async def flush_idle() -> None:
         """A tenant quiet for `lateness` of wall-clock time (≥ 1 s) has its buffer flushed."""
-        write_rates()
         idle = host.idle_tenants()
         if idle:  # one publish (one producer flush) for all of them, not one per tenant
             matches = [m for tenant in idle for m in engine.flush_tenant(tenant)]
