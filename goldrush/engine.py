@@ -318,8 +318,9 @@ class Engine:
 
     def snapshot(self) -> dict[str, Any]:
         """Every tenant's snapshot."""
-        tenants = set(self.tenants) | set(self.buffer.tenants) | set(self.clock)
-        return {"tenants": {t: self.snapshot_tenant(t) for t in sorted(tenants)}}
+        # Buffer order first: a flush releases tenants in that order, so restore must keep it.
+        tenants = dict.fromkeys([*self.buffer.tenants, *self.tenants, *self.clock])
+        return {"tenants": {t: self.snapshot_tenant(t) for t in tenants}}
 
     def restore(self, snap: dict[str, Any]) -> None:
         for tenant, data in snap["tenants"].items():
