@@ -168,17 +168,14 @@ class ContextAnomaly(Model):
                 "recent": [list(r) for r in self._recent]}
 
     def _load(self, state: dict[str, Any]) -> None:
-        try:
-            self._n, self._last = int(state["n"]), state["last"]
-            self._mean, self._var = state["mean"], float(state["var"])
-            self._values.extend(float(v) for v in state["values"])
-            grid = state["grid"]
-            self._gridded = grid is not None
-            if grid is not None:
-                self._lo, self._hi, self._width = (float(g) for g in grid)
-            self._seen = [[set(s) for s in tile] for tile in state["seen"]]
-            self._recent = [tuple(r) for r in state["recent"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"bad {self.name} state: {exc!r}") from None
+        self._n, self._last = int(state["n"]), state["last"]
+        self._mean, self._var = state["mean"], float(state["var"])
+        self._values.extend(float(v) for v in state["values"])
+        grid = state["grid"]
+        self._gridded = grid is not None
+        if grid is not None:
+            self._lo, self._hi, self._width = (float(g) for g in grid)
+        self._seen = [[set(s) for s in tile] for tile in state["seen"]]
+        self._recent = [tuple(r) for r in state["recent"]]
         if len(self._seen) != self.tiles or any(len(t) != self.order for t in self._seen):
             raise ModelError(f"bad {self.name} state: contexts do not match tiles={self.tiles}, order={self.order}")

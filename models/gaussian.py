@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Model, ModelError, check_number
+from .base import Model, check_number
 
 
 class WindowedGaussian(Model):
@@ -72,10 +72,7 @@ class WindowedGaussian(Model):
                 "std": self._std, "count": self._count, "m2": self._m2}
 
     def _load(self, state: dict[str, Any]) -> None:
-        try:
-            self._data.extend(float(v) for v in state["data"])
-            self._pending = [float(v) for v in state["pending"]]
-            self._mean, self._std = float(state["mean"]), float(state["std"])
-            self._count, self._m2 = int(state["count"]), float(state["m2"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"bad {self.name} state: {exc}") from None
+        self._data.extend(float(v) for v in state["data"])
+        self._pending = [float(v) for v in state["pending"]]
+        self._mean, self._std = float(state["mean"]), float(state["std"])
+        self._count, self._m2 = int(state["count"]), float(state["m2"])

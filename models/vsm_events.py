@@ -9,7 +9,7 @@ parameter.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from scipy.stats import poisson
@@ -28,16 +28,13 @@ def _globs(name: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-class _Matching:
-    """Name globs → one matcher per parameter, built once."""
-
-    @staticmethod
-    def matcher(globs: tuple[str, ...]):  # noqa: ANN205 - a plain predicate
-        ms = [glob_matcher(g) for g in globs]
-        return lambda name: any(m(name) for m in ms)
+def _matcher(globs: tuple[str, ...]) -> Callable[[str], bool]:
+    """One predicate for a parameter's name globs, built once."""
+    ms = [glob_matcher(g) for g in globs]
+    return lambda name: any(m(name) for m in ms)
 
 
-class CascadingFailure(EventModel, _Matching):
+class CascadingFailure(EventModel):
     """Failures spreading across services within `window` seconds.
 
     The failing set is every service with a failure in the last `window` seconds.
@@ -73,7 +70,7 @@ class CascadingFailure(EventModel, _Matching):
             for d in deps:
                 self._links.setdefault(svc, set()).add(d)
                 self._links.setdefault(d, set()).add(svc)
-        self._is_failure = self.matcher(self.events)
+        self._is_failure = _matcher(self.events)
         self._last: dict[str, float] = {}  # service → time of its latest failure
         self._spread = EWStats(self.alpha)
         self.failing: list[str] = []  # the spread behind the latest score, for explanations
@@ -132,7 +129,7 @@ class CascadingFailure(EventModel, _Matching):
         self.failing = list(state["failing"])
 
 
-class VarietyImbalance(EventModel, _Matching):
+class VarietyImbalance(EventModel):
     """Ashby's requisite variety: the regulator's (output) variety must match the input's.
 
     The deficit in bits is log2(input / output) — how much disturbance variety
@@ -156,7 +153,7 @@ class VarietyImbalance(EventModel, _Matching):
         check_number("min_samples", min_samples, 1, integer=True)
         self.input_field, self.output_field = input_field, output_field
         self.bits, self.alpha, self.min_samples = float(bits), float(alpha), min_samples
-        self._matches = self.matcher(self.events)
+        self._matches = _matcher(self.events)
         self._deficit = EWStats(self.alpha)
 
     def params(self) -> dict[str, Any]:
@@ -198,7 +195,7 @@ class VarietyImbalance(EventModel, _Matching):
         self._deficit.load(state["deficit"])
 
 
-class EmergingOpportunity(EventModel, _Matching):
+class EmergingOpportunity(EventModel):
     """Sustained improvement with spare capacity: a chance to grow, not a fire.
 
     Performance readings (`performance_field` of `performance_events`) feed a
@@ -228,8 +225,8 @@ class EmergingOpportunity(EventModel, _Matching):
         self.performance_field, self.utilization_field = performance_field, utilization_field
         self.window, self.max_utilization = window, float(max_utilization)
         self.alpha, self.min_samples = float(alpha), min_samples
-        self._is_perf = self.matcher(self.performance_events)
-        self._is_cap = self.matcher(self.capacity_events)
+        self._is_perf = _matcher(self.performance_events)
+        self._is_cap = _matcher(self.capacity_events)
         self._fit = SlidingFit(window)
         self._util = EWStats(self.alpha)
 
