@@ -13,6 +13,7 @@ worker skips what it had already applied and resumes where it stopped.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import weakref
@@ -34,6 +35,7 @@ from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 from .config import WorkerConfig
 from .ingest import decode_message, name_filter
 from .metrics import Metrics
+from .produced_topics import track_produced_topics
 from .web import register_views
 
 FORWARD_CHUNK = 200  # events per engine-in message
@@ -142,7 +144,14 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     sources = app.topic(*cfg.topics, **raw)
     engine_in = app.topic(f"{cfg.app_id}-engine-in", partitions=cfg.partitions, internal=True, **raw)
-    outputs = {name: app.topic(name, **raw) for name in (MATCHES, LATE, DEADLETTER, *ACTIONS.values())}
+    engine_in_name = engine_in.get_topic_name()
+    outputs = (MATCHES, LATE, DEADLETTER, *ACTIONS.values())
+
+    async def emit(topic: str, key: bytes | None, value: bytes) -> None:
+        """Hand a record to the producer. `Topic.send` costs three event-loop yields per record
+        (its stampede guard); publishing a burst of 30,000 late events that way took 15-25 s."""
+        await app.producer.send(topic, key, value, None, None, None)
+
     state = app.Table("tenant-state", partitions=cfg.partitions)
     filters = {topic: name_filter(globs) for topic, globs in cfg.event_filters.items()}
     # Live rates: windowed, changelog-backed tables keyed by JSON [tenant, name], by
@@ -156,8 +165,17 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     app.goldrush_metrics = metrics  # type: ignore[attr-defined]
     register_views(app, metrics, host, rates, RATE_WINDOW, {*cfg.topics, engine_in.get_topic_name()})
 
+    tracking: list[asyncio.Task] = []
+
+    async def topics_tracked() -> None:
+        """Before the first send: see agents/produced_topics.py (the stall it prevents)."""
+        if not tracking:
+            tracking.append(asyncio.ensure_future(track_produced_topics(app, [engine_in], outputs)))
+        await asyncio.shield(tracking[0])
+
     @app.agent(sources)
     async def ingest(stream: faust.StreamT) -> None:
+        await topics_tracked()
         async for batch in stream.take_events(cfg.batch, cfg.batch_within):
             by_tenant: dict[str, tuple[list[dict], list[list]]] = {}
             for event in batch:
@@ -167,7 +185,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 metrics.inc("goldrush_events_filtered_total", filtered)
                 for letter in letters:
                     metrics.inc("goldrush_rejected_total", reason=letter.code)
-                    await outputs[DEADLETTER].send(key=msg.key, value=dumps_bytes(letter.to_dict()))
+                    await emit(DEADLETTER, msg.key, dumps_bytes(letter.to_dict()))
                 for index, ev in events:
                     envelopes, positions = by_tenant.setdefault(ev.tenant, ([], []))
                     envelopes.append(ev.to_dict())
@@ -176,7 +194,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             for tenant, (envelopes, positions) in by_tenant.items():
                 for i in range(0, len(envelopes), FORWARD_CHUNK):  # keep messages far below 1 MB
                     chunk = {"events": envelopes[i:i + FORWARD_CHUNK], "positions": positions[i:i + FORWARD_CHUNK]}
-                    await engine_in.send(key=tenant.encode(), value=dumps_bytes(chunk))
+                    await emit(engine_in_name, tenant.encode(), dumps_bytes(chunk))
 
     def settle(matches: list, tenants: dict[str, Any]) -> tuple[list, list, list, dict[str, tuple[Any, dict]]]:
         """Everything a batch produced, taken synchronously right after the engine ran.
@@ -214,13 +232,13 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         for m in matches:
             metrics.inc("goldrush_matches_total", pattern=m.pattern)
             counts["matches", m.tenant, m.pattern] += 1
-            await outputs[MATCHES].send(key=m.tenant.encode(), value=dumps_bytes(m.to_dict()))
+            await emit(MATCHES, m.tenant.encode(), dumps_bytes(m.to_dict()))
         for a in actions:
             metrics.inc("goldrush_actions_total", type=a.type)
-            await outputs[ACTIONS[a.type]].send(key=a.tenant.encode(), value=dumps_bytes(a.to_dict()))
+            await emit(ACTIONS[a.type], a.tenant.encode(), dumps_bytes(a.to_dict()))
         for ev in late:
             metrics.inc("goldrush_late_total")
-            await outputs[LATE].send(key=ev.tenant.encode(), value=dumps_bytes(
+            await emit(LATE, ev.tenant.encode(), dumps_bytes(
                 {"reason": "below the tenant's watermark", "event": ev.to_dict()}))
         for tenant, (source_event, snapshot) in snapshots.items():
             write_tables(tenant, source_event, snapshot, counts)
@@ -230,6 +248,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
 
     @app.agent(engine_in)
     async def evaluate(stream: faust.StreamT) -> None:
+        await topics_tracked()
         async for batch in stream.take_events(cfg.batch, cfg.batch_within):
             events: list[Event] = []
             touched: dict[str, Any] = {}  # tenant → its last engine-in event
@@ -255,6 +274,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         """A tenant quiet for `lateness` of wall-clock time (≥ 1 s) has its buffer flushed."""
         idle = host.idle_tenants()
         if idle:  # one publish (one producer flush) for all of them, not one per tenant
+            await topics_tracked()
             matches = [m for tenant in idle for m in engine.flush_tenant(tenant)]
             await publish(settle(matches, {tenant: host.last_event[tenant] for tenant in idle}))
 

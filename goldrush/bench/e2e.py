@@ -19,27 +19,23 @@ import urllib.request
 from typing import Any
 
 from goldrush.broker import EmbeddedBroker, free_port, stop_process
-from goldrush.jsonio import dumps_bytes, loads
+from goldrush.jsonio import loads
 from goldrush.simulator import simulate
 from goldrush.topics import ACTIONS
 
 
 async def _prepare(bootstrap: str, topic: str, events: list[dict], batch: int) -> int:
-    from aiokafka import AIOKafkaProducer
+    """Produce as users do (`EventProducer`): messages of up to `batch` events of one tenant, keyed by it.
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20,
-                                max_request_size=8 << 20)
-    await producer.start()
-    try:
-        futures = []
-        for i in range(0, len(events), batch):
-            chunk = events[i:i + batch]
-            value = dumps_bytes(chunk[0]) if batch == 1 else dumps_bytes(chunk)
-            futures.append(await producer.send(topic, value, key=chunk[0]["tenant"].encode()))
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    return len(futures)
+    A message mixing tenants under one tenant's key would spread every tenant
+    over all partitions, and the worker would see most events out of order (late).
+    """
+    from goldrush.client import EventProducer
+
+    async with EventProducer(bootstrap, topic=topic, batch=batch, linger_ms=20, max_batch_size=1 << 20,
+                             max_request_size=8 << 20) as producer:
+        await producer.send_many(events)
+    return producer.sent_messages
 
 
 async def _raw(bootstrap: str, topic: str, total: int, parse: bool) -> float:
