@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import weakref
 from collections import Counter
@@ -37,6 +38,8 @@ from .ingest import decode_message, name_filter
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
 from .web import register_views
+
+log = logging.getLogger("goldrush.worker")
 
 FORWARD_CHUNK = 200  # events per engine-in message
 RATE_WINDOW = 10.0  # seconds per tumbling window of the live rate tables
@@ -71,9 +74,11 @@ class EngineHost:
             self.engine.restore_tenant(tenant, snap)
             self.offsets[tenant] = snap.get("offset", -1)
             self.sources[tenant] = snap.get("sources", {})
+            log.info("tenant %s restored from the changelog at engine-in offset %s", tenant, self.offsets[tenant])
         self.loaded.add(tenant)
 
     def unload_all(self) -> None:
+        log.info("partitions revoked: unloading %d tenants", len(self.loaded))
         for tenant in list(self.loaded):
             self.engine.unload_tenant(tenant)
         self.loaded.clear()

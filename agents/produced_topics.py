@@ -17,6 +17,7 @@ Registering all produced topics up front makes every refresh cover them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import faust
 
@@ -33,7 +34,11 @@ async def track_produced_topics(app: faust.App, internal: Iterable[faust.TopicT]
     for topic in declared:
         await topic.maybe_declare()
     names = {topic.get_topic_name() for topic in declared} | set(outputs)
-    client = app.producer._ensure_producer().client  # the AIOKafkaProducer Faust started
+    await track_topics(app.producer._ensure_producer().client, names)  # the AIOKafkaProducer Faust started
+
+
+async def track_topics(client: Any, names: Iterable[str]) -> None:
+    """Add `names` to an aiokafka client's tracked topics; return after the refresh that includes them."""
     pending = [client.add_topic(name) for name in sorted(names)]
     for fut in pending:
         await fut
