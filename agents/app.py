@@ -34,6 +34,7 @@ from goldrush.loader import load_patterns
 from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 from .config import WorkerConfig
+from .flow_control import resume_keeps_queued_messages
 from .ingest import decode_message, name_filter
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
@@ -146,6 +147,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         # positions kept in each tenant's snapshot — so the batch is simply redone.
         stream_wait_empty=False,
     )
+    resume_keeps_queued_messages(app.flow_control)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     sources = app.topic(*cfg.topics, **raw)
     engine_in = app.topic(f"{cfg.app_id}-engine-in", partitions=cfg.partitions, internal=True, **raw)

@@ -11,7 +11,6 @@ import urllib.error
 import urllib.request
 from collections import Counter
 
-import pytest
 from aiokafka import AIOKafkaConsumer
 
 from goldrush import replay
@@ -191,11 +190,6 @@ def test_bad_input_goes_to_the_dead_letter_topic(fresh_broker, tmp_path):
     assert [a["pattern"] for a in alerts] == ["failure_cascade"]  # the worker kept matching
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known loss, about 1 run in 6: after the restart the new worker's ingest never receives a run of "
-    "source offsets (traced: vsm.events/0 offsets 173-271 skipped, delivered 172 then 272) while the "
-    "producer is still appending; no offset-reset or rebalance is logged. Cause not yet found "
-    "(Faust read-offset bookkeeping or the fetcher); see README 'Known problems'."))
 def test_sigkill_and_restart_loses_nothing(fresh_broker, tmp_path):
     """At-least-once: every expected match appears after a SIGKILL mid-stream and a restart,
     and no two records with one match_id differ (state came back from the changelog)."""
