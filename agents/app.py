@@ -34,6 +34,7 @@ from goldrush.loader import load_patterns
 from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 from .config import WorkerConfig
+from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
 from .ingest import decode_message, name_filter
 from .metrics import Metrics
@@ -177,6 +178,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     async def topics_tracked() -> None:
         """Before the first send: see agents/produced_topics.py (the stall it prevents)."""
         if not tracking:
+            cap_fetch_wait(app, cfg.fetch_wait)
             tracking.append(asyncio.ensure_future(track_produced_topics(app, [engine_in], outputs)))
         await asyncio.shield(tracking[0])
 

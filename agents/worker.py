@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--partitions", type=int, default=4)
     p.add_argument("--web-port", type=int, default=6066, help="port of /health, /ready, /metrics, /rates")
     p.add_argument("--web-host", default="127.0.0.1", help="interface for the web views (0.0.0.0 in containers)")
+    p.add_argument("--fetch-wait", type=float, default=0.1, metavar="SECONDS",
+                   help="longest the broker may hold a fetch that has no data yet (default 0.1)")
     p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
     p.add_argument("--loglevel", default="warning")
 
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         to_seconds(args.lateness, what="--lateness", allow_zero=True)
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
                            event_filters=filters, lateness=args.lateness, partitions=args.partitions,
-                           web_port=args.web_port, web_host=args.web_host)
+                           web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait)
         return run_worker(cfg, args.loglevel)
 
     p.set_defaults(handler=handler)

@@ -71,11 +71,12 @@ def _metrics(port: int) -> dict[str, float]:
             for line in text.splitlines() if line and not line.startswith("#")}
 
 
-def _start_worker(bootstrap: str, topic: str, app_id: str, lateness: str = "2s") -> tuple[subprocess.Popen, int]:
+def _start_worker(bootstrap: str, topic: str, app_id: str, lateness: str = "2s",
+                  extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "goldrush.cli", "worker", "--broker", bootstrap, "--topics", topic,
-         "--partitions", "2", "--web-port", str(port), "--app-id", app_id, "--lateness", lateness],
+         "--partitions", "2", "--web-port", str(port), "--app-id", app_id, "--lateness", lateness, *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, port
 
@@ -98,16 +99,20 @@ def _worker_rate(bootstrap: str, topic: str, total: int, app_id: str, timeout: f
         stop_process(proc, 20)
 
 
-async def _latency(bootstrap: str, rate: float, seconds: float, lateness: str) -> list[float]:
+async def _latency(bootstrap: str, rate: float, seconds: float, lateness: str,
+                   extra: tuple[str, ...] = ()) -> list[float]:
     """Cascades injected into a steady background stream; seconds from the completing event to its alert."""
     from aiokafka import AIOKafkaConsumer
 
     from goldrush.client import EventProducer
 
-    proc, port = _start_worker(bootstrap, "lat-events", f"bench-lat-{lateness}", lateness)
-    consumer = AIOKafkaConsumer(ACTIONS["algedonic_alert"], bootstrap_servers=bootstrap, auto_offset_reset="latest")
+    proc, port = _start_worker(bootstrap, "lat-events", f"bench-lat-{lateness}-{len(extra)}", lateness, extra)
+    # A short fetch wait: tansu holds a fetch for all of it, which would be measured as the worker's latency.
+    consumer = AIOKafkaConsumer(ACTIONS["algedonic_alert"], bootstrap_servers=bootstrap, auto_offset_reset="latest",
+                                fetch_max_wait_ms=10)
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
+    run = time.monotonic_ns()
     try:
         await consumer.start()
         while _metrics(port).get("goldrush_ready") != 1.0:
@@ -126,7 +131,7 @@ async def _latency(bootstrap: str, rate: float, seconds: float, lateness: str) -
                 ev["timestamp"] = time.time()
                 await producer.send(ev)
                 if i % int(rate) == int(rate) // 2:  # once a second: a cascade in a fresh tenant
-                    tenant = f"lat-{lateness}-{i}"  # unique per run: no stale alert can match
+                    tenant = f"lat-{run}-{i}"  # unique per run: no stale alert can match
                     for k, svc in enumerate(("db", "api", "web")):
                         await producer.send({"name": "vsm_core.system1.failure", "timestamp": time.time(),
                                              "tenant": tenant, "source": svc, "data": {"service": svc}})
