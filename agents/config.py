@@ -20,6 +20,7 @@ class WorkerConfig(BaseModel):
     web_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so probes can reach it
     batch: int = 500
     batch_within: float = 0.2
+    stop_timeout: float = Field(default=15.0, gt=0, description="hard exit if a graceful stop takes longer, s")
     fetch_wait: float = Field(default=0.1, gt=0, description="longest a fetch may wait for data, s (agents/fetch_wait.py)")
     data_dir: str | None = Field(default=None, description="Faust's data directory (default: a temp dir per app id)")
     rebalance_timeout: float = 4.0  # the embedded broker holds a join for this long

@@ -11,12 +11,11 @@ from .config import WorkerConfig
 
 
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
-    import faust
-
     from .app import build_app
+    from .shutdown import BoundedStopWorker
 
     app = build_app(cfg)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = BoundedStopWorker(app, stop_timeout=cfg.stop_timeout, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
 
@@ -34,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--web-host", default="127.0.0.1", help="interface for the web views (0.0.0.0 in containers)")
     p.add_argument("--fetch-wait", type=float, default=0.1, metavar="SECONDS",
                    help="longest the broker may hold a fetch that has no data yet (default 0.1)")
+    p.add_argument("--stop-timeout", type=float, default=15.0, metavar="SECONDS",
+                   help="exit hard if a graceful stop takes longer (default 15; state is in the changelogs)")
     p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
     p.add_argument("--loglevel", default="warning")
 
@@ -47,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         to_seconds(args.lateness, what="--lateness", allow_zero=True)
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
                            event_filters=filters, lateness=args.lateness, partitions=args.partitions,
-                           web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait)
+                           web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
+                           stop_timeout=args.stop_timeout)
         return run_worker(cfg, args.loglevel)
 
     p.set_defaults(handler=handler)

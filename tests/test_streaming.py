@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -14,20 +15,20 @@ from collections import Counter
 from aiokafka import AIOKafkaConsumer
 
 from goldrush import replay
-from goldrush.broker import free_port, stop_process
+from goldrush.broker import EmbeddedBroker, free_port, stop_process
 from goldrush.client import EventProducer
 from goldrush.patterns import ALL
 from goldrush.simulator import simulate
 from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 
-def start_worker(bootstrap: str, tmp_path, app_id: str = "gr-test") -> subprocess.Popen:
+def start_worker(bootstrap: str, tmp_path, app_id: str = "gr-test", *extra: str) -> subprocess.Popen:
     n = len(list(tmp_path.glob(f"{app_id}*.log")))
     log = open(tmp_path / f"{app_id}{'-' + str(n) if n else ''}.log", "w")  # noqa: SIM115 - lives with the worker
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "goldrush.cli", "worker", "--broker", bootstrap, "--partitions", "2",
-         "--web-port", str(port), "--app-id", app_id],
+         "--web-port", str(port), "--app-id", app_id, *extra],
         stdout=log, stderr=subprocess.STDOUT)
     proc.web_port = port  # type: ignore[attr-defined]
     return proc
@@ -288,3 +289,22 @@ def test_simulate_produces_to_kafka_by_subsystem(fresh_broker):
         topics_of.setdefault(name, set()).add(topic)
     assert topics_of["vsm_core.variety.calculated"] == {"vsm-variety-measurements"}
     assert topics_of["vsm_core.system1.operation"] == {"vsm-system1-operations"}
+
+
+def test_sigterm_stops_the_worker_even_when_the_broker_is_gone(tmp_path):
+    """Without a broker Faust's consumer thread dies in its own shutdown and the worker
+    never exited; --stop-timeout bounds the graceful stop (agents/shutdown.py)."""
+    broker = EmbeddedBroker().start()
+    worker = start_worker(broker.bootstrap, tmp_path, "gr-term", "--stop-timeout", "3")
+    try:
+        asyncio.run(wait_ready(worker))
+    finally:
+        broker.stop()
+    worker.terminate()
+    try:
+        code = worker.wait(60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+        raise AssertionError("the worker ignored SIGTERM for 60 s") from None
+    assert code in (0, 128 + signal.SIGTERM)
