@@ -12,10 +12,10 @@ from .config import WorkerConfig
 
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
     from .app import build_app
-    from .shutdown import BoundedStopWorker
+    from .faust_worker import GoldrushWorker
 
     app = build_app(cfg)
-    worker = BoundedStopWorker(app, stop_timeout=cfg.stop_timeout, loglevel=loglevel, quiet=True)
+    worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
 

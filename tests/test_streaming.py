@@ -293,7 +293,7 @@ def test_simulate_produces_to_kafka_by_subsystem(fresh_broker):
 
 def test_sigterm_stops_the_worker_even_when_the_broker_is_gone(tmp_path):
     """Without a broker Faust's consumer thread dies in its own shutdown and the worker
-    never exited; --stop-timeout bounds the graceful stop (agents/shutdown.py)."""
+    never exited; --stop-timeout bounds the graceful stop (agents/faust_worker.py)."""
     broker = EmbeddedBroker().start()
     worker = start_worker(broker.bootstrap, tmp_path, "gr-term", "--stop-timeout", "3")
     try:

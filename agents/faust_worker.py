@@ -1,11 +1,16 @@
-"""A worker whose stop on SIGTERM/SIGINT is bounded in time.
+"""`faust.Worker` with two changes for a long-running service: a bounded stop and no spinner.
 
-With the broker gone, Faust's consumer thread dies inside its own shutdown
+**Bounded stop.** With the broker gone, Faust's consumer thread dies inside its own shutdown
 (aiokafka's fetcher re-raises NodeNotReadyError while closing) and the worker
 never exits: measured, still running 60 s after SIGTERM. Orchestrators then wait
 out their grace period before they SIGKILL. Exiting hard after `stop_timeout` is
 safe: everything the worker owns is in changelog topics and re-processing is
 idempotent — the SIGKILL-and-restart test shows nothing is lost.
+
+**No spinner.** Faust's startup spinner hangs a DEBUG-level handler on the root
+logger and lowers the root to DEBUG, so every debug call in aiokafka and Faust
+(one per record sent) builds a log record that is then thrown away: 4.6 % of the
+worker's samples in a py-spy profile of the batched benchmark.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import faust
 log = logging.getLogger("goldrush.worker")
 
 
-class BoundedStopWorker(faust.Worker):
+class GoldrushWorker(faust.Worker):
     def __init__(self, app: faust.App, *, stop_timeout: float, **kwargs: Any):
         super().__init__(app, **kwargs)
+        self.spinner = None
         self.stop_timeout = stop_timeout
 
     def _schedule_shutdown(self, signum: signal.Signals) -> None:
