@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from itertools import zip_longest
 
 from aiokafka import AIOKafkaConsumer
 
@@ -308,3 +309,34 @@ def test_sigterm_stops_the_worker_even_when_the_broker_is_gone(tmp_path):
         worker.wait()
         raise AssertionError("the worker ignored SIGTERM for 60 s") from None
     assert code in (0, 128 + signal.SIGTERM)
+
+
+def test_tenants_are_isolated(fresh_broker, tmp_path):
+    """One tenant's events never change another's matches: a noisy tenant whose clock runs a
+    day ahead, with a failure cascade and a tail of stale (late) events, beside a quiet one."""
+    quiet = list(simulate("mixed", tenants=1, rate=3, duration=1800, seed=3))
+    noisy = [{**e, "tenant": "noisy", "id": f"noisy-{e['id']}"}
+             for e in simulate("cascade", tenants=1, rate=10, duration=900, seed=4, start=1_767_225_600.0 + 86_400)]
+    stale = [{**e, "timestamp": e["timestamp"] - 10_000, "id": f"{e['id']}-stale"} for e in noisy[-40:]]
+    noisy += stale
+    events = [e for pair in zip_longest(quiet, noisy) for e in pair if e is not None]
+    alone = {m.match_id: m.to_dict() for m in [*replay(ALL, quiet), *replay(ALL, noisy)]}
+    together = replay(ALL, events)
+    assert {m.match_id: m.to_dict() for m in together} == alone
+    assert {e.id for e in together.late} == {e["id"] for e in stale}
+    quiet_alone = {k: m for k, m in alone.items() if m["tenant"] == "tenant-0000"}
+    assert quiet_alone and len(quiet_alone) < len(alone)
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-iso")
+    try:
+        async def run():
+            async with EventProducer(fresh_broker.bootstrap, batch=40) as producer:
+                await producer.send_many(events)
+            return await collect_replay_matches(fresh_broker.bootstrap, events)
+
+        records, expected, late = asyncio.run(run())
+    finally:
+        stop(worker)
+    assert {e["id"] for e in stale} <= late and all(i.startswith("noisy-") for i in late)
+    got = {r["match_id"]: r for r in records}
+    assert set(got) == set(expected)
+    assert {k: r for k, r in got.items() if r["tenant"] == "tenant-0000"} == quiet_alone
