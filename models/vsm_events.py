@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from scipy.stats import poisson
+from scipy.special import pdtr
 
 from goldrush.codegen import glob_matcher
 
@@ -119,7 +119,7 @@ class CascadingFailure(EventModel):
         if k < self.min_services:
             return 0.0
         lam = max(self._spread.mean if self._spread.n else 1.0, 1e-3)
-        return float(1.0 - poisson.sf(k - 1, lam))
+        return float(pdtr(k - 1, lam))  # P(X ≤ k − 1) = 1 − P(X ≥ k); a ufunc, not scipy.stats' 110 µs call
 
     def score_event(self, ev: Any) -> float:
         svc = self._service(ev) if self._is_failure(ev.name) else None
