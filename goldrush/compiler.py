@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from .codegen import Predicate, compile_predicate, get_path, glob_matcher
@@ -41,13 +42,19 @@ class CompiledMetric:
     matches: Callable[[str], bool] | None
 
 
+_EVENT_ATTRS = ("tenant", "source", "subsystem")
+
+
 def _key_function(key_by: tuple[str, ...]) -> Callable[[Event], Any]:
     """Event → hashable key (None when a key field is missing or null)."""
     if key_by == ("tenant",):
         return lambda ev: ev.tenant
+    if len(key_by) > 1 and all(name in _EVENT_ATTRS for name in key_by):  # strings or None: one C-level getter, no JSON
+        fields = attrgetter(*key_by)
+        return lambda ev: None if None in (values := fields(ev)) else values
     getters: list[Callable[[Event], Any]] = []
     for name in key_by:
-        if name in ("tenant", "source", "subsystem"):
+        if name in _EVENT_ATTRS:
             getters.append(lambda ev, a=name: getattr(ev, a))
         else:
             path = tuple(name.split("."))
