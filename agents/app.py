@@ -178,9 +178,13 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     async def topics_tracked() -> None:
         """Before the first send: see agents/produced_topics.py (the stall it prevents)."""
         if not tracking:
-            cap_fetch_wait(app, cfg.fetch_wait)
             tracking.append(asyncio.ensure_future(track_produced_topics(app, [engine_in], outputs)))
         await asyncio.shield(tracking[0])
+
+    @app.task
+    async def shorten_fetch_wait() -> None:
+        """Once the consumer runs (tasks start after recovery): see agents/fetch_wait.py."""
+        cap_fetch_wait(app, cfg.fetch_wait)
 
     @app.agent(sources)
     async def ingest(stream: faust.StreamT) -> None:

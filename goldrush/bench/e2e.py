@@ -71,12 +71,11 @@ def _metrics(port: int) -> dict[str, float]:
             for line in text.splitlines() if line and not line.startswith("#")}
 
 
-def _start_worker(bootstrap: str, topic: str, app_id: str, lateness: str = "2s",
-                  extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, int]:
+def _start_worker(bootstrap: str, topic: str, app_id: str, lateness: str = "2s") -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "goldrush.cli", "worker", "--broker", bootstrap, "--topics", topic,
-         "--partitions", "2", "--web-port", str(port), "--app-id", app_id, "--lateness", lateness, *extra],
+         "--partitions", "2", "--web-port", str(port), "--app-id", app_id, "--lateness", lateness],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, port
 
@@ -99,14 +98,13 @@ def _worker_rate(bootstrap: str, topic: str, total: int, app_id: str, timeout: f
         stop_process(proc, 20)
 
 
-async def _latency(bootstrap: str, rate: float, seconds: float, lateness: str,
-                   extra: tuple[str, ...] = ()) -> list[float]:
+async def _latency(bootstrap: str, rate: float, seconds: float, lateness: str) -> list[float]:
     """Cascades injected into a steady background stream; seconds from the completing event to its alert."""
     from aiokafka import AIOKafkaConsumer
 
     from goldrush.client import EventProducer
 
-    proc, port = _start_worker(bootstrap, "lat-events", f"bench-lat-{lateness}-{len(extra)}", lateness, extra)
+    proc, port = _start_worker(bootstrap, "lat-events", f"bench-lat-{lateness}", lateness)
     # A short fetch wait: tansu holds a fetch for all of it, which would be measured as the worker's latency.
     consumer = AIOKafkaConsumer(ACTIONS["algedonic_alert"], bootstrap_servers=bootstrap, auto_offset_reset="latest",
                                 fetch_max_wait_ms=10)
