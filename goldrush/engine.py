@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .codegen import get_path
@@ -43,7 +43,11 @@ class Engine:
     Late events go to `self.late`; counters to `self.stats`.
     """
 
-    def __init__(self, patterns: Iterable[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s"):
+    def __init__(self, patterns: Iterable[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s",
+                 policies: Any = None, route: Callable[[Event], None] | None = None):
+        """`policies` (default: a `PolicyEngine` of these patterns) turns matches into actions;
+        `route`, if given, sees every event in processing order before it is evaluated
+        (the streaming runtime hands events on to key groups evaluated elsewhere)."""
         self.compiled = patterns if isinstance(patterns, CompiledSet) else CompiledSet(patterns)
         self.lateness = to_seconds(allowed_lateness, what="allowed_lateness", allow_zero=True)
         self.buffer = ReorderBuffer(self.lateness)
@@ -56,7 +60,8 @@ class Engine:
         self.suppressed: Counter[str] = Counter()
         self._since_sweep = 0
         self._bound: dict[str, tuple] = {}
-        self.policies = PolicyEngine(cp.pattern for cp in self.compiled.patterns)
+        self.policies = PolicyEngine(cp.pattern for cp in self.compiled.patterns) if policies is None else policies
+        self.route = route
         self.actions: list[Any] = []  # action records, in the order of their matches
 
     # -- input -------------------------------------------------------------
@@ -102,6 +107,7 @@ class Engine:
         tenants = self.tenants
         n_patterns = len(self.compiled.patterns)
         observe = self.policies.observe if self.policies.watches_instances else None
+        route = self.route
         out: list[Match] = []
         for ev in events:
             plan = bound.get(ev.name)
@@ -109,6 +115,8 @@ class Engine:
                 plan = self._bind(ev.name)
             t = ev.timestamp
             clock[ev.tenant] = t
+            if route is not None:
+                route(ev)
             if observe is not None:
                 observe(ev)
             preds, metrics, candidates = plan
@@ -307,7 +315,27 @@ class Engine:
             buf.high = _unset_low(snap["buffer"]["high"])
             buf.floor = _unset_low(snap["buffer"]["floor"])
             buf.queue.extend(decode(e) for e in snap["buffer"]["queue"])
-        self.policies.load(snap["policies"])
+        self.policies.load(snap["policies"], tenant)
+
+    def snapshot_key(self, tenant: str, key: Any) -> dict[str, Any]:
+        """One key's state across the patterns (which share its `key_by`): a key group's unit."""
+        per_pattern = self.tenants.get(tenant)
+        states = {} if per_pattern is None else {
+            cp.name: self._dump_state(cp, st) for cp, by_key in zip(self.compiled.patterns, per_pattern, strict=True)
+            if (st := by_key.get(key)) is not None}
+        return {"patterns": states, "clock": self.clock.get(tenant)}
+
+    def restore_key(self, tenant: str, key: Any, snap: dict[str, Any]) -> None:
+        """Put back one key's state (other keys of the tenant are left alone)."""
+        per_pattern = self.tenants.get(tenant)
+        if per_pattern is None:
+            per_pattern = self.tenants[tenant] = [{} for _ in self.compiled.patterns]
+        for cp in self.compiled.patterns:
+            data = snap["patterns"].get(cp.name)
+            if data is not None:
+                per_pattern[cp.index][key] = self._load_state(cp, data)
+        if snap["clock"] is not None and snap["clock"] > self.clock.get(tenant, float("-inf")):
+            self.clock[tenant] = snap["clock"]
 
     def unload_tenant(self, tenant: str) -> None:
         """Forget a tenant (its partition moved to another worker)."""

@@ -29,6 +29,11 @@ from .match import Match
 SEEN_IDS = 100_000  # recent action ids remembered for de-duplication
 
 
+def instances_reported(ev: Event) -> int | None:
+    """The instance count an event reports in `data.instances`, if it is a usable one."""
+    return _instances(ev.data.get("instances"))
+
+
 def _instances(value: Any) -> int | None:
     if type(value) is int and value >= 0:
         return value
@@ -68,8 +73,10 @@ class PolicyEngine:
             "seen": [[t, aid] for aid, t in self.seen.items() if tenant is None or t == tenant],
         }
 
-    def load(self, data: dict[str, Any]) -> None:
+    def load(self, data: dict[str, Any], tenant: str | None = None) -> None:
         """Merge a dump into this state (tenants not in it are left alone)."""
+        if "inner" in data:  # a `PolicySequencer` dump (written with key groups)
+            data = data["inner"]
         self.scale.update({tuple(k): list(v) for k, v in data["scale"]})
         self.alerts.update({tuple(k): deque(v) for k, v in data["alerts"]})
         self.held.update({tuple(k): list(v) for k, v in data["held"]})
@@ -91,7 +98,7 @@ class PolicyEngine:
 
     def observe(self, ev: Event) -> None:
         """An event reporting `data.instances` sets the known count of its target."""
-        count = _instances(ev.data.get("instances"))
+        count = instances_reported(ev)
         if count is None:
             return
         for f in self.target_fields:
