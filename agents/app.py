@@ -1,14 +1,22 @@
-"""The Faust app: ingest → engine (state in a changelog-backed table) → output topics.
+"""The Faust app: ingest → tenant stage → (key stage →) output topics.
 
-Flow (ARCHITECTURE.md): source topics → `ingest` decodes, dead-letters what is
-not an event, and forwards events grouped by tenant to the internal
-`<app_id>-engine-in` topic keyed by tenant → `evaluate` runs the engine and
-publishes matches, actions and late events. Partitioning by tenant keeps each
-tenant's reorder buffer and watermark on one worker, exactly as in replay.
+Flow (ARCHITECTURE.md):
+- `ingest` decodes the source topics, dead-letters what is not an event, and
+  forwards events grouped by tenant to `<app_id>-engine-in`, keyed by tenant.
+- `evaluate` (tenant stage) reorders, finds late events, evaluates the patterns
+  keyed by the tenant alone, and hands every event a finer `key_by` needs to
+  `<app_id>-keyed`, keyed by that key (goldrush/stages.py). Partitioning by
+  tenant keeps each tenant's reorder buffer and watermark on one worker, as in replay.
+- `evaluate_keyed` (key stage) evaluates each key group on the worker that owns
+  the key, publishes its matches and reports per event to `<app_id>-verdicts`,
+  keyed by tenant (co-partitioned with engine-in, so on the tenant's worker).
+- `apply_verdicts` completes the tenant's queued policy work in replay order
+  and publishes the actions.
 
-State: one snapshot per tenant in the `tenant-state` table (changelog topic),
-written after every batch together with the offset it covers, so a restarted
-worker skips what it had already applied and resumes where it stopped.
+State: one snapshot per tenant in `tenant-state` and one per key in
+`key-state` (changelog topics), written after every batch once the batch's
+outputs are on the broker, so a restarted worker skips what it had applied and
+resumes where it stopped. A pattern set with no finer `key_by` has no key stage.
 """
 
 from __future__ import annotations
@@ -25,17 +33,16 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
-from goldrush.compiler import CompiledSet
-from goldrush.engine import Engine
 from goldrush.events import Event, decode
 from goldrush.gctune import THROUGHPUT_THRESHOLDS
 from goldrush.jsonio import dumps_bytes, loads
-from goldrush.loader import load_patterns
+from goldrush.keygroups import partition_key
 from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 from .config import WorkerConfig
 from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
+from .host import EngineHost
 from .ingest import decode_message, name_filter
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
@@ -43,7 +50,7 @@ from .web import register_views
 
 log = logging.getLogger("goldrush.worker")
 
-FORWARD_CHUNK = 200  # events per engine-in message
+FORWARD_CHUNK = 200  # events per internal message (keeps messages far below 1 MB)
 RATE_WINDOW = 10.0  # seconds per tumbling window of the live rate tables
 RATE_EXPIRES = timedelta(minutes=5)
 
@@ -53,65 +60,27 @@ def _wall_clock(event: Any) -> float:
     return time.time()
 
 
-class EngineHost:
-    """The engine plus what the runtime needs around it: loaded tenants, offsets, idle times."""
+def _chunks(items: list, size: int = FORWARD_CHUNK) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
-    def __init__(self, cfg: WorkerConfig):
-        self.engine = Engine(CompiledSet(load_patterns(cfg.patterns)), allowed_lateness=cfg.lateness)
-        self.idle_after = max(self.engine.lateness, 1.0)
-        self.loaded: set[str] = set()
-        self.offsets: dict[str, int] = {}  # tenant → last engine-in offset applied
-        # tenant → "topic/partition" of a source → [offset, index] of the last event applied from it.
-        # A worker killed after forwarding but before committing its source offsets
-        # forwards those events again; their source positions show they were applied.
-        self.sources: dict[str, dict[str, list[int]]] = {}
-        self.last_arrival: dict[str, float] = {}  # tenant → wall-clock time of its last event
-        self.last_event: dict[str, Any] = {}  # tenant → its last engine-in stream event
 
-    def ensure_loaded(self, tenant: str, table: Any) -> None:
-        if tenant in self.loaded:
-            return
-        snap = table.get(tenant)
-        if snap is not None:
-            self.engine.restore_tenant(tenant, snap)
-            self.offsets[tenant] = snap.get("offset", -1)
-            self.sources[tenant] = snap.get("sources", {})
-            log.info("tenant %s restored from the changelog at engine-in offset %s", tenant, self.offsets[tenant])
-        self.loaded.add(tenant)
+class Outcome:
+    """Everything one batch produced, taken synchronously right after the engine ran.
 
-    def unload_all(self) -> None:
-        log.info("partitions revoked: unloading %d tenants", len(self.loaded))
-        for tenant in list(self.loaded):
-            self.engine.unload_tenant(tenant)
-        self.loaded.clear()
-        self.offsets.clear()
-        self.sources.clear()
+    A rebalance can unload tenants at any `await`; snapshots taken later would be
+    of unloaded (empty) state and would overwrite good state in the changelog.
+    """
 
-    def snapshot(self, tenant: str) -> dict[str, Any]:
-        snap = self.engine.snapshot_tenant(tenant)
-        snap["offset"] = self.offsets.get(tenant, -1)
-        snap["sources"] = self.sources.get(tenant, {})
-        return snap
+    __slots__ = ("matches", "actions", "late", "forwards", "verdicts", "snapshots", "counts")
 
-    def fresh(self, tenant: str, envelopes: list[dict], positions: list[list]) -> list[Event]:
-        """The events not applied before, by their source position (topic, partition, offset, index)."""
-        seen = self.sources.setdefault(tenant, {})
-        out = []
-        for envelope, (topic, partition, offset, index) in zip(envelopes, positions, strict=True):
-            source = f"{topic}/{partition}"
-            position = [offset, index]
-            last = seen.get(source)
-            if last is not None and position <= last:
-                continue
-            seen[source] = position
-            out.append(decode(envelope))
-        return out
-
-    def idle_tenants(self) -> list[str]:
-        now = time.monotonic()
-        buffered = self.engine.buffer.tenants
-        return [t for t, seen in self.last_arrival.items()
-                if now - seen >= self.idle_after and t in buffered and buffered[t].queue]
+    def __init__(self) -> None:
+        self.matches: list = []
+        self.actions: list = []
+        self.late: list[Event] = []
+        self.forwards: list[tuple[bytes, bytes]] = []  # (key, value) for the keyed topic
+        self.verdicts: list[tuple[bytes, bytes]] = []  # (key, value) for the verdicts topic
+        self.snapshots: list[tuple[Any, str, Any, dict]] = []  # (table, key, stream event, snapshot)
+        self.counts: Counter = Counter()  # ("events"|"matches", tenant, name) → n, for the rate tables
 
 
 def build_app(cfg: WorkerConfig) -> faust.App:
@@ -161,6 +130,12 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         await app.producer.send(topic, key, value, None, None, None)
 
     state = app.Table("tenant-state", partitions=cfg.partitions)
+    stage, keys = host.stage, host.keys
+    keyed_stage = bool(stage.groups)
+    keyed = app.topic(f"{cfg.app_id}-keyed", partitions=cfg.partitions, internal=True, **raw)
+    verdicts = app.topic(f"{cfg.app_id}-verdicts", partitions=cfg.partitions, internal=True, **raw)
+    key_state = app.Table("key-state", partitions=cfg.partitions) if keyed_stage else None
+    internal = [engine_in, keyed, verdicts] if keyed_stage else [engine_in]
     filters = {topic: name_filter(globs) for topic, globs in cfg.event_filters.items()}
     # Live rates: windowed, changelog-backed tables keyed by JSON [tenant, name], by
     # wall-clock processing time (event time may be hours old in a back-fill).
@@ -171,14 +146,14 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     }
     metrics = Metrics()
     app.goldrush_metrics = metrics  # type: ignore[attr-defined]
-    register_views(app, metrics, host, rates, RATE_WINDOW, {*cfg.topics, engine_in.get_topic_name()})
+    register_views(app, metrics, host, rates, RATE_WINDOW, {*cfg.topics, *(t.get_topic_name() for t in internal)})
 
     tracking: list[asyncio.Task] = []
 
     async def topics_tracked() -> None:
         """Before the first send: see agents/produced_topics.py (the stall it prevents)."""
         if not tracking:
-            tracking.append(asyncio.ensure_future(track_produced_topics(app, [engine_in], outputs)))
+            tracking.append(asyncio.ensure_future(track_produced_topics(app, internal, outputs)))
         await asyncio.shield(tracking[0])
 
     @app.task
@@ -205,59 +180,83 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     positions.append([msg.topic, msg.partition, msg.offset, index])
                 metrics.inc("goldrush_events_in_total", len(events))
             for tenant, (envelopes, positions) in by_tenant.items():
-                for i in range(0, len(envelopes), FORWARD_CHUNK):  # keep messages far below 1 MB
-                    chunk = {"events": envelopes[i:i + FORWARD_CHUNK], "positions": positions[i:i + FORWARD_CHUNK]}
-                    await emit(engine_in_name, tenant.encode(), dumps_bytes(chunk))
+                for chunk in range(0, len(envelopes), FORWARD_CHUNK):
+                    value = {"events": envelopes[chunk:chunk + FORWARD_CHUNK],
+                             "positions": positions[chunk:chunk + FORWARD_CHUNK]}
+                    await emit(engine_in_name, tenant.encode(), dumps_bytes(value))
 
-    def settle(matches: list, tenants: dict[str, Any]) -> tuple[list, list, list, dict[str, tuple[Any, dict]]]:
-        """Everything a batch produced, taken synchronously right after the engine ran.
-
-        A rebalance can unload tenants at any `await`; snapshots taken later would be
-        of unloaded (empty) tenants and would overwrite good state in the changelog.
-        """
-        actions = engine.drain_actions()
-        late = list(engine.late)
+    def settle(matches: list, tenants: dict[str, Any], outcome: Outcome | None = None) -> Outcome:
+        """Take what the tenant stage produced and the snapshots of `tenants` (→ their last stream event)."""
+        out = Outcome() if outcome is None else outcome
+        out.matches += matches
+        out.actions += stage.drain_actions()
+        out.late += engine.late
         engine.late.clear()
-        snapshots = {tenant: (source_event, host.snapshot(tenant)) for tenant, source_event in tenants.items()}
-        return matches, actions, late, snapshots
+        by_key: dict[tuple[int, Any], list] = {}
+        for group, key, seq, ev in stage.drain_outbox():
+            by_key.setdefault((group, key), []).append([seq, ev.to_dict()])
+        for (group, key), events in by_key.items():
+            kb = partition_key(group, key)
+            for chunk in _chunks(events):
+                out.forwards.append((kb, dumps_bytes({"key_by": stage.groups[group].key_by, "key": key,
+                                                      "events": chunk})))
+        out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
+                          for tenant, source_event in tenants.items()]
+        return out
 
-    def write_tables(tenant: str, source_event: Any, snapshot: dict, counts: Counter) -> None:
-        """Store the tenant's snapshot and rates in the changelog partition of its last event.
+    def write_tables(outcome: Outcome) -> None:
+        """Store snapshots and rates in the changelog partition of the stream event they belong to.
 
         Faust picks a table's changelog partition (and a window's timestamp) from the
         *current* stream event, which `take_events` does not set (faust-streaming
-        issue #497), so we set it to the tenant's last event: co-partitioned with
-        engine-in, as recovery expects.
+        issue #497), so we set it to the last event of that tenant (or key):
+        co-partitioned with its input topic, as recovery expects.
         """
-        token = _current_event.set(weakref.ref(source_event))
-        try:
-            state[tenant] = snapshot
-            for (kind, t, name), n in counts.items():
-                if t == tenant:
-                    rates[kind][json.dumps([t, name])] += n
-        finally:
-            _current_event.reset(token)
+        tenant_events = {key: source_event for table, key, source_event, _ in outcome.snapshots if table is state}
+        for table, key, source_event, snapshot in outcome.snapshots:
+            token = _current_event.set(weakref.ref(source_event))
+            try:
+                table[key] = snapshot
+            finally:
+                _current_event.reset(token)
+        for (kind, tenant, name), n in outcome.counts.items():
+            source_event = tenant_events.get(tenant)
+            if source_event is None:
+                continue  # counted where the tenant's snapshot is written
+            token = _current_event.set(weakref.ref(source_event))
+            try:
+                rates[kind][json.dumps([tenant, name])] += n
+            finally:
+                _current_event.reset(token)
 
-    async def publish(outcome: tuple[list, list, list, dict[str, tuple[Any, dict]]],
-                      counts: Counter | None = None) -> None:
-        matches, actions, late, snapshots = outcome
-        counts = Counter() if counts is None else counts
-        for m in matches:
-            metrics.inc("goldrush_matches_total", pattern=m.pattern)
-            counts["matches", m.tenant, m.pattern] += 1
-            await emit(MATCHES, m.tenant.encode(), dumps_bytes(m.to_dict()))
-        for a in actions:
-            metrics.inc("goldrush_actions_total", type=a.type)
-            await emit(ACTIONS[a.type], a.tenant.encode(), dumps_bytes(a.to_dict()))
-        for ev in late:
-            metrics.inc("goldrush_late_total")
-            await emit(LATE, ev.tenant.encode(), dumps_bytes(
-                {"reason": "below the tenant's watermark", "event": ev.to_dict()}))
-        for tenant, (source_event, snapshot) in snapshots.items():
-            write_tables(tenant, source_event, snapshot, counts)
-        # Outputs and changelog must be on the broker before this batch's offsets can be
-        # committed: otherwise a SIGKILL loses state that the committed offsets skip past.
-        await app.producer.flush()
+    # Outcomes are published one at a time, in the order they were settled: a snapshot
+    # (which covers every batch settled before it) is written only once the outputs of
+    # all those batches are on the broker. Otherwise a SIGKILL could leave state in the
+    # changelog whose matches, forwards or actions never reached their topics.
+    publishing = asyncio.Lock()
+
+    async def publish(outcome: Outcome) -> None:
+        async with publishing:
+            for m in outcome.matches:
+                metrics.inc("goldrush_matches_total", pattern=m.pattern)
+                await emit(MATCHES, m.tenant.encode(), dumps_bytes(m.to_dict()))
+            for a in outcome.actions:
+                metrics.inc("goldrush_actions_total", type=a.type)
+                await emit(ACTIONS[a.type], a.tenant.encode(), dumps_bytes(a.to_dict()))
+            for ev in outcome.late:
+                metrics.inc("goldrush_late_total")
+                await emit(LATE, ev.tenant.encode(), dumps_bytes(
+                    {"reason": "below the tenant's watermark", "event": ev.to_dict()}))
+            for kb, value in outcome.forwards:
+                await emit(keyed.get_topic_name(), kb, value)
+            for tb, value in outcome.verdicts:
+                await emit(verdicts.get_topic_name(), tb, value)
+            await app.producer.flush()
+            if outcome.snapshots:
+                write_tables(outcome)
+                # The changelog must be on the broker before this batch's offsets are
+                # committed: otherwise a SIGKILL loses state the committed offsets skip past.
+                await app.producer.flush()
 
     @app.agent(engine_in)
     async def evaluate(stream: faust.StreamT) -> None:
@@ -278,9 +277,76 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 chunk = loads(event.value)
                 events.extend(host.fresh(tenant, chunk["events"], chunk["positions"]))
                 touched[tenant] = event
-            counts = Counter(("events", ev.tenant, ev.name) for ev in events)
             metrics.inc("goldrush_events_evaluated_total", len(events))
-            await publish(settle(engine.push_many(events), touched), counts)
+            outcome = settle(engine.push_many(events), touched)
+            for ev in events:
+                outcome.counts["events", ev.tenant, ev.name] += 1
+            for m in outcome.matches:
+                outcome.counts["matches", m.tenant, m.pattern] += 1
+            await publish(outcome)
+
+    if keyed_stage:
+        assert key_state is not None
+
+        @app.agent(keyed)
+        async def evaluate_keyed(stream: faust.StreamT) -> None:
+            """The key stage: each key group's patterns over its keys' events, in the tenants' order."""
+            await topics_tracked()
+            async for batch in stream.take_events(cfg.batch, cfg.batch_within):
+                outcome = Outcome()
+                reports: dict[tuple[str, int], list] = {}  # (tenant, group) → verdicts
+                touched: dict[tuple[int, tuple], tuple[str, Any]] = {}
+                evaluated = 0
+                for event in batch:
+                    msg = loads(event.value)
+                    group = host.group(msg["key_by"])
+                    if group is None:  # written under another pattern set: no patterns to run it
+                        metrics.inc("goldrush_keyed_dropped_total")
+                        log.warning("keyed message for key_by %s, which no loaded pattern uses", msg["key_by"])
+                        continue
+                    key = tuple(msg["key"])
+                    table_key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+                    host.ensure_key_loaded(group.index, key, table_key, key_state)
+                    found, done = keys.apply(group.index, key, [(seq, decode(env)) for seq, env in msg["events"]])
+                    evaluated += len(done)
+                    outcome.matches += found
+                    if group.has_actions:
+                        reports.setdefault((key[0], group.index), []).extend(done)
+                    elif found:  # only for the rate table
+                        reports.setdefault((key[0], group.index), []).extend(d for d in done if d[1])
+                    touched[(group.index, key)] = (table_key, event)
+                metrics.inc("goldrush_events_keyed_total", evaluated)
+                for (tenant, group_index), done in reports.items():
+                    for chunk in _chunks(done):
+                        outcome.verdicts.append((tenant.encode(), dumps_bytes(
+                            {"tenant": tenant, "key_by": stage.groups[group_index].key_by, "done": chunk})))
+                outcome.snapshots += [(key_state, table_key, event, keys.snapshot(group_index, key))
+                                      for (group_index, key), (table_key, event) in touched.items()]
+                await publish(outcome)
+
+        @app.agent(verdicts)
+        async def apply_verdicts(stream: faust.StreamT) -> None:
+            """Key-stage verdicts complete the tenant's queued policy work, in replay order."""
+            await topics_tracked()
+            async for batch in stream.take_events(cfg.batch, cfg.batch_within):
+                touched: dict[str, Any] = {}
+                counts: Counter = Counter()
+                for event in batch:
+                    msg = loads(event.value)
+                    group = host.group(msg["key_by"])
+                    tenant = msg["tenant"]
+                    if group is None:
+                        metrics.inc("goldrush_keyed_dropped_total")
+                        continue
+                    host.ensure_loaded(tenant, state)
+                    stage.on_results(tenant, group.index, msg["done"])
+                    for _, found in msg["done"]:
+                        for m in found:
+                            counts["matches", tenant, m["pattern"]] += 1
+                    touched[tenant] = event
+                outcome = settle([], touched)
+                outcome.counts.update(counts)
+                await publish(outcome)
 
     @app.timer(1.0)
     async def flush_idle() -> None:
@@ -289,11 +355,14 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         if idle:  # one publish (one producer flush) for all of them, not one per tenant
             await topics_tracked()
             matches = [m for tenant in idle for m in engine.flush_tenant(tenant)]
-            await publish(settle(matches, {tenant: host.last_event[tenant] for tenant in idle}))
+            outcome = settle(matches, {tenant: host.last_event[tenant] for tenant in idle})
+            for m in outcome.matches:
+                outcome.counts["matches", m.tenant, m.pattern] += 1
+            await publish(outcome)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: faust.App, revoked: Any, **kwargs: Any) -> None:
-        # Partitions may move: forget everything, reload tenants lazily from the table.
+        # Partitions may move: forget everything, reload tenants and keys lazily from the tables.
         host.unload_all()
 
     app.goldrush_host = host  # type: ignore[attr-defined]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_events_in_total": ("counter", "Events decoded from the source topics."),
     "goldrush_events_evaluated_total": ("counter", "Events run through the engine (after re-delivery dedupe)."),
+    "goldrush_events_keyed_total": ("counter", "Events evaluated by key groups (patterns keyed finer than the tenant)."),
+    "goldrush_keyed_dropped_total": ("counter", "Internal key-stage messages for a key_by no loaded pattern uses."),
     "goldrush_events_filtered_total": ("counter", "Events dropped by a source's event-name filter."),
     "goldrush_rejected_total": ("counter", "Messages or events sent to the dead-letter topic, by reason."),
     "goldrush_late_total": ("counter", "Events below their tenant's watermark, sent to the late topic."),
@@ -19,6 +21,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_actions_total": ("counter", "Actions published, by type."),
     "goldrush_consumer_lag": ("gauge", "Messages not yet read, per assigned partition."),
     "goldrush_state_keys": ("gauge", "(pattern, key) states held in memory."),
+    "goldrush_policy_waiting": ("gauge", "Events whose action policies wait for key-group verdicts."),
     "goldrush_tenants_loaded": ("gauge", "Tenants whose state this worker holds."),
     "goldrush_event_rate": ("gauge", "Events per second in the current rate window, by tenant and name."),
     "goldrush_match_rate": ("gauge", "Matches per second in the current rate window, by tenant and pattern."),

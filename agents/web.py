@@ -60,7 +60,8 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
                    topics: set[str]) -> None:
     def gauges() -> Iterator[tuple[str, dict[str, str], float]]:
         yield "goldrush_ready", {}, 1.0 if is_ready(app) else 0.0
-        yield "goldrush_state_keys", {}, float(host.engine.state_size())
+        yield "goldrush_state_keys", {}, float(host.state_size())
+        yield "goldrush_policy_waiting", {}, float(host.policy_waiting())
         yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
         try:
             for topic, partition, lag in consumer_lag(app, topics):

@@ -80,7 +80,8 @@ class TenantStage:
             raise ValueError("verdicts from a key group, but the loaded patterns have no key groups")
         if not 0 <= group < len(self.groups):
             raise ValueError(f"verdicts from key group {group}, but there are {len(self.groups)}")
-        self.sequencer.on_results(tenant, group, done)
+        if self._waits[group]:  # a group without actions only reports its matches (for rates)
+            self.sequencer.on_results(tenant, group, done)
 
     def waiting(self, tenant: str) -> int:
         return 0 if self.sequencer is None else self.sequencer.waiting(tenant)
@@ -105,8 +106,8 @@ class KeyStage:
     def apply(self, group: int, key: Any, events: Sequence[tuple[int, Event]]) -> tuple[list[Match], list[list]]:
         """Evaluate one key's events; (matches, verdicts for the tenant stage).
 
-        Verdicts — `[seq, [match dicts]]` per event, matches or not — are only made
-        for groups with actions: only their matches feed the tenant's policies.
+        Verdicts are `[seq, [match dicts]]` per event, matches or not; the tenant
+        stage waits for them when the group has actions (`KeyGroup.has_actions`).
         Events at or below the key's last applied sequence number are re-deliveries.
         """
         engine = self.engines[self.group(group).index]
@@ -121,10 +122,10 @@ class KeyStage:
             matches += found
             done.append([seq, [m.to_dict() for m in found]])
         self.last[(group, key)] = last
-        return matches, done if self.groups[group].has_actions else []
+        return matches, done
 
     def snapshot(self, group: int, key: Any) -> dict[str, Any]:
-        snap = self.engines[group].snapshot_key(key if isinstance(key, str) else key[0], key)
+        snap = self.engines[group].snapshot_key(key[0], key)
         snap["last"] = self.last.get((group, key), 0)
         return snap
 

@@ -75,7 +75,7 @@ class Pipeline:
             group, key, events = queue.popleft()
             matches, done = self.key.apply(group, key, events)
             self.matches += [m.to_dict() for m in matches]
-            if done:
+            if self.key.groups[group].has_actions:
                 self.to_tenant.append((key[0], group, done))
 
     def move(self) -> None:

@@ -142,6 +142,10 @@ def test_worker_equals_replay(fresh_broker, tmp_path):
             return matches, actions
 
         matches, actions = asyncio.run(run())
+        waiting_deadline = time.monotonic() + 120  # the key stage's last verdicts may still be on their way
+        while prometheus(http_get(worker.web_port, "/metrics")[1])["goldrush_policy_waiting"] and \
+                time.monotonic() < waiting_deadline:
+            time.sleep(0.5)
         health = http_get(worker.web_port, "/health")
         ready = http_get(worker.web_port, "/ready")
         metrics = prometheus(http_get(worker.web_port, "/metrics")[1])
@@ -156,6 +160,8 @@ def test_worker_equals_replay(fresh_broker, tmp_path):
     for pattern, n in Counter(m.pattern for m in expected).items():
         assert metrics[f'goldrush_matches_total{{pattern="{pattern}"}}'] >= n  # at least once
     assert metrics["goldrush_state_keys"] > 0
+    assert metrics["goldrush_events_keyed_total"] > 0  # the built-ins keyed by (tenant, source) ran in the key stage
+    assert metrics["goldrush_policy_waiting"] == 0  # every verdict came back
     assert {r["name"] for r in rates["events"]} == {e["name"] for e in events}
 
 

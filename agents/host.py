@@ -1,0 +1,110 @@
+"""The two engine stages plus what the runtime needs around them: which tenants and keys are
+loaded, offsets and source positions already applied, idle times.
+
+Plain Python: the Faust tables are passed in, so this reads like the engine it wraps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from goldrush.compiler import CompiledSet
+from goldrush.events import Event, decode
+from goldrush.keygroups import KeyGroup
+from goldrush.loader import load_patterns
+from goldrush.stages import KeyStage, TenantStage
+
+from .config import WorkerConfig
+
+log = logging.getLogger("goldrush.worker")
+
+
+class EngineHost:
+    def __init__(self, cfg: WorkerConfig):
+        compiled = CompiledSet(load_patterns(cfg.patterns))
+        self.stage = TenantStage(compiled, allowed_lateness=cfg.lateness)
+        self.engine = self.stage.engine
+        self.keys = KeyStage(compiled)
+        self.groups_by_key_by = {g.key_by: g for g in self.stage.groups}
+        self.idle_after = max(self.engine.lateness, 1.0)
+        self.loaded: set[str] = set()
+        self.keys_loaded: set[tuple[int, Any]] = set()
+        self.offsets: dict[str, int] = {}  # tenant → last engine-in offset applied
+        # tenant → "topic/partition" of a source → [offset, index] of the last event applied from it.
+        # A worker killed after forwarding but before committing its source offsets
+        # forwards those events again; their source positions show they were applied.
+        self.sources: dict[str, dict[str, list[int]]] = {}
+        self.last_arrival: dict[str, float] = {}  # tenant → wall-clock time of its last event
+        self.last_event: dict[str, Any] = {}  # tenant → its last engine-in stream event
+
+    # -- tenant stage ------------------------------------------------------------
+    def ensure_loaded(self, tenant: str, table: Any) -> None:
+        if tenant in self.loaded:
+            return
+        snap = table.get(tenant)
+        if snap is not None:
+            self.engine.restore_tenant(tenant, snap)
+            self.offsets[tenant] = snap.get("offset", -1)
+            self.sources[tenant] = snap.get("sources", {})
+            log.info("tenant %s restored from the changelog at engine-in offset %s", tenant, self.offsets[tenant])
+        self.loaded.add(tenant)
+
+    def snapshot(self, tenant: str) -> dict[str, Any]:
+        snap = self.engine.snapshot_tenant(tenant)
+        snap["offset"] = self.offsets.get(tenant, -1)
+        snap["sources"] = self.sources.get(tenant, {})
+        return snap
+
+    def fresh(self, tenant: str, envelopes: list[dict], positions: list[list]) -> list[Event]:
+        """The events not applied before, by their source position (topic, partition, offset, index)."""
+        seen = self.sources.setdefault(tenant, {})
+        out = []
+        for envelope, (topic, partition, offset, index) in zip(envelopes, positions, strict=True):
+            source = f"{topic}/{partition}"
+            position = [offset, index]
+            last = seen.get(source)
+            if last is not None and position <= last:
+                continue
+            seen[source] = position
+            out.append(decode(envelope))
+        return out
+
+    def idle_tenants(self) -> list[str]:
+        now = time.monotonic()
+        buffered = self.engine.buffer.tenants
+        return [t for t, seen in self.last_arrival.items()
+                if now - seen >= self.idle_after and t in buffered and buffered[t].queue]
+
+    # -- key stage -----------------------------------------------------------------
+    def group(self, key_by: list[str]) -> KeyGroup | None:
+        """The loaded key group with this `key_by` (messages name it, not an index, so that a
+        changed pattern set never evaluates a key under another group's patterns)."""
+        return self.groups_by_key_by.get(tuple(key_by))
+
+    def ensure_key_loaded(self, group: int, key: tuple, table_key: str, table: Any) -> None:
+        if (group, key) in self.keys_loaded:
+            return
+        snap = table.get(table_key)
+        if snap is not None:
+            self.keys.restore(group, key, snap)
+        self.keys_loaded.add((group, key))
+
+    # -- both ------------------------------------------------------------------------
+    def unload_all(self) -> None:
+        log.info("partitions revoked: unloading %d tenants and %d keys", len(self.loaded), len(self.keys_loaded))
+        for tenant in list(self.loaded):
+            self.engine.unload_tenant(tenant)
+        self.loaded.clear()
+        self.offsets.clear()
+        self.sources.clear()
+        self.keys.unload_all()
+        self.keys_loaded.clear()
+
+    def state_size(self) -> int:
+        return self.engine.state_size() + self.keys.state_size()
+
+    def policy_waiting(self) -> int:
+        return sum(self.stage.waiting(t) for t in self.loaded)
+
