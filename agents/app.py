@@ -193,7 +193,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         out.late += engine.late
         engine.late.clear()
         by_key: dict[tuple[int, Any], list] = {}
-        for group, key, seq, ev in stage.drain_outbox():
+        outbox = stage.drain_outbox()
+        metrics.inc("goldrush_events_forwarded_total", len(outbox))
+        for group, key, seq, ev in outbox:
             by_key.setdefault((group, key), []).append([seq, ev.to_dict()])
         for (group, key), events in by_key.items():
             kb = partition_key(group, key)

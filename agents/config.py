@@ -18,6 +18,9 @@ class WorkerConfig(BaseModel):
     partitions: int = 4
     web_port: int = 6066
     web_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so probes can reach it
+    key_stage: bool = Field(default=True, description=(
+        "evaluate patterns keyed finer than the tenant on the worker owning each key (a hot tenant "
+        "spreads out); off: every pattern where its tenant is (one Kafka hop less per event)"))
     batch: int = 500
     batch_within: float = 0.2
     stop_timeout: float = Field(default=15.0, gt=0, description="hard exit if a graceful stop takes longer, s")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_events_in_total": ("counter", "Events decoded from the source topics."),
     "goldrush_events_evaluated_total": ("counter", "Events run through the engine (after re-delivery dedupe)."),
+    "goldrush_events_forwarded_total": ("counter", "Events handed to the key stage (once per key group that needs them)."),
     "goldrush_events_keyed_total": ("counter", "Events evaluated by key groups (patterns keyed finer than the tenant)."),
     "goldrush_keyed_dropped_total": ("counter", "Internal key-stage messages for a key_by no loaded pattern uses."),
     "goldrush_events_filtered_total": ("counter", "Events dropped by a source's event-name filter."),

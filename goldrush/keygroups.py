@@ -48,11 +48,12 @@ def split_key_groups(patterns: Sequence[Pattern]) -> tuple[list[Pattern], list[K
 class _GroupRoute:
     """One group's test of one event name: is the event relevant, and under which key."""
 
-    __slots__ = ("group", "key", "by_name", "metrics")
+    __slots__ = ("group", "waits", "key", "by_name", "metrics")
 
-    def __init__(self, group: int, key: Callable[[Event], Any], by_name: bool,
+    def __init__(self, group: int, waits: bool, key: Callable[[Event], Any], by_name: bool,
                  metrics: tuple[tuple[str, tuple[str, ...] | None], ...]):
         self.group = group
+        self.waits = waits  # the group has actions: the tenant's policies wait for its verdict
         self.key = key
         self.by_name = by_name
         self.metrics = metrics
@@ -94,17 +95,7 @@ class Router:
             by_name = any(c.by_name for c in candidates)
             wanted = {mid for c in candidates for mid in c.metric_ids}
             metrics = tuple((first, path) for mid, first, path in cs.plan(name).metrics if mid in wanted)
-            out.append(_GroupRoute(group.index, cs.patterns[0].key, by_name, metrics))
-        return out
-
-    def targets(self, ev: Event) -> list[tuple[int, Any]]:
-        """(group, key) for every group that would evaluate `ev`."""
-        out = []
-        for route in self.routes(ev.name):
-            if route.relevant(ev):
-                key = route.key(ev)
-                if key is not None:
-                    out.append((route.group, key))
+            out.append(_GroupRoute(group.index, group.has_actions, cs.patterns[0].key, by_name, metrics))
         return out
 
 

@@ -13,7 +13,8 @@ All state is plain data per tenant (`dump`/`load`), kept in the tenant's snapsho
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
+from itertools import chain
 from typing import Any
 
 from .events import Event, decode
@@ -22,29 +23,29 @@ from .policies import PolicyEngine, instances_reported
 
 OBSERVE = -1  # an event's instance report comes before its matches
 
-
-class _Entry:
-    """Policy work of one event (by sequence number) and the key groups it still waits for."""
-
-    __slots__ = ("waiting", "items")
-
-    def __init__(self, waiting: set[int]):
-        self.waiting = waiting
-        self.items: list[tuple[int, Event | Match]] = []  # (pattern position or OBSERVE, what)
+Item = tuple[int, Event | Match]  # (pattern position or OBSERVE, what)
 
 
 class PolicySequencer:
-    """Drop-in for `PolicyEngine` in the engine: applies directly when nothing waits."""
+    """Drop-in for `PolicyEngine` in the engine: applies directly when nothing waits.
+
+    Per tenant, `queue` maps each waiting event's sequence number to the bit mask
+    of key groups whose verdict is still missing (0: complete, but behind one that
+    is not); `items` holds the policy work of the few events that have any. Both
+    stay flat so that the snapshot written after every batch stays cheap when the
+    key stage lags thousands of events behind.
+    """
 
     def __init__(self, policies: PolicyEngine, order: dict[str, int]):
         self.policies = policies
         self.order = order  # pattern name → position in the full pattern list
         self.seq: dict[str, int] = {}  # tenant → sequence number of its last processed event
-        self.pending: dict[str, dict[int, _Entry]] = {}  # tenant → seq → entry, ascending
+        self.queue: dict[str, OrderedDict[int, int]] = {}  # tenant → seq → mask of groups awaited
+        self.items: dict[str, dict[int, list[Item]]] = {}  # tenant → seq → its policy work
         # tenant → seq → group → matches: verdicts that came before their event (after a
         # restart from an older snapshot, the key stage may be ahead of this one)
         self.early: dict[str, dict[int, dict[int, list[dict]]]] = {}
-        self.ready: list[Any] = []  # actions released by completed entries, drained by the caller
+        self.ready: list[Any] = []  # actions released by completed events, drained by the caller
 
     @property
     def watches_instances(self) -> bool:
@@ -63,75 +64,87 @@ class PolicySequencer:
                 del early[s]
         return seq
 
-    def wait(self, tenant: str, seq: int, groups: list[int]) -> None:
-        """The tenant's event `seq` went to `groups`; policy work from here on waits for them."""
-        entry = _Entry(set(groups))
-        self.pending.setdefault(tenant, {})[seq] = entry
+    def wait(self, tenant: str, seq: int, mask: int) -> None:
+        """The tenant's event `seq` went to the groups in `mask` (bit i: group i);
+        policy work from here on waits for their verdicts."""
+        queue = self.queue.get(tenant)
+        if queue is None:
+            queue = self.queue[tenant] = OrderedDict()
+        queue[seq] = mask
         early = self.early.get(tenant)
         if early and seq in early:
             for group, matches in early.pop(seq).items():
-                self._accept(entry, group, matches)
+                self._accept(tenant, queue, seq, group, matches)
 
     def observe(self, ev: Event) -> None:
-        if not self.pending.get(ev.tenant):
+        if "instances" not in ev.data:
+            return  # reports nothing (checked first: this runs for every event)
+        if not self.queue.get(ev.tenant):
             self.policies.observe(ev)
         elif instances_reported(ev) is not None:
-            self._current(ev.tenant).items.append((OBSERVE, ev))
+            self._current(ev.tenant).append((OBSERVE, ev))
 
     def on_match(self, match: Match) -> list[Any]:
-        if not self.pending.get(match.tenant):
+        if not self.queue.get(match.tenant):
             return self.policies.on_match(match)
-        self._current(match.tenant).items.append((self.order[match.pattern], match))
+        self._current(match.tenant).append((self.order[match.pattern], match))
         return []
 
-    def _current(self, tenant: str) -> _Entry:
-        """The entry of the event being processed (one that waits for nothing if new)."""
-        queue = self.pending[tenant]
+    def _current(self, tenant: str) -> list[Item]:
+        """The policy work of the event being processed, queued behind the waiting ones."""
         seq = self.seq[tenant]
-        entry = queue.get(seq)
-        if entry is None:
-            entry = queue[seq] = _Entry(set())
-        return entry
+        queue = self.queue[tenant]
+        if seq not in queue:
+            queue[seq] = 0
+        return self.items.setdefault(tenant, {}).setdefault(seq, [])
 
     # -- verdicts from the key stage ---------------------------------------------
     def on_results(self, tenant: str, group: int, done: list[list]) -> None:
         """`done`: [seq, [match dicts]] for each event of the tenant the group evaluated."""
-        queue = self.pending.get(tenant, {})
+        queue = self.queue.get(tenant)
         last = self.seq.get(tenant, 0)
         for seq, matches in done:
-            entry = queue.get(seq)
-            if entry is not None:
-                self._accept(entry, group, matches)
+            if queue is not None and seq in queue:
+                self._accept(tenant, queue, seq, group, matches)
             elif seq > last:
                 self.early.setdefault(tenant, {}).setdefault(seq, {})[group] = matches
             # else: applied already (a re-delivered verdict)
         self.release(tenant)
 
-    def _accept(self, entry: _Entry, group: int, matches: list[dict]) -> None:
-        if group not in entry.waiting:
+    def _accept(self, tenant: str, queue: OrderedDict[int, int], seq: int, group: int,
+                matches: list[dict]) -> None:
+        bit = 1 << group
+        if not queue[seq] & bit:
             return  # a duplicate verdict
-        entry.waiting.discard(group)
-        for d in matches:
-            entry.items.append((self.order[d["pattern"]], Match.from_dict(d)))
+        queue[seq] &= ~bit
+        if matches:
+            work = self.items.setdefault(tenant, {}).setdefault(seq, [])
+            work += [(self.order[d["pattern"]], Match.from_dict(d)) for d in matches]
 
     def release(self, tenant: str) -> None:
-        """Apply every entry at the head of the tenant's queue that waits for nothing."""
-        queue = self.pending.get(tenant)
+        """Apply the policy work of every event at the head of the tenant's queue that waits for nothing."""
+        queue = self.queue.get(tenant)
+        if queue is None:
+            return
+        items = self.items.get(tenant, {})
         while queue:
-            seq, entry = next(iter(queue.items()))
-            if entry.waiting:
+            seq = next(iter(queue))
+            if queue[seq]:
                 return
-            del queue[seq]
-            entry.items.sort(key=lambda item: item[0])  # stable: pattern order, report first
-            for _, what in entry.items:
-                if isinstance(what, Match):
-                    self.ready.extend(self.policies.on_match(what))
-                else:
-                    self.policies.observe(what)
-        self.pending.pop(tenant, None)
+            queue.popitem(last=False)
+            work = items.pop(seq, None)
+            if work:
+                work.sort(key=lambda item: item[0])  # stable: the report first, then pattern order
+                for _, what in work:
+                    if isinstance(what, Match):
+                        self.ready.extend(self.policies.on_match(what))
+                    else:
+                        self.policies.observe(what)
+        del self.queue[tenant]
+        self.items.pop(tenant, None)
 
     def release_all(self) -> None:
-        for tenant in list(self.pending):
+        for tenant in list(self.queue):
             self.release(tenant)
 
     def drain(self) -> list[Any]:
@@ -140,17 +153,17 @@ class PolicySequencer:
 
     def waiting(self, tenant: str) -> int:
         """Events of the tenant whose policy work is queued."""
-        return len(self.pending.get(tenant, ()))
+        return len(self.queue.get(tenant, ()))
 
     # -- state ---------------------------------------------------------------------
     def dump(self, tenant: str) -> dict[str, Any]:
         return {
             "inner": self.policies.dump(tenant),
             "seq": self.seq.get(tenant, 0),
-            "pending": [[seq, sorted(e.waiting),
-                         [[o, "match", w.to_dict()] if isinstance(w, Match) else [o, "event", w.to_dict()]
-                          for o, w in e.items]]
-                        for seq, e in self.pending.get(tenant, {}).items()],
+            "queue": list(chain.from_iterable(self.queue.get(tenant, {}).items())),  # seq, mask, seq, mask, …
+            "items": [[seq, [[o, "match", w.to_dict()] if isinstance(w, Match) else [o, "event", w.to_dict()]
+                             for o, w in work]]
+                      for seq, work in self.items.get(tenant, {}).items()],
             "early": [[seq, group, matches] for seq, by_group in self.early.get(tenant, {}).items()
                       for group, matches in by_group.items()],
         }
@@ -161,16 +174,16 @@ class PolicySequencer:
             return
         self.policies.load(data["inner"])
         self.seq[tenant] = data["seq"]
-        queue: dict[int, _Entry] = {}
-        for seq, waiting, items in data["pending"]:
-            entry = queue[seq] = _Entry(set(waiting))
-            entry.items = [(o, Match.from_dict(w) if kind == "match" else decode(w)) for o, kind, w in items]
-        if queue:
-            self.pending[tenant] = queue
+        flat = data["queue"]
+        if flat:
+            self.queue[tenant] = OrderedDict(zip(flat[0::2], flat[1::2], strict=True))
+        if data["items"]:
+            self.items[tenant] = {seq: [(o, Match.from_dict(w) if kind == "match" else decode(w))
+                                        for o, kind, w in work] for seq, work in data["items"]}
         for seq, group, matches in data["early"]:
             self.early.setdefault(tenant, {}).setdefault(seq, {})[group] = matches
 
     def forget(self, tenant: str) -> None:
         self.policies.forget(tenant)
-        for table in (self.seq, self.pending, self.early):
+        for table in (self.seq, self.queue, self.items, self.early):
             table.pop(tenant, None)

@@ -34,33 +34,47 @@ Forward = tuple[int, Any, int, Event]  # (group, key, tenant sequence number, ev
 class TenantStage:
     """Per tenant: reorder, tenant-keyed patterns, routing to key groups, ordered policies."""
 
-    def __init__(self, patterns: Sequence[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s"):
+    def __init__(self, patterns: Sequence[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s",
+                 split: bool = True):
+        """With `split=False` every pattern is evaluated here, as in replay (no key stage)."""
         patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
-        local, self.groups = split_key_groups(patterns)
+        local, self.groups = split_key_groups(patterns) if split else (patterns, [])
         self.outbox: list[Forward] = []
         if not self.groups:  # nothing to hand on: the plain engine, unchanged
             self.sequencer = None
             self.engine = Engine(CompiledSet(patterns), allowed_lateness=allowed_lateness)
             return
         self.router = Router(self.groups)
-        self._waits = [g.has_actions for g in self.groups]
+        self._waits = [g.has_actions for g in self.groups]  # groups whose verdicts the policies need
         self.sequencer = PolicySequencer(PolicyEngine(patterns), {p.name: i for i, p in enumerate(patterns)})
         self.engine = Engine(CompiledSet(local), allowed_lateness=allowed_lateness,
                              policies=self.sequencer, route=self._route)
 
     def _route(self, ev: Event) -> None:
+        """Number the event in its tenant's order; queue it for the key groups that need it.
+
+        Runs for every released event, so the common steps are inlined.
+        """
         sequencer = self.sequencer
         assert sequencer is not None
-        seq = sequencer.next_seq(ev.tenant)
-        targets = self.router.targets(ev)
-        if not targets:
+        tenant = ev.tenant
+        if sequencer.early:
+            seq = sequencer.next_seq(tenant)
+        else:
+            seq = sequencer.seq[tenant] = sequencer.seq.get(tenant, 0) + 1
+        routes = self.router.routes(ev.name)
+        if not routes:
             return
-        waits = self._waits
-        for group, key in targets:
-            self.outbox.append((group, key, seq, ev))
-        waiting = [group for group, _ in targets if waits[group]]
+        waiting = 0
+        for route in routes:
+            if route.relevant(ev):
+                key = route.key(ev)
+                if key is not None:
+                    self.outbox.append((route.group, key, seq, ev))
+                    if route.waits:
+                        waiting |= 1 << route.group
         if waiting:
-            sequencer.wait(ev.tenant, seq, waiting)
+            sequencer.wait(tenant, seq, waiting)
 
     def drain_outbox(self) -> list[Forward]:
         out, self.outbox = self.outbox, []

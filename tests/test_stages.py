@@ -16,10 +16,10 @@ from collections import deque
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from goldrush import F, Pattern, event, frequency, recent, replay, sequence
+from goldrush import F, Pattern, event, frequency, metric, recent, replay, sequence, trend
 from goldrush.actions import AlgedonicAlert, AutoScale, CoordinationAdjustment
 from goldrush.events import decode
-from goldrush.keygroups import Router, partition_key, split_key_groups
+from goldrush.keygroups import partition_key, split_key_groups
 from goldrush.stages import KeyStage, TenantStage
 from tests.strategies import patterns, streams
 
@@ -190,17 +190,23 @@ def test_verdicts_out_of_order_keep_the_tenants_policy_order():
         check([noisy, local], events, 2, seed)
 
 
-def test_router_sends_only_relevant_events_with_a_key():
+def test_only_relevant_events_with_a_key_go_to_a_key_group():
     p = Pattern("p", frequency(event("a.*"), (">", 1), "1m"), key_by=("tenant", "source"))
-    q = Pattern("q", recent(event("b")), key_by=("tenant", "host"))
-    local, groups = split_key_groups([p, q, Pattern("r", recent(event("a.x")))])
-    assert [x.name for x in local] == ["r"] and [g.key_by for g in groups] == [("tenant", "source"),
-                                                                              ("tenant", "host")]
-    router = Router(groups)
-    ev = decode({"name": "a.x", "timestamp": 1, "tenant": "t", "source": "s", "data": {"host": "h"}})
-    assert router.targets(ev) == [(0, ("t", "s"))]
-    assert router.targets(decode({"name": "a.x", "timestamp": 1})) == []  # no source: not seen by p
-    assert router.targets(decode({"name": "b", "timestamp": 1, "data": {"host": "h"}})) == [(1, ("default", "h"))]
+    q = Pattern("q", recent(event("b")), key_by=("tenant", "host"), action=CoordinationAdjustment())
+    t = Pattern("t", trend(metric("load", event="c"), "increasing"), key_by=("tenant", "host"))
+    local, groups = split_key_groups([p, q, Pattern("r", recent(event("a.x"))), t])
+    assert [x.name for x in local] == ["r"]
+    assert [(g.key_by, g.has_actions) for g in groups] == [(("tenant", "source"), False), (("tenant", "host"), True)]
+    stage = TenantStage([p, q, Pattern("r", recent(event("a.x"))), t], allowed_lateness=0)
+    events = [{"name": "a.x", "timestamp": 1, "tenant": "t", "source": "s", "data": {"host": "h"}},
+              {"name": "a.x", "timestamp": 2},  # no source: not seen by p
+              {"name": "b", "timestamp": 3, "data": {"host": "h"}},
+              {"name": "c", "timestamp": 4, "data": {"host": "h", "load": "high"}},  # no sample: not relevant
+              {"name": "c", "timestamp": 5, "data": {"host": "h", "load": 0.5}}]
+    stage.engine.push_many([decode(e) for e in events])
+    sent = [(group, key, seq) for group, key, seq, _ in stage.drain_outbox()]
+    assert sent == [(0, ("t", "s"), 1), (1, ("default", "h"), 2), (1, ("default", "h"), 4)]  # seq: per tenant
+    assert (stage.waiting("t"), stage.waiting("default")) == (0, 2)  # group 0 has no actions: nothing waits for it
 
 
 def test_a_verdict_for_a_missing_group_is_an_error():

@@ -3,7 +3,8 @@
 (a) raw aiokafka consumption of a prepared topic (messages read, and read + JSON
 parsed); (b) a `goldrush worker` with the built-in patterns processing the same
 events, one event per message and `--batch` events per message, timed from its
-first event in to its last event evaluated (its /metrics counters); (c) detection
+first event in until every event went through the tenant and key stages (its
+/metrics counters), and the same with `--key-stage off`; (c) detection
 latency p50/p99 at a steady moderate rate: wall time from producing the event that
 completes a failure cascade to the alert on its action topic.
 """
@@ -71,17 +72,21 @@ def _metrics(port: int) -> dict[str, float]:
             for line in text.splitlines() if line and not line.startswith("#")}
 
 
-def _start_worker(bootstrap: str, topic: str, app_id: str, lateness: str = "2s") -> tuple[subprocess.Popen, int]:
+def _start_worker(bootstrap: str, topic: str, app_id: str, lateness: str = "2s",
+                  key_stage: str = "on") -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "goldrush.cli", "worker", "--broker", bootstrap, "--topics", topic,
-         "--partitions", "2", "--web-port", str(port), "--app-id", app_id, "--lateness", lateness],
+         "--partitions", "2", "--web-port", str(port), "--app-id", app_id, "--lateness", lateness,
+         "--key-stage", key_stage],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, port
 
 
-def _worker_rate(bootstrap: str, topic: str, total: int, app_id: str, timeout: float = 600) -> float:
-    proc, port = _start_worker(bootstrap, topic, app_id)
+def _worker_rate(bootstrap: str, topic: str, total: int, app_id: str, key_stage: str = "on",
+                 timeout: float = 600) -> float:
+    """Events/s from the first event in until every event went through both stages."""
+    proc, port = _start_worker(bootstrap, topic, app_id, key_stage=key_stage)
     try:
         deadline = time.monotonic() + timeout
         first = None
@@ -89,7 +94,9 @@ def _worker_rate(bootstrap: str, topic: str, total: int, app_id: str, timeout: f
             m = _metrics(port)
             if first is None and m.get("goldrush_events_in_total", 0) > 0:
                 first = time.perf_counter()
-            if m.get("goldrush_events_evaluated_total", 0) >= total:
+            if (m.get("goldrush_events_evaluated_total", 0) >= total
+                    and m.get("goldrush_events_keyed_total", 0) >= m.get("goldrush_events_forwarded_total", 0)
+                    and m.get("goldrush_policy_waiting", 0) == 0):  # the key stage is done too
                 assert first is not None
                 return total / (time.perf_counter() - first)
             time.sleep(0.05)
@@ -164,11 +171,16 @@ def main(events: int = 100_000, batch: int = 100, rate: float = 200.0, seconds: 
             raw = asyncio.run(_raw(b, topic, len(data), parse=False))
             parsed = asyncio.run(_raw(b, topic, len(data), parse=True))
             worker = _worker_rate(b, topic, len(data), f"bench-{label}")
+            # The same worker with every pattern evaluated where its tenant is (no key stage).
+            tenant_only = _worker_rate(b, topic, len(data), f"bench-{label}-tenant-only", key_stage="off")
             out[label] = {"raw_events_per_s": raw, "raw_parsed_events_per_s": parsed, "worker_events_per_s": worker,
-                          "worker_over_raw": worker / raw, "worker_over_parsed": worker / parsed}
+                          "worker_over_raw": worker / raw, "worker_over_parsed": worker / parsed,
+                          "worker_key_stage_off_events_per_s": tenant_only,
+                          "worker_key_stage_off_over_raw": tenant_only / raw}
             print(f"{label:8s} raw aiokafka {raw:>10,.0f} ev/s | raw + JSON {parsed:>10,.0f} ev/s | "
                   f"worker {worker:>9,.0f} ev/s | worker/raw {worker / raw:.2f} | worker/raw+JSON "
-                  f"{worker / parsed:.2f}", flush=True)
+                  f"{worker / parsed:.2f} | --key-stage off {tenant_only:>9,.0f} ev/s ({tenant_only / raw:.2f})",
+                  flush=True)
         for lateness in ("0s", "2s"):
             lat = asyncio.run(_latency(b, rate, seconds, lateness))
             out[f"latency_{lateness}"] = {"n": len(lat), "p50_ms": 1000 * _pct(lat, 0.5), "p99_ms": 1000 * _pct(lat, 0.99)}
