@@ -13,6 +13,7 @@ import urllib.request
 from collections import Counter
 from itertools import zip_longest
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from goldrush import replay
@@ -87,20 +88,31 @@ async def collect(bootstrap: str, topics: tuple[str, ...], want: int, timeout: f
 
 
 async def collect_replay_matches(bootstrap: str, events: list[dict], timeout: float = 240,
-                                 quiet: float = 3.0) -> tuple[list[dict], dict[str, dict], set[str]]:
-    """Matches until they cover `replay` of the events that were not late, and nothing came for `quiet` s.
+                                 quiet: float = 3.0) -> tuple[list[dict], dict[str, dict], set[str], list[dict],
+                                                             dict[str, dict]]:
+    """Matches and actions until they cover `replay` of the events that were not late, and
+    nothing came for `quiet` s.
 
     The streaming result equals replay *modulo late events* (SEMANTICS §4): a tenant
     idle for `lateness` of wall-clock time — a gap between two bursts, a restart — has
     its buffer flushed, and events of the next burst older than what was released are
     late. They are on the late topic, so the oracle is replay without them.
-    Returns (match records, expected matches by id, late event ids).
+    Returns (match records, expected matches by id, late event ids, action records,
+    expected actions by id).
     """
-    consumer = AIOKafkaConsumer(MATCHES, LATE, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(MATCHES, LATE, *ACTIONS.values(), bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest")
     await consumer.start()
     records: list[dict] = []
+    actions: list[dict] = []
     late: set[str] = set()
-    expected: dict[str, dict] = {m.match_id: m.to_dict() for m in replay(ALL, events)}
+
+    def oracle(kept: list[dict]) -> tuple[dict[str, dict], dict[str, dict]]:
+        result = replay(ALL, kept, actions=True)
+        return ({m.match_id: m.to_dict() for m in result.matches},
+                {a.action_id: a.to_dict() for a in result.actions})
+
+    expected, expected_actions = oracle(events)
     deadline = time.monotonic() + timeout
     last_news = time.monotonic()
     try:
@@ -113,26 +125,38 @@ async def collect_replay_matches(bootstrap: str, events: list[dict], timeout: fl
                     news = True
                     if tp.topic == LATE:
                         late.add(doc["event"]["id"])
-                    else:
+                    elif tp.topic == MATCHES:
                         records.append(doc)
+                    else:
+                        actions.append(doc)
             if news:
                 last_news = time.monotonic()
                 if late and any(tp.topic == LATE for tp in batch):
-                    kept = [e for e in events if e["id"] not in late]
-                    expected = {m.match_id: m.to_dict() for m in replay(ALL, kept)}
+                    expected, expected_actions = oracle([e for e in events if e["id"] not in late])
             seen = {r["match_id"] for r in records}
-            if set(expected) <= seen and time.monotonic() - last_news >= quiet:
+            acted = {a["action_id"] for a in actions}
+            if set(expected) <= seen and set(expected_actions) <= acted and time.monotonic() - last_news >= quiet:
                 break
     finally:
         await consumer.stop()
-    return records, expected, late
+    return records, expected, late, actions, expected_actions
 
 
-def test_worker_equals_replay(fresh_broker, tmp_path):
+def assert_at_least_once(records: list[dict], expected: dict[str, dict], id_field: str) -> None:
+    """Every expected record at least once, nothing else, and duplicates identical."""
+    by_id: dict[str, dict] = {}
+    for r in records:
+        assert by_id.setdefault(r[id_field], r) == r  # a duplicate is identical
+    assert set(by_id) == set(expected)
+    assert by_id == expected
+
+
+@pytest.mark.parametrize("key_stage", ["on", "off"])
+def test_worker_equals_replay(fresh_broker, tmp_path, key_stage):
     events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
     expected = replay(ALL, events)
     assert len(expected) > 20 and len(expected.actions) > 5
-    worker = start_worker(fresh_broker.bootstrap, tmp_path)
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-test", "--key-stage", key_stage)
     try:
         async def run():
             async with EventProducer(fresh_broker.bootstrap, batch=50) as producer:
@@ -160,7 +184,8 @@ def test_worker_equals_replay(fresh_broker, tmp_path):
     for pattern, n in Counter(m.pattern for m in expected).items():
         assert metrics[f'goldrush_matches_total{{pattern="{pattern}"}}'] >= n  # at least once
     assert metrics["goldrush_state_keys"] > 0
-    assert metrics["goldrush_events_keyed_total"] > 0  # the built-ins keyed by (tenant, source) ran in the key stage
+    # The built-ins keyed by (tenant, source) ran in the key stage, or (off) where their tenant is.
+    assert (metrics.get("goldrush_events_keyed_total", 0) > 0) == (key_stage == "on")
     assert metrics["goldrush_policy_waiting"] == 0  # every verdict came back
     assert {r["name"] for r in rates["events"]} == {e["name"] for e in events}
 
@@ -220,15 +245,13 @@ def test_sigkill_and_restart_loses_nothing(fresh_broker, tmp_path):
                 await producer.send_many(events[half:])
             return await collect_replay_matches(fresh_broker.bootstrap, events)
 
-        records, expected, late = asyncio.run(second_half())
+        records, expected, late, actions, expected_actions = asyncio.run(second_half())
     finally:
         stop(worker)
     assert len(late) <= len(events) // 100  # only events near the gap: the test still means something
-    by_id: dict[str, dict] = {}
-    for r in records:
-        assert by_id.setdefault(r["match_id"], r) == r  # a duplicate is identical
-    assert set(by_id) == set(expected)
-    assert by_id == expected
+    assert_at_least_once(records, expected, "match_id")
+    assert len(expected_actions) > 5
+    assert_at_least_once(actions, expected_actions, "action_id")  # policy state came back too
 
 
 def test_two_workers_in_one_group_give_the_replay_matches(fresh_broker, tmp_path):
@@ -251,19 +274,19 @@ def test_two_workers_in_one_group_give_the_replay_matches(fresh_broker, tmp_path
                 await producer.send_many(events[cut:])
             return await collect_replay_matches(fresh_broker.bootstrap, events)
 
-        records, expected, late = asyncio.run(run())
-        evaluated = [prometheus(http_get(w.web_port, "/metrics")[1]).get("goldrush_events_evaluated_total", 0)
-                     for w in (first, second)]
+        records, expected, late, actions, expected_actions = asyncio.run(run())
+        scraped = [prometheus(http_get(w.web_port, "/metrics")[1]) for w in (first, second)]
     finally:
         stop(first)
         if second is not None:
             stop(second)
     assert len(late) <= len(events) // 100
-    by_id: dict[str, dict] = {}
-    for r in records:
-        assert by_id.setdefault(r["match_id"], r) == r
-    assert by_id == expected
-    assert all(n > 0 for n in evaluated), evaluated  # both workers did part of the work
+    assert_at_least_once(records, expected, "match_id")
+    assert_at_least_once(actions, expected_actions, "action_id")
+    evaluated = [m.get("goldrush_events_evaluated_total", 0) for m in scraped]
+    keyed = [m.get("goldrush_events_keyed_total", 0) for m in scraped]
+    assert all(n > 0 for n in evaluated), evaluated  # both workers did part of the tenant stage
+    assert all(n > 0 for n in keyed), keyed  # and of the key stage
 
 
 def test_simulate_produces_to_kafka_by_subsystem(fresh_broker):
@@ -339,7 +362,7 @@ def test_tenants_are_isolated(fresh_broker, tmp_path):
                 await producer.send_many(events)
             return await collect_replay_matches(fresh_broker.bootstrap, events)
 
-        records, expected, late = asyncio.run(run())
+        records, expected, late, _, _ = asyncio.run(run())
     finally:
         stop(worker)
     assert {e["id"] for e in stale} <= late and all(i.startswith("noisy-") for i in late)
