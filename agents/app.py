@@ -35,7 +35,7 @@ from faust.streams import _current_event
 
 from goldrush.events import Event, decode
 from goldrush.gctune import THROUGHPUT_THRESHOLDS
-from goldrush.jsonio import dumps_bytes, loads
+from goldrush.jsonio import dumps_bytes, dumps_exact, loads
 from goldrush.keygroups import partition_key
 from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
@@ -129,12 +129,15 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         (its stampede guard); publishing a burst of 30,000 late events that way took 15-25 s."""
         await app.producer.send(topic, key, value, None, None, None)
 
-    state = app.Table("tenant-state", partitions=cfg.partitions)
+    # Snapshots are stored as our own JSON bytes: Faust's codec (orjson) writes NaN and
+    # ±inf as null, and a restored state must equal the one written (goldrush/jsonio.py).
+    snapshot_table = {"partitions": cfg.partitions, "value_type": bytes}  # bytes: the "raw" codec
+    state = app.Table("tenant-state", **snapshot_table)
     stage, keys = host.stage, host.keys
     keyed_stage = bool(stage.groups)
     keyed = app.topic(f"{cfg.app_id}-keyed", partitions=cfg.partitions, internal=True, **raw)
     verdicts = app.topic(f"{cfg.app_id}-verdicts", partitions=cfg.partitions, internal=True, **raw)
-    key_state = app.Table("key-state", partitions=cfg.partitions) if keyed_stage else None
+    key_state = app.Table("key-state", **snapshot_table) if keyed_stage else None
     internal = [engine_in, keyed, verdicts] if keyed_stage else [engine_in]
     filters = {topic: name_filter(globs) for topic, globs in cfg.event_filters.items()}
     # Live rates: windowed, changelog-backed tables keyed by JSON [tenant, name], by
@@ -183,7 +186,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 for chunk in range(0, len(envelopes), FORWARD_CHUNK):
                     value = {"events": envelopes[chunk:chunk + FORWARD_CHUNK],
                              "positions": positions[chunk:chunk + FORWARD_CHUNK]}
-                    await emit(engine_in_name, tenant.encode(), dumps_bytes(value))
+                    await emit(engine_in_name, tenant.encode(), dumps_exact(value))
 
     def settle(matches: list, tenants: dict[str, Any], outcome: Outcome | None = None) -> Outcome:
         """Take what the tenant stage produced and the snapshots of `tenants` (→ their last stream event)."""
@@ -200,7 +203,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         for (group, key), events in by_key.items():
             kb = partition_key(group, key)
             for chunk in _chunks(events):
-                out.forwards.append((kb, dumps_bytes({"key_by": stage.groups[group].key_by, "key": key,
+                out.forwards.append((kb, dumps_exact({"key_by": stage.groups[group].key_by, "key": key,
                                                       "events": chunk})))
         out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
@@ -218,7 +221,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         for table, key, source_event, snapshot in outcome.snapshots:
             token = _current_event.set(weakref.ref(source_event))
             try:
-                table[key] = snapshot
+                table[key] = dumps_exact(snapshot)
             finally:
                 _current_event.reset(token)
         for (kind, tenant, name), n in outcome.counts.items():
@@ -320,7 +323,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 metrics.inc("goldrush_events_keyed_total", evaluated)
                 for (tenant, group_index), done in reports.items():
                     for chunk in _chunks(done):
-                        outcome.verdicts.append((tenant.encode(), dumps_bytes(
+                        outcome.verdicts.append((tenant.encode(), dumps_exact(
                             {"tenant": tenant, "key_by": stage.groups[group_index].key_by, "done": chunk})))
                 outcome.snapshots += [(key_state, table_key, event, keys.snapshot(group_index, key))
                                       for (group_index, key), (table_key, event) in touched.items()]

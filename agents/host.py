@@ -12,6 +12,7 @@ from typing import Any
 
 from goldrush.compiler import CompiledSet
 from goldrush.events import Event, decode
+from goldrush.jsonio import loads
 from goldrush.keygroups import KeyGroup
 from goldrush.loader import load_patterns
 from goldrush.stages import KeyStage, TenantStage
@@ -43,8 +44,9 @@ class EngineHost:
     def ensure_loaded(self, tenant: str, table: Any) -> None:
         if tenant in self.loaded:
             return
-        snap = table.get(tenant)
-        if snap is not None:
+        stored = table.get(tenant)
+        if stored is not None:
+            snap = loads(stored)
             self.engine.restore_tenant(tenant, snap)
             self.offsets[tenant] = snap.get("offset", -1)
             self.sources[tenant] = snap.get("sources", {})
@@ -86,9 +88,9 @@ class EngineHost:
     def ensure_key_loaded(self, group: int, key: tuple, table_key: str, table: Any) -> None:
         if (group, key) in self.keys_loaded:
             return
-        snap = table.get(table_key)
-        if snap is not None:
-            self.keys.restore(group, key, snap)
+        stored = table.get(table_key)
+        if stored is not None:
+            self.keys.restore(group, key, loads(stored))
         self.keys_loaded.add((group, key))
 
     # -- both ------------------------------------------------------------------------

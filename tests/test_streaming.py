@@ -369,3 +369,47 @@ def test_tenants_are_isolated(fresh_broker, tmp_path):
     got = {r["match_id"]: r for r in records}
     assert set(got) == set(expected)
     assert {k: r for k, r in got.items() if r["tenant"] == "tenant-0000"} == quiet_alone
+
+
+NAN_PATTERNS = '''
+from goldrush import F, Pattern, event, sequence
+from goldrush.actions import AlgedonicAlert
+
+PATTERNS = [
+    Pattern("x_present", sequence(event("probe", F.x.exists())), key_by=("tenant", "source"),
+            action=AlgedonicAlert(signal="pain", severity="low", rate_limit=None)),
+    Pattern("x_null", sequence(event("probe", ~F.x.exists()))),
+]
+'''
+
+
+def test_non_finite_values_survive_the_internal_hops(fresh_broker, tmp_path):
+    """NaN is a value, not null (SEMANTICS §2: `exists()` is TRUE for NaN): it must reach both
+    stages unchanged. orjson, which Faust and the hot paths use, writes it as null."""
+    from aiokafka import AIOKafkaProducer
+
+    from goldrush.loader import load_patterns
+
+    (tmp_path / "nan_patterns.py").write_text(NAN_PATTERNS)
+    spec = str(tmp_path / "nan_patterns.py")
+    events = [{"name": "probe", "timestamp": 1_767_225_600 + i, "tenant": "n", "source": f"s{i % 2}", "id": f"p{i}",
+               "data": {"x": [float("nan"), float("inf"), None][i % 3]}} for i in range(9)]
+    expected = replay(load_patterns(spec), events, actions=True)
+    assert {m.pattern for m in expected.matches} == {"x_present", "x_null"} and len(expected.actions) == 6
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-nan", "--patterns", spec)
+    try:
+        async def run():
+            producer = AIOKafkaProducer(bootstrap_servers=fresh_broker.bootstrap)
+            await producer.start()
+            try:  # Python's json writes NaN / Infinity tokens, as many producers do
+                await producer.send_and_wait("vsm.events", json.dumps(events).encode(), key=b"n")
+            finally:
+                await producer.stop()
+            return (await collect(fresh_broker.bootstrap, (MATCHES,), len(expected.matches)),
+                    await collect(fresh_broker.bootstrap, (ACTIONS["algedonic_alert"],), len(expected.actions)))
+
+        matches, actions = asyncio.run(run())
+    finally:
+        stop(worker)
+    assert {m["match_id"]: m for m in matches} == {m.match_id: m.to_dict() for m in expected.matches}
+    assert {a["action_id"] for a in actions} == {a.action_id for a in expected.actions}
