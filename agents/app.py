@@ -35,7 +35,8 @@ from faust.streams import _current_event
 
 from goldrush.events import Event, decode
 from goldrush.gctune import THROUGHPUT_THRESHOLDS
-from goldrush.jsonio import dumps_bytes, dumps_exact, loads
+from goldrush.internal_codec import pack, unpack
+from goldrush.jsonio import dumps_bytes
 from goldrush.keygroups import partition_key
 from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
@@ -129,8 +130,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         (its stampede guard); publishing a burst of 30,000 late events that way took 15-25 s."""
         await app.producer.send(topic, key, value, None, None, None)
 
-    # Snapshots are stored as our own JSON bytes: Faust's codec (orjson) writes NaN and
-    # ±inf as null, and a restored state must equal the one written (goldrush/jsonio.py).
+    # Snapshots are stored in our own encoding: Faust's codec (orjson) writes NaN and
+    # ±inf as null, and a restored state must equal the one written (goldrush/internal_codec.py).
     snapshot_table = {"partitions": cfg.partitions, "value_type": bytes}  # bytes: the "raw" codec
     state = app.Table("tenant-state", **snapshot_table)
     stage, keys = host.stage, host.keys
@@ -186,7 +187,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 for chunk in range(0, len(envelopes), FORWARD_CHUNK):
                     value = {"events": envelopes[chunk:chunk + FORWARD_CHUNK],
                              "positions": positions[chunk:chunk + FORWARD_CHUNK]}
-                    await emit(engine_in_name, tenant.encode(), dumps_exact(value))
+                    await emit(engine_in_name, tenant.encode(), pack(value))
 
     def settle(matches: list, tenants: dict[str, Any], outcome: Outcome | None = None) -> Outcome:
         """Take what the tenant stage produced and the snapshots of `tenants` (→ their last stream event)."""
@@ -203,7 +204,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         for (group, key), events in by_key.items():
             kb = partition_key(group, key)
             for chunk in _chunks(events):
-                out.forwards.append((kb, dumps_exact({"key_by": stage.groups[group].key_by, "key": key,
+                out.forwards.append((kb, pack({"key_by": stage.groups[group].key_by, "key": key,
                                                       "events": chunk})))
         out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
@@ -221,7 +222,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         for table, key, source_event, snapshot in outcome.snapshots:
             token = _current_event.set(weakref.ref(source_event))
             try:
-                table[key] = dumps_exact(snapshot)
+                table[key] = pack(snapshot)
             finally:
                 _current_event.reset(token)
         for (kind, tenant, name), n in outcome.counts.items():
@@ -279,7 +280,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 host.offsets[tenant] = offset
                 host.last_arrival[tenant] = now
                 host.last_event[tenant] = event
-                chunk = loads(event.value)
+                chunk = unpack(event.value)
                 events.extend(host.fresh(tenant, chunk["events"], chunk["positions"]))
                 touched[tenant] = event
             metrics.inc("goldrush_events_evaluated_total", len(events))
@@ -303,7 +304,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 touched: dict[tuple[int, tuple], tuple[str, Any]] = {}
                 evaluated = 0
                 for event in batch:
-                    msg = loads(event.value)
+                    msg = unpack(event.value)
                     group = host.group(msg["key_by"])
                     if group is None:  # written under another pattern set: no patterns to run it
                         metrics.inc("goldrush_keyed_dropped_total")
@@ -323,7 +324,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 metrics.inc("goldrush_events_keyed_total", evaluated)
                 for (tenant, group_index), done in reports.items():
                     for chunk in _chunks(done):
-                        outcome.verdicts.append((tenant.encode(), dumps_exact(
+                        outcome.verdicts.append((tenant.encode(), pack(
                             {"tenant": tenant, "key_by": stage.groups[group_index].key_by, "done": chunk})))
                 outcome.snapshots += [(key_state, table_key, event, keys.snapshot(group_index, key))
                                       for (group_index, key), (table_key, event) in touched.items()]
@@ -337,7 +338,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 touched: dict[str, Any] = {}
                 counts: Counter = Counter()
                 for event in batch:
-                    msg = loads(event.value)
+                    msg = unpack(event.value)
                     group = host.group(msg["key_by"])
                     tenant = msg["tenant"]
                     if group is None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from goldrush.compiler import CompiledSet
 from goldrush.events import Event, decode
-from goldrush.jsonio import loads
+from goldrush.internal_codec import unpack
 from goldrush.keygroups import KeyGroup
 from goldrush.loader import load_patterns
 from goldrush.stages import KeyStage, TenantStage
@@ -46,7 +46,7 @@ class EngineHost:
             return
         stored = table.get(tenant)
         if stored is not None:
-            snap = loads(stored)
+            snap = unpack(stored)
             self.engine.restore_tenant(tenant, snap)
             self.offsets[tenant] = snap.get("offset", -1)
             self.sources[tenant] = snap.get("sources", {})
@@ -90,7 +90,7 @@ class EngineHost:
             return
         stored = table.get(table_key)
         if stored is not None:
-            self.keys.restore(group, key, loads(stored))
+            self.keys.restore(group, key, unpack(stored))
         self.keys_loaded.add((group, key))
 
     # -- both ------------------------------------------------------------------------

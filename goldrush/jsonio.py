@@ -34,27 +34,3 @@ def dumps(obj: Any) -> str:
 def dumps_bytes(obj: Any) -> bytes:
     return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS)
 
-
-def dumps_exact(obj: Any) -> bytes:
-    """JSON that reads back equal, NaN and ±Infinity included: for the worker's own topics and tables.
-
-    orjson writes a non-finite float as `null`, and `exists()`, `isin` and `==` tell
-    NaN from null (SEMANTICS §2), so a value must not change on its way between
-    stages. Only output that has a `null` can have lost one; only then is the
-    object searched, and only if it has one is it written by the stdlib
-    (`NaN`/`Infinity` tokens, which `loads` reads back).
-    """
-    out = orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS)
-    if b"null" in out and _has_nonfinite(obj):
-        return json.dumps(obj, default=str, separators=(",", ":"), allow_nan=True).encode()
-    return out
-
-
-def _has_nonfinite(obj: Any) -> bool:
-    if type(obj) is float:
-        return obj - obj != 0
-    if isinstance(obj, dict):
-        return any(_has_nonfinite(v) for v in obj.values())
-    if isinstance(obj, list | tuple):
-        return any(_has_nonfinite(v) for v in obj)
-    return False

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from goldrush import F, Pattern, event, frequency, metric, recent, replay, sequence, trend
 from goldrush.actions import AlgedonicAlert, AutoScale, CoordinationAdjustment
 from goldrush.events import decode
-from goldrush.jsonio import dumps_exact, loads
+from goldrush.internal_codec import pack, unpack
 from goldrush.keygroups import partition_key, split_key_groups
 from goldrush.stages import KeyStage, TenantStage
 from tests.strategies import patterns, streams
@@ -28,7 +28,7 @@ PARTITIONS = 3
 
 def roundtrip(data):
     """Through the JSON the worker writes to its internal topics and tables."""
-    return loads(dumps_exact(data))
+    return unpack(pack(data))
 
 
 class Pipeline:
