@@ -111,6 +111,22 @@ class PolicyEngine:
             else:
                 state[0] = count
 
+    def observation(self, ev: Event) -> Event | None:
+        """What `observe` needs of `ev` (None: it reports nothing).
+
+        Kept instead of the event while its policy work waits for key-stage verdicts,
+        so that a long wait does not put whole events into every tenant snapshot.
+        """
+        if instances_reported(ev) is None:
+            return None
+        data = {"instances": ev.data["instances"]}
+        for f in self.target_fields:
+            if f and f not in ("tenant", "source", "subsystem"):
+                first = f.split(".", 1)[0]
+                if first in ev.data:
+                    data[first] = ev.data[first]
+        return Event(ev.name, ev.timestamp, ev.tenant, ev.source, ev.subsystem, data, id="-")
+
     def on_match(self, match: Match) -> list[Any]:
         out = []
         for index, spec in enumerate(self.bindings.get(match.pattern, ())):

@@ -19,7 +19,7 @@ from typing import Any
 
 from .events import Event, decode
 from .match import Match
-from .policies import PolicyEngine, instances_reported
+from .policies import PolicyEngine
 
 OBSERVE = -1  # an event's instance report comes before its matches
 
@@ -81,8 +81,8 @@ class PolicySequencer:
             return  # reports nothing (checked first: this runs for every event)
         if not self.queue.get(ev.tenant):
             self.policies.observe(ev)
-        elif instances_reported(ev) is not None:
-            self._current(ev.tenant).append((OBSERVE, ev))
+        elif (seen := self.policies.observation(ev)) is not None:
+            self._current(ev.tenant).append((OBSERVE, seen))
 
     def on_match(self, match: Match) -> list[Any]:
         if not self.queue.get(match.tenant):
