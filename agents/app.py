@@ -264,26 +264,10 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 # committed: otherwise a SIGKILL loses state the committed offsets skip past.
                 await app.producer.flush()
 
-    async def key_stage_caught_up() -> None:
-        """Backpressure: the tenant stage waits while too many events wait for verdicts.
-
-        Their policy work is in the tenant snapshots; a tenant stage far ahead of a
-        slower key stage would make each snapshot grow past Kafka's message size.
-        """
-        started = time.monotonic()
-        warn_at = started + 30
-        while keyed_stage and host.policy_waiting() > cfg.max_waiting:
-            await asyncio.sleep(0.05)
-            if time.monotonic() >= warn_at:
-                warn_at += 30
-                log.warning("tenant stage paused %.0f s: %d events wait for key-stage verdicts",
-                            time.monotonic() - started, host.policy_waiting())
-
     @app.agent(engine_in)
     async def evaluate(stream: faust.StreamT) -> None:
         await topics_tracked()
         async for batch in stream.take_events(cfg.batch, cfg.batch_within):
-            await key_stage_caught_up()
             events: list[Event] = []
             touched: dict[str, Any] = {}  # tenant → its last engine-in event
             now = time.monotonic()

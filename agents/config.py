@@ -21,9 +21,6 @@ class WorkerConfig(BaseModel):
     key_stage: bool = Field(default=True, description=(
         "evaluate patterns keyed finer than the tenant on the worker owning each key (a hot tenant "
         "spreads out); off: every pattern where its tenant is (one Kafka hop less per event)"))
-    max_waiting: int = Field(default=10_000, gt=0, description=(
-        "events whose action policies may wait for key-stage verdicts before the tenant stage "
-        "pauses for the key stage to catch up (bounds the tenant snapshots)"))
     batch: int = 500
     batch_within: float = 0.2
     stop_timeout: float = Field(default=15.0, gt=0, description="hard exit if a graceful stop takes longer, s")

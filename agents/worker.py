@@ -38,8 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-stage", choices=("on", "off"), default="on",
                    help="on: patterns keyed finer than the tenant run where each key is (spreads a hot tenant); "
                         "off: every pattern runs where its tenant is (fewer hops, more events/s per worker)")
-    p.add_argument("--max-waiting", type=int, default=10_000, metavar="EVENTS",
-                   help="pause the tenant stage while more events than this wait for key-stage verdicts")
     p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
     p.add_argument("--loglevel", default="warning")
 
@@ -54,8 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
                            event_filters=filters, lateness=args.lateness, partitions=args.partitions,
                            web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
-                           stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
-                           max_waiting=args.max_waiting)
+                           stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on")
         return run_worker(cfg, args.loglevel)
 
     p.set_defaults(handler=handler)

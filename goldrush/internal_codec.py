@@ -26,10 +26,15 @@ def pack(obj: Any) -> bytes:
     try:
         return msgpack.packb(obj, use_bin_type=True)
     except (OverflowError, TypeError, ValueError):
-        return json.dumps(obj, default=str, separators=(",", ":"), allow_nan=True).encode()
+        return json.dumps(obj, default=_json_default, separators=(",", ":"), allow_nan=True).encode()
 
 
 def unpack(data: bytes) -> Any:
     if data[:1] and data[0] in _JSON_STARTS:
         return loads(data)
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def _json_default(value: Any) -> Any:
+    """Bytes (a snapshot's packed masks) become a list of ints; anything else its text."""
+    return list(value) if isinstance(value, bytes | bytearray) else str(value)

@@ -16,11 +16,12 @@ def test_non_finite_floats_and_nested_values_come_back():
 
 
 def test_integers_beyond_64_bits_fall_back_to_json():
-    big = {"data": {"x": 2**70, "y": math.nan}}
+    big = {"data": {"x": 2**70, "y": math.nan}, "masks": b"\x00\x03"}
     raw = pack(big)
     assert raw.startswith(b"{")
     back = unpack(raw)
     assert back["data"]["x"] == 2**70 and math.isnan(back["data"]["y"])
+    assert back["masks"] == [0, 3]  # bytes as a list of ints: the sequencer reads either
 
 
 def test_json_written_by_earlier_versions_is_read():

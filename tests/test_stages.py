@@ -220,3 +220,19 @@ def test_a_verdict_for_a_missing_group_is_an_error():
         assert "no key groups" in str(exc)
     else:
         raise AssertionError("accepted")
+
+
+def test_the_verdict_queue_survives_a_snapshot_with_many_groups():
+    """Masks wider than a byte (more than 8 key groups) take the other snapshot form."""
+    from goldrush.policies import PolicyEngine
+    from goldrush.sequencer import PolicySequencer
+
+    for mask in (0b101, 1 << 9):
+        seq = PolicySequencer(PolicyEngine(()), {})
+        seq.next_seq("t")
+        seq.wait("t", 1, mask)
+        seq.seq["t"] = 5
+        seq.wait("t", 5, 1)
+        again = PolicySequencer(PolicyEngine(()), {})
+        again.load(unpack(pack(seq.dump("t"))), "t")
+        assert again.queue["t"] == seq.queue["t"] and again.seq["t"] == 5
