@@ -204,8 +204,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         for (group, key), events in by_key.items():
             kb = partition_key(group, key)
             for chunk in _chunks(events):
-                out.forwards.append((kb, pack({"key_by": stage.groups[group].key_by, "key": key,
-                                                      "events": chunk})))
+                out.forwards.append((kb, pack({"key_by": stage.groups[group].key_by, "key": key, "events": chunk})))
         out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
         return out
