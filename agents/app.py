@@ -27,6 +27,7 @@ import logging
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -44,14 +45,15 @@ from .config import WorkerConfig
 from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
 from .host import EngineHost
-from .ingest import decode_message, name_filter
+from .ingest import DeadLetter, decode_message, name_filter
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
 from .web import register_views
 
 log = logging.getLogger("goldrush.worker")
 
-FORWARD_CHUNK = 200  # events per internal message (keeps messages far below 1 MB)
+FORWARD_CHUNK = 200  # events per internal message at most
+MAX_INTERNAL_BYTES = 900_000  # and bytes: the producer's (and Kafka's default) limit is 1 MB
 RATE_WINDOW = 10.0  # seconds per tumbling window of the live rate tables
 RATE_EXPIRES = timedelta(minutes=5)
 
@@ -61,8 +63,22 @@ def _wall_clock(event: Any) -> float:
     return time.time()
 
 
-def _chunks(items: list, size: int = FORWARD_CHUNK) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+def _packed_chunks(items: list, make: Callable[[list], Any]) -> list[tuple[list, bytes]]:
+    """(chunk, `pack(make(chunk))`) for chunks of at most FORWARD_CHUNK items, a chunk split in
+    halves while its message would pass MAX_INTERNAL_BYTES (large events are few but real:
+    two 600 kB events of one tenant in one batch must not make a 1.2 MB message that the
+    producer refuses, which crashes the worker on every retry). A single item may still pass it."""
+    pending = [items[i:i + FORWARD_CHUNK] for i in range(0, len(items), FORWARD_CHUNK)][::-1]
+    out = []
+    while pending:
+        chunk = pending.pop()
+        data = pack(make(chunk))
+        if len(data) > MAX_INTERNAL_BYTES and len(chunk) > 1:
+            half = len(chunk) // 2
+            pending += [chunk[half:], chunk[:half]]
+            continue
+        out.append((chunk, data))
+    return out
 
 
 class Outcome:
@@ -184,10 +200,17 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     positions.append([msg.topic, msg.partition, msg.offset, index])
                 metrics.inc("goldrush_events_in_total", len(events))
             for tenant, (envelopes, positions) in by_tenant.items():
-                for chunk in range(0, len(envelopes), FORWARD_CHUNK):
-                    value = {"events": envelopes[chunk:chunk + FORWARD_CHUNK],
-                             "positions": positions[chunk:chunk + FORWARD_CHUNK]}
-                    await emit(engine_in_name, tenant.encode(), pack(value))
+                pairs = list(zip(envelopes, positions, strict=True))
+                for chunk, data in _packed_chunks(pairs, lambda c: {"events": [e for e, _ in c],
+                                                                    "positions": [p for _, p in c]}):
+                    if len(data) > MAX_INTERNAL_BYTES:  # one event, too large to forward
+                        (envelope, (topic, partition, offset, index)), = chunk
+                        metrics.inc("goldrush_rejected_total", reason="too_large")
+                        await emit(DEADLETTER, tenant.encode(), dumps_bytes(DeadLetter(
+                            f"event of {len(data)} bytes is too large to forward (limit {MAX_INTERNAL_BYTES})",
+                            "too_large", topic, partition, offset, index, dumps_bytes(envelope)).to_dict()))
+                        continue
+                    await emit(engine_in_name, tenant.encode(), data)
 
     def settle(matches: list, tenants: dict[str, Any], outcome: Outcome | None = None) -> Outcome:
         """Take what the tenant stage produced and the snapshots of `tenants` (→ their last stream event)."""
@@ -203,8 +226,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             by_key.setdefault((group, key), []).append([seq, ev.to_dict()])
         for (group, key), events in by_key.items():
             kb = partition_key(group, key)
-            for chunk in _chunks(events):
-                out.forwards.append((kb, pack({"key_by": stage.groups[group].key_by, "key": key, "events": chunk})))
+            key_by = stage.groups[group].key_by
+            for _, data in _packed_chunks(events, lambda c: {"key_by": key_by, "key": key, "events": c}):  # noqa: B023
+                out.forwards.append((kb, data))
         out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
         return out
@@ -322,9 +346,10 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     touched[(group.index, key)] = (table_key, event)
                 metrics.inc("goldrush_events_keyed_total", evaluated)
                 for (tenant, group_index), done in reports.items():
-                    for chunk in _chunks(done):
-                        outcome.verdicts.append((tenant.encode(), pack(
-                            {"tenant": tenant, "key_by": stage.groups[group_index].key_by, "done": chunk})))
+                    key_by = stage.groups[group_index].key_by
+                    for _, data in _packed_chunks(done, lambda c: {"tenant": tenant, "key_by": key_by,  # noqa: B023
+                                                                   "done": c}):
+                        outcome.verdicts.append((tenant.encode(), data))
                 outcome.snapshots += [(key_state, table_key, event, keys.snapshot(group_index, key))
                                       for (group_index, key), (table_key, event) in touched.items()]
                 await publish(outcome)

@@ -413,3 +413,41 @@ def test_non_finite_values_survive_the_internal_hops(fresh_broker, tmp_path):
         stop(worker)
     assert {m["match_id"]: m for m in matches} == {m.match_id: m.to_dict() for m in expected.matches}
     assert {a["action_id"] for a in actions} == {a.action_id for a in expected.actions}
+
+
+def test_large_events_are_forwarded_or_dead_lettered_never_crash_the_worker(fresh_broker, tmp_path):
+    """Two 600 kB events of one tenant in one batch would make a 1.2 MB internal message (the
+    producer refuses it and the worker crashed on every retry); a 950 kB event cannot be
+    forwarded at all and goes to the dead-letter topic."""
+    from aiokafka import AIOKafkaProducer
+
+    def big(i: int, size: int) -> bytes:
+        return json.dumps({"name": "vsm_core.system1.operation", "timestamp": 1_767_225_600 + i, "tenant": "big",
+                           "id": f"big{i}", "data": {"blob": "x" * size}}).encode()
+
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-big")
+    try:
+        async def run():
+            producer = AIOKafkaProducer(bootstrap_servers=fresh_broker.bootstrap, max_request_size=4_000_000)
+            await producer.start()
+            try:
+                for i in range(2):
+                    await producer.send("vsm.events", big(i, 600_000), key=b"big")
+                await producer.send("vsm.events", big(2, 950_000), key=b"big")
+                cascade = [{"name": "vsm_core.system1.failure", "timestamp": 1_767_225_610 + t, "tenant": "big",
+                            "data": {"service": "db"}} for t in (0, 1, 2)]
+                await producer.send_and_wait("vsm.events", json.dumps(cascade).encode(), key=b"big")
+            finally:
+                await producer.stop()
+            return (await collect(fresh_broker.bootstrap, (DEADLETTER,), 1),
+                    await collect(fresh_broker.bootstrap, (ACTIONS["algedonic_alert"],), 1))
+
+        dead, alerts = asyncio.run(run())
+        evaluated = prometheus(http_get(worker.web_port, "/metrics")[1])["goldrush_events_evaluated_total"]
+        alive = worker.poll() is None
+    finally:
+        stop(worker)
+    assert [d["code"] for d in dead] == ["too_large"] and "too large to forward" in dead[0]["reason"]
+    assert dead[0]["offset"] == 2 and dead[0]["index"] == 0  # where it came from: the third message
+    assert [a["pattern"] for a in alerts] == ["failure_cascade"]  # kept matching after the large events
+    assert evaluated == 5 and alive  # both 600 kB events and the cascade were evaluated
