@@ -45,7 +45,6 @@ class TenantStage:
             self.engine = Engine(CompiledSet(patterns), allowed_lateness=allowed_lateness)
             return
         self.router = Router(self.groups)
-        self._waits = [g.has_actions for g in self.groups]  # groups whose verdicts the policies need
         self.sequencer = PolicySequencer(PolicyEngine(patterns), {p.name: i for i, p in enumerate(patterns)})
         self.engine = Engine(CompiledSet(local), allowed_lateness=allowed_lateness,
                              policies=self.sequencer, route=self._route)
@@ -94,7 +93,7 @@ class TenantStage:
             raise ValueError("verdicts from a key group, but the loaded patterns have no key groups")
         if not 0 <= group < len(self.groups):
             raise ValueError(f"verdicts from key group {group}, but there are {len(self.groups)}")
-        if self._waits[group]:  # a group without actions only reports its matches (for rates)
+        if self.groups[group].has_actions:  # a group without actions only reports its matches (for rates)
             self.sequencer.on_results(tenant, group, done)
 
     def waiting(self, tenant: str) -> int:

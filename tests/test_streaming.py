@@ -44,6 +44,20 @@ def http_get(port: int, path: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+async def send_raw(bootstrap: str, values: list[bytes], key: bytes | None = None) -> None:
+    """Produce bytes as they are, in order, to vsm.events: input `EventProducer` would refuse or re-encode."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4_000_000)
+    await producer.start()
+    try:
+        for value in values:  # back to back, so that a worker takes them in one batch
+            await producer.send("vsm.events", value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
 async def wait_ready(*workers: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -191,24 +205,14 @@ def test_worker_equals_replay(fresh_broker, tmp_path, key_stage):
 
 
 def test_bad_input_goes_to_the_dead_letter_topic(fresh_broker, tmp_path):
-    from aiokafka import AIOKafkaProducer
-
     bad = [b"\xff\xfe garbage", b"not json", b"[1, 2]", b'{"name": "x", "timestamp": "soon"}',
            b'{"name": "x", "timestamp": NaN}', b"[" * 5000 + b"]" * 5000, b'{"name": "x"}']
     worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-dead")
     try:
         async def run():
-            producer = AIOKafkaProducer(bootstrap_servers=fresh_broker.bootstrap, max_request_size=4_000_000)
-            await producer.start()
-            try:
-                for value in bad:
-                    await producer.send_and_wait("vsm.events", value)
-                await producer.send_and_wait("vsm.events", b"x" * 1_500_000)  # too large
-                good = [{"name": "vsm_core.system1.failure", "timestamp": t, "tenant": "ok",
-                         "data": {"service": "db"}} for t in (0, 1, 2)]
-                await producer.send_and_wait("vsm.events", json.dumps(good).encode())
-            finally:
-                await producer.stop()
+            good = [{"name": "vsm_core.system1.failure", "timestamp": t, "tenant": "ok",
+                     "data": {"service": "db"}} for t in (0, 1, 2)]
+            await send_raw(fresh_broker.bootstrap, [*bad, b"x" * 1_500_000, json.dumps(good).encode()])  # 1.5 MB: too large
             dead = await collect(fresh_broker.bootstrap, (DEADLETTER,), 9)
             alerts = await collect(fresh_broker.bootstrap, (ACTIONS["algedonic_alert"],), 1)
             return dead, alerts
@@ -386,8 +390,6 @@ PATTERNS = [
 def test_non_finite_values_survive_the_internal_hops(fresh_broker, tmp_path):
     """NaN is a value, not null (SEMANTICS §2: `exists()` is TRUE for NaN): it must reach both
     stages unchanged. orjson, which Faust and the hot paths use, writes it as null."""
-    from aiokafka import AIOKafkaProducer
-
     from goldrush.loader import load_patterns
 
     (tmp_path / "nan_patterns.py").write_text(NAN_PATTERNS)
@@ -399,12 +401,8 @@ def test_non_finite_values_survive_the_internal_hops(fresh_broker, tmp_path):
     worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-nan", "--patterns", spec)
     try:
         async def run():
-            producer = AIOKafkaProducer(bootstrap_servers=fresh_broker.bootstrap)
-            await producer.start()
-            try:  # Python's json writes NaN / Infinity tokens, as many producers do
-                await producer.send_and_wait("vsm.events", json.dumps(events).encode(), key=b"n")
-            finally:
-                await producer.stop()
+            # Python's json writes NaN / Infinity tokens, as many producers do
+            await send_raw(fresh_broker.bootstrap, [json.dumps(events).encode()], key=b"n")
             return (await collect(fresh_broker.bootstrap, (MATCHES,), len(expected.matches)),
                     await collect(fresh_broker.bootstrap, (ACTIONS["algedonic_alert"],), len(expected.actions)))
 
@@ -419,8 +417,6 @@ def test_large_events_are_forwarded_or_dead_lettered_never_crash_the_worker(fres
     """Two 600 kB events of one tenant in one batch would make a 1.2 MB internal message (the
     producer refuses it and the worker crashed on every retry); a 950 kB event cannot be
     forwarded at all and goes to the dead-letter topic."""
-    from aiokafka import AIOKafkaProducer
-
     def big(i: int, size: int) -> bytes:
         return json.dumps({"name": "vsm_core.system1.operation", "timestamp": 1_767_225_600 + i, "tenant": "big",
                            "id": f"big{i}", "data": {"blob": "x" * size}}).encode()
@@ -428,17 +424,10 @@ def test_large_events_are_forwarded_or_dead_lettered_never_crash_the_worker(fres
     worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-big")
     try:
         async def run():
-            producer = AIOKafkaProducer(bootstrap_servers=fresh_broker.bootstrap, max_request_size=4_000_000)
-            await producer.start()
-            try:
-                for i in range(2):
-                    await producer.send("vsm.events", big(i, 600_000), key=b"big")
-                await producer.send("vsm.events", big(2, 950_000), key=b"big")
-                cascade = [{"name": "vsm_core.system1.failure", "timestamp": 1_767_225_610 + t, "tenant": "big",
-                            "data": {"service": "db"}} for t in (0, 1, 2)]
-                await producer.send_and_wait("vsm.events", json.dumps(cascade).encode(), key=b"big")
-            finally:
-                await producer.stop()
+            cascade = [{"name": "vsm_core.system1.failure", "timestamp": 1_767_225_610 + t, "tenant": "big",
+                        "data": {"service": "db"}} for t in (0, 1, 2)]
+            await send_raw(fresh_broker.bootstrap, [big(0, 600_000), big(1, 600_000), big(2, 950_000),
+                                                    json.dumps(cascade).encode()], key=b"big")
             return (await collect(fresh_broker.bootstrap, (DEADLETTER,), 1),
                     await collect(fresh_broker.bootstrap, (ACTIONS["algedonic_alert"],), 1))
 
