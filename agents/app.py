@@ -27,23 +27,24 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import faust
 from faust.streams import _current_event
 
-from goldrush.events import Event, decode
+from goldrush.events import Event
 from goldrush.gctune import THROUGHPUT_THRESHOLDS
 from goldrush.internal_codec import pack, unpack
 from goldrush.jsonio import dumps_bytes
 from goldrush.keygroups import partition_key
 from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
+from goldrush.wire import from_row, to_row
 
 from .config import WorkerConfig
 from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
+from .forwarding import MAX_INTERNAL_BYTES, Sourced, engine_in_message, keyed_message, packed_chunks
 from .host import EngineHost
 from .ingest import DeadLetter, decode_message, name_filter
 from .metrics import Metrics
@@ -52,8 +53,6 @@ from .web import register_views
 
 log = logging.getLogger("goldrush.worker")
 
-FORWARD_CHUNK = 200  # events per internal message at most
-MAX_INTERNAL_BYTES = 900_000  # and bytes: the producer's (and Kafka's default) limit is 1 MB
 RATE_WINDOW = 10.0  # seconds per tumbling window of the live rate tables
 RATE_EXPIRES = timedelta(minutes=5)
 
@@ -61,24 +60,6 @@ RATE_EXPIRES = timedelta(minutes=5)
 def _wall_clock(event: Any) -> float:
     """Rate windows follow processing time: message timestamps may be absent (0) or old."""
     return time.time()
-
-
-def _packed_chunks(items: list, make: Callable[[list], Any]) -> list[tuple[list, bytes]]:
-    """(chunk, `pack(make(chunk))`) for chunks of at most FORWARD_CHUNK items, a chunk split in
-    halves while its message would pass MAX_INTERNAL_BYTES (large events are few but real:
-    two 600 kB events of one tenant in one batch must not make a 1.2 MB message that the
-    producer refuses, which crashes the worker on every retry). A single item may still pass it."""
-    pending = [items[i:i + FORWARD_CHUNK] for i in range(0, len(items), FORWARD_CHUNK)][::-1]
-    out = []
-    while pending:
-        chunk = pending.pop()
-        data = pack(make(chunk))
-        if len(data) > MAX_INTERNAL_BYTES and len(chunk) > 1:
-            half = len(chunk) // 2
-            pending += [chunk[half:], chunk[:half]]
-            continue
-        out.append((chunk, data))
-    return out
 
 
 class Outcome:
@@ -185,30 +166,30 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     async def ingest(stream: faust.StreamT) -> None:
         await topics_tracked()
         async for batch in stream.take_events(cfg.batch, cfg.batch_within):
-            by_tenant: dict[str, tuple[list[dict], list[list]]] = {}
+            by_tenant: dict[str, list[Sourced]] = {}
             for event in batch:
                 msg = event.message
-                events, letters, filtered = decode_message(msg.value, msg.topic, msg.partition, msg.offset,
-                                                           filters.get(msg.topic))
+                topic, partition, offset = msg.topic, msg.partition, msg.offset
+                events, letters, filtered = decode_message(msg.value, topic, partition, offset, filters.get(topic))
                 metrics.inc("goldrush_events_filtered_total", filtered)
                 for letter in letters:
                     metrics.inc("goldrush_rejected_total", reason=letter.code)
                     await emit(DEADLETTER, msg.key, dumps_bytes(letter.to_dict()))
                 for index, ev in events:
-                    envelopes, positions = by_tenant.setdefault(ev.tenant, ([], []))
-                    envelopes.append(ev.to_dict())
-                    positions.append([msg.topic, msg.partition, msg.offset, index])
+                    items = by_tenant.get(ev.tenant)
+                    if items is None:
+                        items = by_tenant[ev.tenant] = []
+                    items.append((to_row(ev), topic, partition, offset, index))
                 metrics.inc("goldrush_events_in_total", len(events))
-            for tenant, (envelopes, positions) in by_tenant.items():
-                pairs = list(zip(envelopes, positions, strict=True))
-                for chunk, data in _packed_chunks(pairs, lambda c: {"events": [e for e, _ in c],
-                                                                    "positions": [p for _, p in c]}):
+            for tenant, items in by_tenant.items():
+                for chunk, data in packed_chunks(items, engine_in_message):
                     if len(data) > MAX_INTERNAL_BYTES:  # one event, too large to forward
-                        (envelope, (topic, partition, offset, index)), = chunk
+                        (row, topic, partition, offset, index), = chunk
                         metrics.inc("goldrush_rejected_total", reason="too_large")
                         await emit(DEADLETTER, tenant.encode(), dumps_bytes(DeadLetter(
                             f"event of {len(data)} bytes is too large to forward (limit {MAX_INTERNAL_BYTES})",
-                            "too_large", topic, partition, offset, index, dumps_bytes(envelope)).to_dict()))
+                            "too_large", topic, partition, offset, index,
+                            dumps_bytes(from_row(tenant, row).to_dict())).to_dict()))
                         continue
                     await emit(engine_in_name, tenant.encode(), data)
 
@@ -223,11 +204,11 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         outbox = stage.drain_outbox()
         metrics.inc("goldrush_events_forwarded_total", len(outbox))
         for group, key, seq, ev in outbox:
-            by_key.setdefault((group, key), []).append([seq, ev.to_dict()])
+            by_key.setdefault((group, key), []).append([seq, to_row(ev)])
         for (group, key), events in by_key.items():
             kb = partition_key(group, key)
             key_by = stage.groups[group].key_by
-            for _, data in _packed_chunks(events, lambda c: {"key_by": key_by, "key": key, "events": c}):  # noqa: B023
+            for _, data in packed_chunks(events, lambda c: keyed_message(key_by, key, c)):  # noqa: B023
                 out.forwards.append((kb, data))
         out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
@@ -303,8 +284,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 host.offsets[tenant] = offset
                 host.last_arrival[tenant] = now
                 host.last_event[tenant] = event
-                chunk = unpack(event.value)
-                events.extend(host.fresh(tenant, chunk["events"], chunk["positions"]))
+                events.extend(host.fresh(tenant, unpack(event.value)))
                 touched[tenant] = event
             metrics.inc("goldrush_events_evaluated_total", len(events))
             outcome = settle(engine.push_many(events), touched)
@@ -336,7 +316,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     key = tuple(msg["key"])
                     table_key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
                     host.ensure_key_loaded(group.index, key, table_key, key_state)
-                    found, done = keys.apply(group.index, key, [(seq, decode(env)) for seq, env in msg["events"]])
+                    tenant = key[0]  # every key group's key starts with the tenant
+                    found, done = keys.apply(group.index, key, [(seq, from_row(tenant, row)) for seq, row in msg["events"]])
                     evaluated += len(done)
                     outcome.matches += found
                     if group.has_actions:
@@ -347,7 +328,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 metrics.inc("goldrush_events_keyed_total", evaluated)
                 for (tenant, group_index), done in reports.items():
                     key_by = stage.groups[group_index].key_by
-                    for _, data in _packed_chunks(done, lambda c: {"tenant": tenant, "key_by": key_by,  # noqa: B023
+                    for _, data in packed_chunks(done, lambda c: {"tenant": tenant, "key_by": key_by,  # noqa: B023
                                                                    "done": c}):
                         outcome.verdicts.append((tenant.encode(), data))
                 outcome.snapshots += [(key_state, table_key, event, keys.snapshot(group_index, key))

@@ -11,11 +11,12 @@ import time
 from typing import Any
 
 from goldrush.compiler import CompiledSet
-from goldrush.events import Event, decode
+from goldrush.events import Event
 from goldrush.internal_codec import unpack
 from goldrush.keygroups import KeyGroup
 from goldrush.loader import load_patterns
 from goldrush.stages import KeyStage, TenantStage
+from goldrush.wire import from_row
 
 from .config import WorkerConfig
 
@@ -59,18 +60,28 @@ class EngineHost:
         snap["sources"] = self.sources.get(tenant, {})
         return snap
 
-    def fresh(self, tenant: str, envelopes: list[dict], positions: list[list]) -> list[Event]:
-        """The events not applied before, by their source position (topic, partition, offset, index)."""
+    def fresh(self, tenant: str, message: dict[str, Any]) -> list[Event]:
+        """The events of an engine-in message not applied before, by their source position
+        (topic, partition, offset, index in the message); see agents/forwarding.py."""
         seen = self.sources.setdefault(tenant, {})
+        if "runs" not in message:  # written by an earlier version: one envelope and position per event
+            rows = message["events"]
+            runs = [[topic, partition, offset, [index]] for topic, partition, offset, index in message["positions"]]
+        else:
+            rows, runs = message["rows"], message["runs"]
         out = []
-        for envelope, (topic, partition, offset, index) in zip(envelopes, positions, strict=True):
+        at = 0
+        for topic, partition, offset, indexes in runs:
             source = f"{topic}/{partition}"
-            position = [offset, index]
             last = seen.get(source)
-            if last is not None and position <= last:
-                continue
-            seen[source] = position
-            out.append(decode(envelope))
+            if last is None or [offset, indexes[0]] > last:  # the usual case: all of the run is new
+                out += [from_row(tenant, row) for row in rows[at:at + len(indexes)]]
+            else:
+                out += [from_row(tenant, row) for row, index in zip(rows[at:at + len(indexes)], indexes, strict=True)
+                        if [offset, index] > last]
+            at += len(indexes)
+            if last is None or [offset, indexes[-1]] > last:
+                seen[source] = [offset, indexes[-1]]
         return out
 
     def idle_tenants(self) -> list[str]:
