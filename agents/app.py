@@ -16,7 +16,8 @@ Flow (ARCHITECTURE.md):
 State: one snapshot per tenant in `tenant-state` and one per key in
 `key-state` (changelog topics), written after every batch once the batch's
 outputs are on the broker, so a restarted worker skips what it had applied and
-resumes where it stopped. A pattern set with no finer `key_by` has no key stage.
+resumes where it stopped; one larger than a Kafka record is stored in pieces
+(agents/snapshot_store.py). A pattern set with no finer `key_by` has no key stage.
 """
 
 from __future__ import annotations
@@ -224,9 +225,10 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         """
         tenant_events = {key: source_event for table, key, source_event, _ in outcome.snapshots if table is state}
         for table, key, source_event, snapshot in outcome.snapshots:
+            store = host.tenant_snapshots if table is state else host.key_snapshots
             token = _current_event.set(weakref.ref(source_event))
             try:
-                table[key] = pack(snapshot)
+                store.write(table, key, pack(snapshot))
             finally:
                 _current_event.reset(token)
         for (kind, tenant, name), n in outcome.counts.items():

@@ -19,6 +19,7 @@ from goldrush.stages import KeyStage, TenantStage
 from goldrush.wire import from_row
 
 from .config import WorkerConfig
+from .snapshot_store import SnapshotStore
 
 log = logging.getLogger("goldrush.worker")
 
@@ -40,12 +41,14 @@ class EngineHost:
         self.sources: dict[str, dict[str, list[int]]] = {}
         self.last_arrival: dict[str, float] = {}  # tenant → wall-clock time of its last event
         self.last_event: dict[str, Any] = {}  # tenant → its last engine-in stream event
+        self.tenant_snapshots = SnapshotStore()
+        self.key_snapshots = SnapshotStore()
 
     # -- tenant stage ------------------------------------------------------------
     def ensure_loaded(self, tenant: str, table: Any) -> None:
         if tenant in self.loaded:
             return
-        stored = table.get(tenant)
+        stored = self.tenant_snapshots.read(table, tenant)
         if stored is not None:
             snap = unpack(stored)
             self.engine.restore_tenant(tenant, snap)
@@ -99,7 +102,7 @@ class EngineHost:
     def ensure_key_loaded(self, group: int, key: tuple, table_key: str, table: Any) -> None:
         if (group, key) in self.keys_loaded:
             return
-        stored = table.get(table_key)
+        stored = self.key_snapshots.read(table, table_key)
         if stored is not None:
             self.keys.restore(group, key, unpack(stored))
         self.keys_loaded.add((group, key))
@@ -114,6 +117,8 @@ class EngineHost:
         self.sources.clear()
         self.keys.unload_all()
         self.keys_loaded.clear()
+        self.tenant_snapshots.forget()
+        self.key_snapshots.forget()
 
     def state_size(self) -> int:
         return self.engine.state_size() + self.keys.state_size()

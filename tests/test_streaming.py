@@ -440,3 +440,61 @@ def test_large_events_are_forwarded_or_dead_lettered_never_crash_the_worker(fres
     assert dead[0]["offset"] == 2 and dead[0]["index"] == 0  # where it came from: the third message
     assert [a["pattern"] for a in alerts] == ["failure_cascade"]  # kept matching after the large events
     assert evaluated == 5 and alive  # both 600 kB events and the cascade were evaluated
+
+
+def test_a_hot_tenants_snapshot_larger_than_a_record_survives_sigkill(fresh_broker, tmp_path):
+    """A tenant at 5,000 events/s holds 12,000 events in a 10-minute reorder buffer: a snapshot of
+    about 2 MB, over the producer's 1 MB limit (the worker crashed on it after every restart).
+    It is stored in pieces; after a SIGKILL the restarted worker rebuilds it, and the buffered
+    events (a failure cascade among them) give replay's matches and actions."""
+    start = 1_767_225_600
+    hot = [{"name": "vsm_core.system1.operation", "timestamp": start + i / 5000, "tenant": "hot", "id": f"h{i}",
+            "source": f"svc{i % 6}", "data": {"response_time_ms": 100 + i % 50, "route": "/x"}} for i in range(12_000)]
+    cascade = [{"name": "vsm_core.system1.failure", "timestamp": start + 2 + t / 10, "tenant": "hot", "id": f"f{t}",
+                "data": {"service": "db"}} for t in range(3)]
+    later = {"name": "vsm_core.system1.operation", "timestamp": start + 3600, "tenant": "hot", "id": "late-enough",
+             "data": {"response_time_ms": 100}}
+    events = sorted([*hot, *cascade], key=lambda e: e["timestamp"])
+    changelog = "gr-hot-tenant-state-changelog"
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-hot", "--lateness", "10m")
+    try:
+        async def first():
+            await wait_ready(worker)  # reading the changelog before the worker made it would create it wrong
+            async with EventProducer(fresh_broker.bootstrap, batch=100) as producer:
+                await producer.send_many(events)
+            # Until the tenant's snapshot is on the changelog as a header naming its pieces.
+            consumer = AIOKafkaConsumer(changelog, bootstrap_servers=fresh_broker.bootstrap,
+                                        auto_offset_reset="earliest")
+            await consumer.start()
+            try:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        for r in records:
+                            if r.key == b'"hot"' and r.value and r.value.startswith(b"\xc1"):
+                                snapshot_seen = prometheus(http_get(worker.web_port, "/metrics")[1])
+                                if snapshot_seen["goldrush_events_evaluated_total"] == len(events):
+                                    return True
+                return False
+            finally:
+                await consumer.stop()
+
+        assert asyncio.run(first()), "no snapshot in pieces after every event was evaluated"
+        worker.kill()
+        worker.wait()
+        worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-hot", "--lateness", "10m")
+
+        async def second():
+            async with EventProducer(fresh_broker.bootstrap) as producer:
+                await producer.send_many([later])  # releases the restored buffer
+            return await collect_replay_matches(fresh_broker.bootstrap, [*events, later])
+
+        records, expected, late, actions, expected_actions = asyncio.run(second())
+    finally:
+        stop(worker)
+    logs = "".join(p.read_text() for p in tmp_path.glob("gr-hot*.log"))
+    assert "MessageSizeTooLarge" not in logs
+    assert not late
+    assert "failure_cascade" in {m["pattern"] for m in expected.values()}
+    assert_at_least_once(records, expected, "match_id")
+    assert_at_least_once(actions, expected_actions, "action_id")
