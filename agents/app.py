@@ -45,7 +45,14 @@ from goldrush.wire import from_row, to_row
 from .config import WorkerConfig
 from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
-from .forwarding import MAX_INTERNAL_BYTES, Sourced, engine_in_message, keyed_message, packed_chunks
+from .forwarding import (
+    MAX_INTERNAL_BYTES,
+    Sourced,
+    engine_in_message,
+    keyed_message,
+    packed_chunks,
+    verdict_message,
+)
 from .host import EngineHost
 from .ingest import DeadLetter, decode_message, name_filter
 from .metrics import Metrics
@@ -70,9 +77,10 @@ class Outcome:
     of unloaded (empty) state and would overwrite good state in the changelog.
     """
 
-    __slots__ = ("matches", "actions", "late", "forwards", "verdicts", "snapshots", "counts")
+    __slots__ = ("dead", "matches", "actions", "late", "forwards", "verdicts", "snapshots", "counts")
 
     def __init__(self) -> None:
+        self.dead: list[tuple[bytes, bytes]] = []  # (key, value) for the dead-letter topic
         self.matches: list = []
         self.actions: list = []
         self.late: list[Event] = []
@@ -249,6 +257,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
 
     async def publish(outcome: Outcome) -> None:
         async with publishing:
+            for kb, value in outcome.dead:
+                await emit(DEADLETTER, kb, value)
             for m in outcome.matches:
                 metrics.inc("goldrush_matches_total", pattern=m.pattern)
                 await emit(MATCHES, m.tenant.encode(), dumps_bytes(m.to_dict()))
@@ -299,6 +309,26 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     if keyed_stage:
         assert key_state is not None
 
+        def refuse_unknown_key_by(msg: dict[str, Any], source: Any, outcome: Outcome) -> None:
+            """A keyed message for a `key_by` no loaded pattern uses: workers of the group run
+            different pattern sets (a rolling upgrade). Its events are dead-lettered, and the
+            tenant stage is told "no matches" so that its policy work does not wait forever."""
+            tenant, events = msg["key"][0], msg["events"]
+            metrics.inc("goldrush_keyed_dropped_total", len(events))
+            metrics.inc("goldrush_rejected_total", len(events), reason="unknown_key_by")
+            log.warning("%d events for key_by %s, which no loaded pattern uses: dead-lettered",
+                        len(events), msg["key_by"])
+            reason = (f"no pattern loaded on this worker is keyed by {msg['key_by']}: "
+                      "the workers of this group run different pattern sets")
+            for index, (_, row) in enumerate(events):
+                envelope = dumps_bytes(from_row(tenant, row).to_dict())
+                letter = DeadLetter(reason, "unknown_key_by", source.topic, source.partition, source.offset,
+                                    index, envelope)
+                outcome.dead.append((tenant.encode(), dumps_bytes(letter.to_dict())))
+            no_matches = [[seq, []] for seq, _ in events]
+            for _, data in packed_chunks(no_matches, lambda c: verdict_message(tenant, msg["key_by"], c)):
+                outcome.verdicts.append((tenant.encode(), data))
+
         @app.agent(keyed)
         async def evaluate_keyed(stream: faust.StreamT) -> None:
             """The key stage: each key group's patterns over its keys' events, in the tenants' order."""
@@ -311,9 +341,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 for event in batch:
                     msg = unpack(event.value)
                     group = host.group(msg["key_by"])
-                    if group is None:  # written under another pattern set: no patterns to run it
-                        metrics.inc("goldrush_keyed_dropped_total")
-                        log.warning("keyed message for key_by %s, which no loaded pattern uses", msg["key_by"])
+                    if group is None:
+                        refuse_unknown_key_by(msg, event.message, outcome)
                         continue
                     key = tuple(msg["key"])
                     table_key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
@@ -330,8 +359,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 metrics.inc("goldrush_events_keyed_total", evaluated)
                 for (tenant, group_index), done in reports.items():
                     key_by = stage.groups[group_index].key_by
-                    for _, data in packed_chunks(done, lambda c: {"tenant": tenant, "key_by": key_by,  # noqa: B023
-                                                                   "done": c}):
+                    for _, data in packed_chunks(done, lambda c: verdict_message(tenant, key_by, c)):  # noqa: B023
                         outcome.verdicts.append((tenant.encode(), data))
                 outcome.snapshots += [(key_state, table_key, event, keys.snapshot(group_index, key))
                                       for (group_index, key), (table_key, event) in touched.items()]
@@ -348,8 +376,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     msg = unpack(event.value)
                     group = host.group(msg["key_by"])
                     tenant = msg["tenant"]
-                    if group is None:
-                        metrics.inc("goldrush_keyed_dropped_total")
+                    if group is None:  # answers for a group this tenant stage never waits for: nothing to do
                         continue
                     host.ensure_loaded(tenant, state)
                     stage.on_results(tenant, group.index, msg["done"])

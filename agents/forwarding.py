@@ -6,6 +6,7 @@ Rows are `goldrush.wire` rows; each run says which source message the next
 what it applied before (source positions). One run per source message instead
 of one position per event: most events of a batched message share it.
 keyed (one key of one group): `{"key_by", "key", "events": [[seq, row], ...]}`.
+verdicts (one tenant, one group): `{"tenant", "key_by", "done": [[seq, [match dicts]], ...]}`.
 """
 
 from __future__ import annotations
@@ -55,3 +56,8 @@ def engine_in_message(items: list[Sourced]) -> dict[str, Any]:
 def keyed_message(key_by: tuple[str, ...], key: Any, events: list[list]) -> dict[str, Any]:
     """One keyed message: `events` are `[seq, row]`."""
     return {"key_by": key_by, "key": key, "events": events}
+
+
+def verdict_message(tenant: str, key_by: Any, done: list[list]) -> dict[str, Any]:
+    """One verdicts message: per event `[seq, [match dicts]]` (see `KeyStage.apply`)."""
+    return {"tenant": tenant, "key_by": key_by, "done": done}

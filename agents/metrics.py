@@ -14,7 +14,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_events_evaluated_total": ("counter", "Events run through the engine (after re-delivery dedupe)."),
     "goldrush_events_forwarded_total": ("counter", "Events handed to the key stage (once per key group that needs them)."),
     "goldrush_events_keyed_total": ("counter", "Events evaluated by key groups (patterns keyed finer than the tenant)."),
-    "goldrush_keyed_dropped_total": ("counter", "Internal key-stage messages for a key_by no loaded pattern uses."),
+    "goldrush_keyed_dropped_total": ("counter", "Events for a key_by no loaded pattern uses (key stage: dead-lettered, answered with no matches)."),
     "goldrush_events_filtered_total": ("counter", "Events dropped by a source's event-name filter."),
     "goldrush_rejected_total": ("counter", "Messages or events sent to the dead-letter topic, by reason."),
     "goldrush_late_total": ("counter", "Events below their tenant's watermark, sent to the late topic."),

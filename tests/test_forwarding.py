@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from agents.config import WorkerConfig
-from agents.forwarding import MAX_INTERNAL_BYTES, engine_in_message, packed_chunks
-from agents.host import EngineHost
+from goldrush.agents.config import WorkerConfig
+from goldrush.agents.forwarding import MAX_INTERNAL_BYTES, engine_in_message, packed_chunks
+from goldrush.agents.host import EngineHost
 from goldrush.events import decode
 from goldrush.internal_codec import pack, unpack
 from goldrush.wire import from_row, to_row

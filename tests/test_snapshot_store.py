@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.snapshot_store import HEADER, SnapshotStore
+from goldrush.agents.snapshot_store import HEADER, SnapshotStore
 from goldrush.internal_codec import pack, unpack
 
 

@@ -14,7 +14,7 @@ from collections import Counter
 from itertools import zip_longest
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from goldrush import replay
 from goldrush.broker import EmbeddedBroker, free_port, stop_process
@@ -46,8 +46,6 @@ def http_get(port: int, path: str) -> tuple[int, str]:
 
 async def send_raw(bootstrap: str, values: list[bytes], key: bytes | None = None) -> None:
     """Produce bytes as they are, in order, to vsm.events: input `EventProducer` would refuse or re-encode."""
-    from aiokafka import AIOKafkaProducer
-
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4_000_000)
     await producer.start()
     try:
@@ -498,3 +496,51 @@ def test_a_hot_tenants_snapshot_larger_than_a_record_survives_sigkill(fresh_brok
     assert "failure_cascade" in {m["pattern"] for m in expected.values()}
     assert_at_least_once(records, expected, "match_id")
     assert_at_least_once(actions, expected_actions, "action_id")
+
+
+def test_keyed_events_for_an_unknown_key_by_are_dead_lettered_and_answered(fresh_broker, tmp_path):
+    """Workers of one group with different pattern sets (a rolling upgrade): a key stage that
+    has no pattern for a message's `key_by` keeps its events in the dead-letter topic and
+    answers "no matches", so the tenant stage that sent them does not wait forever."""
+    from goldrush.internal_codec import pack, unpack
+
+    rows = [["vsm_core.system1.operation", 1_767_225_600.0 + i, "svc", None, f"u{i}", {"x": i}] for i in range(2)]
+    message = pack({"key_by": ["tenant", "build"], "key": ["t9", "b1"], "events": [[7, rows[0]], [8, rows[1]]]})
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-unknown")
+    try:
+        async def run():
+            await wait_ready(worker)
+            producer = AIOKafkaProducer(bootstrap_servers=fresh_broker.bootstrap)
+            await producer.start()
+            try:
+                await producer.send_and_wait("gr-unknown-keyed", message, key=b"t9|b1")
+            finally:
+                await producer.stop()
+            dead = await collect(fresh_broker.bootstrap, (DEADLETTER,), 2)
+            consumer = AIOKafkaConsumer("gr-unknown-verdicts", bootstrap_servers=fresh_broker.bootstrap,
+                                        auto_offset_reset="earliest")
+            await consumer.start()
+            try:
+                answers = []
+                while not answers:
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        answers += [unpack(r.value) for r in records]
+            finally:
+                await consumer.stop()
+            cascade = [{"name": "vsm_core.system1.failure", "timestamp": 1_767_225_610 + t, "tenant": "t9",
+                        "data": {"service": "db"}} for t in (0, 1, 2)]
+            async with EventProducer(fresh_broker.bootstrap) as events:
+                await events.send_many(cascade)
+            return dead, answers, await collect(fresh_broker.bootstrap, (ACTIONS["algedonic_alert"],), 1)
+
+        dead, answers, alerts = asyncio.run(asyncio.wait_for(run(), 240))
+        metrics = prometheus(http_get(worker.web_port, "/metrics")[1])
+    finally:
+        stop(worker)
+    assert [d["code"] for d in dead] == ["unknown_key_by"] * 2 and "['tenant', 'build']" in dead[0]["reason"]
+    assert [json.loads(d["original"])["id"] for d in dead] == ["u0", "u1"]
+    assert [(d["topic"], d["index"]) for d in dead] == [("gr-unknown-keyed", 0), ("gr-unknown-keyed", 1)]
+    assert answers == [{"tenant": "t9", "key_by": ["tenant", "build"], "done": [[7, []], [8, []]]}]
+    assert metrics["goldrush_keyed_dropped_total"] == 2
+    assert metrics['goldrush_rejected_total{reason="unknown_key_by"}'] == 2
+    assert [a["pattern"] for a in alerts] == ["failure_cascade"]  # still matching
