@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from goldrush.durations import to_seconds
+from goldrush.durations import option_seconds
 from goldrush.topics import SOURCE_TOPICS, default_broker
 
 from .config import WorkerConfig
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topics", nargs="+", default=list(SOURCE_TOPICS), help="source topics")
     p.add_argument("--filter", action="append", default=[], metavar="TOPIC=GLOB[,GLOB]",
                    help="keep only these event names from TOPIC (repeatable)")
-    p.add_argument("--lateness", default="2s")
+    p.add_argument("--lateness", default="2s", help="allowed lateness for reordering, e.g. 500ms or 0 (default 2s)")
     p.add_argument("--partitions", type=int, default=4)
     p.add_argument("--web-port", type=int, default=6066, help="port of /health, /ready, /metrics, /rates")
     p.add_argument("--web-host", default="127.0.0.1", help="interface for the web views (0.0.0.0 in containers)")
@@ -48,9 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             if not globs:
                 raise SystemExit(f"goldrush worker: --filter {f!r}: expected TOPIC=GLOB[,GLOB]")
             filters.setdefault(topic, []).extend(g for g in globs.split(",") if g)
-        to_seconds(args.lateness, what="--lateness", allow_zero=True)
+        lateness = option_seconds(args.lateness, what="--lateness", allow_zero=True)
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
-                           event_filters=filters, lateness=args.lateness, partitions=args.partitions,
+                           event_filters=filters, lateness=lateness, partitions=args.partitions,
                            web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
                            stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on")
         return run_worker(cfg, args.loglevel)

@@ -48,13 +48,13 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .durations import to_seconds
+    from .durations import option_seconds
     from .jsonio import dumps
     from .simulator import simulate
 
     start = {"start": time.time()} if args.realtime else {}
     events = simulate(args.scenario, tenants=args.tenants, rate=args.rate,
-                      duration=to_seconds(args.duration, what="--duration"), seed=args.seed,
+                      duration=option_seconds(args.duration, what="--duration"), seed=args.seed,
                       disorder=args.disorder, **start)
     if args.kafka:
         import asyncio
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a .py/.json file or dotted module (default {DEFAULT_PATTERNS}); "
                         "with one argument it is INPUT")
     p.add_argument("input", nargs="?", default=None, help="JSONL file of events, or - for stdin")
-    p.add_argument("--lateness", default="2s", help="allowed lateness for reordering (default 2s)")
+    p.add_argument("--lateness", default="2s", help="allowed lateness for reordering, e.g. 500ms or 0 (default 2s)")
     p.add_argument("--out", help="write matches here instead of stdout")
     p.add_argument("--rejected", metavar="FILE", help="write rejected inputs with reasons (JSONL)")
     p.add_argument("--late", metavar="FILE", help="write late events (JSONL)")
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="mixed",
                    choices=["normal", "variety_imbalance", "oscillation", "cascade", "opportunity", "mixed"])
     p.add_argument("--rate", type=float, default=50.0, help="events per second of event time (default 50)")
-    p.add_argument("--duration", default="1h", help="event time covered, e.g. 30m (default 1h)")
+    p.add_argument("--duration", default="1h", help="event time covered, e.g. 30m or 90 (seconds) (default 1h)")
     p.add_argument("--tenants", type=int, default=5)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--disorder", type=float, default=0.0,

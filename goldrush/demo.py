@@ -16,7 +16,7 @@ from collections import Counter
 
 from .broker import EmbeddedBroker, free_port, stop_process
 from .client import EventProducer
-from .durations import to_seconds
+from .durations import option_seconds
 from .kafka_cli import _pretty
 from .simulator import simulate
 from .topics import ACTIONS, MATCHES
@@ -76,7 +76,7 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> Counter:
     viewer = asyncio.create_task(_show(bootstrap, counts, stop))
     rates = asyncio.create_task(_rates(args.web_port, stop))
     events = simulate(args.scenario, tenants=args.tenants, rate=args.rate,
-                      duration=to_seconds(args.duration, what="--duration"), disorder=0.5)
+                      duration=option_seconds(args.duration, what="--duration"), disorder=0.5)
     sent = 0
     async with EventProducer(bootstrap, batch=100) as producer:
         for ev in events:

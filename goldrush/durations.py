@@ -50,6 +50,16 @@ def to_seconds(value: Duration, *, what: str = "duration", allow_zero: bool = Fa
     return seconds
 
 
+def option_seconds(text: str, *, what: str, allow_zero: bool = False) -> float:
+    """A command-line duration: a string with a unit as in patterns, or a bare number of seconds
+    (`--lateness 0`, `--duration 90`), which is what people type at a prompt."""
+    try:
+        number = float(text)
+    except ValueError:
+        return to_seconds(text, what=what, allow_zero=allow_zero)
+    return to_seconds(number, what=what, allow_zero=allow_zero)
+
+
 def _parse_string(text: str, what: str) -> float:
     lowered = text.lower()
     seed = _SEED_RE.match(lowered)

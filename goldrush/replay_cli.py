@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import IO, Any
 
+from .durations import option_seconds
 from .engine import Engine
 from .jsonio import BadJSON, dumps, loads
 from .loader import load_patterns
@@ -35,7 +36,7 @@ def run_replay(args: argparse.Namespace) -> int:
         print("goldrush replay: INPUT is required (a JSONL file or -)", file=sys.stderr)
         return 2
     patterns = load_patterns(patterns_spec)
-    engine = Engine(patterns, allowed_lateness=args.lateness)
+    engine = Engine(patterns, allowed_lateness=option_seconds(args.lateness, what="--lateness", allow_zero=True))
     rejected: list[Rejected] = []
     matches: Counter[str] = Counter()
     with ExitStack() as stack:

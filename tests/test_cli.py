@@ -69,3 +69,20 @@ def test_check_accepts_json_pattern_files(tmp_path, capsys):
     f = tmp_path / "p.json"
     f.write_text(json.dumps([p.to_dict() for p in ALL]))
     assert main(["check", str(f)]) == 0
+
+
+def test_durations_on_the_command_line_may_be_bare_seconds(tmp_path, capsys):
+    from goldrush.durations import option_seconds
+
+    assert option_seconds("90", what="--duration") == 90.0 and option_seconds("1.5m", what="--duration") == 90.0
+    assert option_seconds("0", what="--lateness", allow_zero=True) == 0.0
+    out = tmp_path / "sim.jsonl"
+    assert main(["simulate", "--scenario", "cascade", "--rate", "10", "--duration", "60", "--tenants", "1",
+                 "--out", str(out)]) == 0
+    stamps = [json.loads(line)["timestamp"] for line in out.read_text().splitlines()]
+    assert 0 < max(stamps) - min(stamps) <= 60
+    assert main(["replay", str(out), "--lateness", "0"]) == 0
+    for bad in ("60x", "nan", "-5"):
+        assert main(["simulate", "--duration", bad, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "--duration" in err and bad in err, err
