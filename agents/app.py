@@ -3,6 +3,8 @@
 Flow (ARCHITECTURE.md):
 - `ingest` decodes the source topics, dead-letters what is not an event, and
   forwards events grouped by tenant to `<app_id>-engine-in`, keyed by tenant.
+  It reads the sources with a plain aiokafka consumer in its own group
+  (agents/source_consumer.py); the stages below are Faust agents.
 - `evaluate` (tenant stage) reorders, finds late events, evaluates the patterns
   keyed by the tenant alone, and hands every event a finer `key_by` needs to
   `<app_id>-keyed`, keyed by that key (goldrush/stages.py). Partitioning by
@@ -57,6 +59,7 @@ from .host import EngineHost
 from .ingest import DeadLetter, decode_message, name_filter
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
+from .source_consumer import SourceConsumer
 from .web import register_views
 
 log = logging.getLogger("goldrush.worker")
@@ -126,7 +129,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     )
     resume_keeps_queued_messages(app.flow_control)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    sources = app.topic(*cfg.topics, **raw)
+    sources = SourceConsumer(cfg)
     engine_in = app.topic(f"{cfg.app_id}-engine-in", partitions=cfg.partitions, internal=True, **raw)
     engine_in_name = engine_in.get_topic_name()
     outputs = (MATCHES, LATE, DEADLETTER, *ACTIONS.values())
@@ -156,7 +159,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     }
     metrics = Metrics()
     app.goldrush_metrics = metrics  # type: ignore[attr-defined]
-    register_views(app, metrics, host, rates, RATE_WINDOW, {*cfg.topics, *(t.get_topic_name() for t in internal)})
+    register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources.lag)
 
     tracking: list[asyncio.Task] = []
 
@@ -171,36 +174,40 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         """Once the consumer runs (tasks start after recovery): see agents/fetch_wait.py."""
         cap_fetch_wait(app, cfg.fetch_wait)
 
-    @app.agent(sources)
-    async def ingest(stream: faust.StreamT) -> None:
+    async def ingest(records: list[Any]) -> None:
+        """Decode a batch of source records; dead letters out, events to engine-in grouped by tenant."""
+        by_tenant: dict[str, list[Sourced]] = {}
+        for msg in records:
+            topic, partition, offset = msg.topic, msg.partition, msg.offset
+            events, letters, filtered = decode_message(msg.value, topic, partition, offset, filters.get(topic))
+            metrics.inc("goldrush_events_filtered_total", filtered)
+            for letter in letters:
+                metrics.inc("goldrush_rejected_total", reason=letter.code)
+                await emit(DEADLETTER, msg.key, dumps_bytes(letter.to_dict()))
+            for index, ev in events:
+                items = by_tenant.get(ev.tenant)
+                if items is None:
+                    items = by_tenant[ev.tenant] = []
+                items.append((to_row(ev), topic, partition, offset, index))
+            metrics.inc("goldrush_events_in_total", len(events))
+        for tenant, items in by_tenant.items():
+            for chunk, data in packed_chunks(items, engine_in_message):
+                if len(data) > MAX_INTERNAL_BYTES:  # one event, too large to forward
+                    (row, topic, partition, offset, index), = chunk
+                    metrics.inc("goldrush_rejected_total", reason="too_large")
+                    await emit(DEADLETTER, tenant.encode(), dumps_bytes(DeadLetter(
+                        f"event of {len(data)} bytes is too large to forward (limit {MAX_INTERNAL_BYTES})",
+                        "too_large", topic, partition, offset, index,
+                        dumps_bytes(from_row(tenant, row).to_dict())).to_dict()))
+                    continue
+                await emit(engine_in_name, tenant.encode(), data)
+        await app.producer.flush()  # forwarded before the source offsets are committed
+
+    @app.task
+    async def read_sources() -> None:
+        """Once the app runs (after table recovery): see agents/source_consumer.py."""
         await topics_tracked()
-        async for batch in stream.take_events(cfg.batch, cfg.batch_within):
-            by_tenant: dict[str, list[Sourced]] = {}
-            for event in batch:
-                msg = event.message
-                topic, partition, offset = msg.topic, msg.partition, msg.offset
-                events, letters, filtered = decode_message(msg.value, topic, partition, offset, filters.get(topic))
-                metrics.inc("goldrush_events_filtered_total", filtered)
-                for letter in letters:
-                    metrics.inc("goldrush_rejected_total", reason=letter.code)
-                    await emit(DEADLETTER, msg.key, dumps_bytes(letter.to_dict()))
-                for index, ev in events:
-                    items = by_tenant.get(ev.tenant)
-                    if items is None:
-                        items = by_tenant[ev.tenant] = []
-                    items.append((to_row(ev), topic, partition, offset, index))
-                metrics.inc("goldrush_events_in_total", len(events))
-            for tenant, items in by_tenant.items():
-                for chunk, data in packed_chunks(items, engine_in_message):
-                    if len(data) > MAX_INTERNAL_BYTES:  # one event, too large to forward
-                        (row, topic, partition, offset, index), = chunk
-                        metrics.inc("goldrush_rejected_total", reason="too_large")
-                        await emit(DEADLETTER, tenant.encode(), dumps_bytes(DeadLetter(
-                            f"event of {len(data)} bytes is too large to forward (limit {MAX_INTERNAL_BYTES})",
-                            "too_large", topic, partition, offset, index,
-                            dumps_bytes(from_row(tenant, row).to_dict())).to_dict()))
-                        continue
-                    await emit(engine_in_name, tenant.encode(), data)
+        await sources.run(ingest)
 
     def settle(matches: list, tenants: dict[str, Any], outcome: Outcome | None = None) -> Outcome:
         """Take what the tenant stage produced and the snapshots of `tenants` (→ their last stream event)."""

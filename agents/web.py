@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import faust
@@ -66,7 +66,7 @@ def is_ready(app: faust.App) -> bool:
 
 
 def consumer_lag(app: faust.App, topics: set[str]) -> Iterator[tuple[str, int, float]]:
-    """Per assigned partition of `topics` (source and engine-in; changelogs are read only on recovery)."""
+    """Per assigned partition of `topics` (Faust's input topics; changelogs are read only on recovery)."""
     consumer = app.consumer
     for tp in sorted(consumer.assignment()):
         if tp.topic not in topics:
@@ -79,7 +79,8 @@ def consumer_lag(app: faust.App, topics: set[str]) -> Iterator[tuple[str, int, f
 
 
 def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str, Any], size: float,
-                   topics: set[str]) -> None:
+                   topics: set[str], source_lag: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
+    """`topics`: the internal ones Faust reads; `source_lag`: the source consumer's (agents/source_consumer.py)."""
     cached = CachedRates(rates, size)
 
     def gauges() -> Iterator[tuple[str, dict[str, str], float]]:
@@ -88,7 +89,7 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
         yield "goldrush_policy_waiting", {}, float(host.policy_waiting())
         yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
         try:
-            for topic, partition, lag in consumer_lag(app, topics):
+            for topic, partition, lag in [*source_lag(), *consumer_lag(app, topics)]:
                 yield "goldrush_consumer_lag", {"topic": topic, "partition": str(partition)}, float(lag)
         except Exception:  # noqa: BLE001 - a scrape must not fail while the consumer restarts
             pass
