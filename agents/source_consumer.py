@@ -6,7 +6,10 @@ So it does not need Faust's per-message machinery (stream events, acks, the
 conductor), which caps a Faust agent at a few thousand messages per second, while
 producers commonly send one event per message. It has a consumer group of its own,
 `<app-id>-ingest`, and commits a batch's offsets only once the batch's forwards are
-on the broker (at least once).
+on the broker (at least once). A partition this group has never committed starts
+where the group `<app-id>` stopped, if it did: versions before this one read the
+sources with a Faust agent in that group, and an upgrade must not read the whole
+retention of the sources again.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
 from .config import WorkerConfig
 
@@ -38,7 +42,7 @@ class SourceConsumer:
         cfg = self.cfg
         rebalance_ms = int(cfg.rebalance_timeout * 1000)
         return AIOKafkaConsumer(
-            *cfg.topics, bootstrap_servers=cfg.broker, group_id=f"{cfg.app_id}-ingest",
+            bootstrap_servers=cfg.broker, group_id=f"{cfg.app_id}-ingest",
             client_id=f"{cfg.app_id}-ingest", enable_auto_commit=False, auto_offset_reset="earliest",
             # See agents/fetch_wait.py: the embedded broker answers a parked fetch only when the wait runs out.
             fetch_max_wait_ms=max(1, int(cfg.fetch_wait * 1000)),
@@ -50,7 +54,9 @@ class SourceConsumer:
 
     async def run(self, handle: Callable[[list[ConsumerRecord]], Awaitable[None]]) -> None:
         """Batches to `handle` until cancelled; offsets committed after each one `handle` finished."""
+        await self._adopt_earlier_offsets()
         consumer = self.consumer = self._make()
+        consumer.subscribe(self.cfg.topics)
         await consumer.start()
         try:
             while True:
@@ -70,6 +76,42 @@ class SourceConsumer:
             self.consumer = None
             await asyncio.shield(consumer.stop())
 
+    async def _adopt_earlier_offsets(self) -> None:
+        """Source partitions the ingest group never committed get the offsets of the group `<app-id>`.
+
+        Done before joining, by committing for the ingest group: a rebalance listener
+        seeks too late (aiokafka has fetched from the reset position by then).
+        """
+        cfg = self.cfg
+        ingest = AIOKafkaConsumer(bootstrap_servers=cfg.broker, group_id=f"{cfg.app_id}-ingest",
+                                  enable_auto_commit=False)
+        earlier = AIOKafkaConsumer(bootstrap_servers=cfg.broker, group_id=cfg.app_id, enable_auto_commit=False)
+        await ingest.start()
+        await earlier.start()
+        try:
+            existing = await ingest.topics()  # only topics that exist: a metadata request may create one
+            partitions = [TopicPartition(t, p) for t in cfg.topics if t in existing
+                          for p in sorted(ingest.partitions_for_topic(t) or ())]
+            if not partitions:
+                return
+            ingest.assign(partitions)
+            earlier.assign(partitions)
+            adopt = {}
+            for tp in partitions:
+                if await ingest.committed(tp) is None:
+                    offset = await earlier.committed(tp)
+                    if offset is not None:
+                        adopt[tp] = OffsetAndMetadata(offset, "")
+            if adopt:
+                await ingest.commit(adopt)
+                log.info("source partitions %s start where group %s stopped",
+                         {f"{tp.topic}/{tp.partition}": o.offset for tp, o in adopt.items()}, cfg.app_id)
+        except KafkaError as exc:  # e.g. members of the new group already committing: they have offsets
+            log.warning("could not take over group %s's source offsets (%s)", cfg.app_id, exc)
+        finally:
+            await ingest.stop()
+            await earlier.stop()
+
     def lag(self) -> list[tuple[str, int, int]]:
         """(topic, partition, records not yet handled) per assigned source partition."""
         consumer = self.consumer
@@ -81,3 +123,4 @@ class SourceConsumer:
             if high is not None:
                 out.append((tp.topic, tp.partition, max(0, high - position)))
         return out
+

@@ -546,3 +546,46 @@ def test_keyed_events_for_an_unknown_key_by_are_dead_lettered_and_answered(fresh
     assert metrics["goldrush_keyed_dropped_total"] == 2
     assert metrics['goldrush_rejected_total{reason="unknown_key_by"}'] == 2
     assert [a["pattern"] for a in alerts] == ["failure_cascade"]  # still matching
+
+
+def test_an_upgraded_worker_starts_where_the_earlier_version_stopped(fresh_broker, tmp_path):
+    """Earlier versions read the sources with a Faust agent in the group `<app-id>`; the source
+    consumer's own group starts at that group's offsets instead of reading everything again."""
+    from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+    def failures(tenant: str, at: int) -> list[dict]:
+        return [{"name": "vsm_core.system1.failure", "timestamp": 1_767_225_600 + at + t, "tenant": tenant,
+                 "data": {"service": "db"}} for t in (0, 1, 2)]
+
+    async def before_upgrade():
+        async with EventProducer(fresh_broker.bootstrap) as producer:
+            await producer.send_many(failures("old", 0))  # applied by the earlier version
+        # The earlier version read them and committed its position (read, not asked: the embedded
+        # broker reports end offsets per record batch, not per record).
+        consumer = AIOKafkaConsumer(bootstrap_servers=fresh_broker.bootstrap, group_id="gr-upgrade",
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition("vsm.events", p) for p in consumer.partitions_for_topic("vsm.events")])
+            read: dict = {}
+            while sum(len(rs) for rs in read.values()) < 3:
+                for tp, rs in (await consumer.getmany(timeout_ms=500)).items():
+                    read.setdefault(tp, []).extend(rs)
+            await consumer.commit({tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in read.items()})
+        finally:
+            await consumer.stop()
+
+    asyncio.run(before_upgrade())
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-upgrade")
+    try:
+        async def after_upgrade():
+            async with EventProducer(fresh_broker.bootstrap) as producer:
+                await producer.send_many(failures("new", 100))
+            return await collect(fresh_broker.bootstrap, (ACTIONS["algedonic_alert"],), 1)
+
+        alerts = asyncio.run(after_upgrade())
+        metrics = prometheus(http_get(worker.web_port, "/metrics")[1])
+    finally:
+        stop(worker)
+    assert [(a["tenant"], a["pattern"]) for a in alerts] == [("new", "failure_cascade")]
+    assert metrics["goldrush_events_in_total"] == 3  # the three before the upgrade were not read again
