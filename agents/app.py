@@ -130,6 +130,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     resume_keeps_queued_messages(app.flow_control)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     sources = SourceConsumer(cfg)
+    source_topics = app.topic(*cfg.topics, **raw)  # only declared: created if missing, as for a Faust agent
     engine_in = app.topic(f"{cfg.app_id}-engine-in", partitions=cfg.partitions, internal=True, **raw)
     engine_in_name = engine_in.get_topic_name()
     outputs = (MATCHES, LATE, DEADLETTER, *ACTIONS.values())
@@ -159,7 +160,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     }
     metrics = Metrics()
     app.goldrush_metrics = metrics  # type: ignore[attr-defined]
-    register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources.lag)
+    register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources)
 
     tracking: list[asyncio.Task] = []
 
@@ -206,6 +207,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     @app.task
     async def read_sources() -> None:
         """Once the app runs (after table recovery): see agents/source_consumer.py."""
+        await source_topics.maybe_declare()  # so that the group joins once, with the partitions there
         await topics_tracked()
         await sources.run(ingest)
 

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -37,6 +37,7 @@ class SourceConsumer:
         self.cfg = cfg
         self.consumer: AIOKafkaConsumer | None = None
         self.positions: dict[Any, int] = {}  # partition → offset of the next record to handle
+        self.ready = False  # the group gave this consumer its partitions (possibly none) at least once
 
     def _make(self) -> AIOKafkaConsumer:
         cfg = self.cfg
@@ -56,7 +57,7 @@ class SourceConsumer:
         """Batches to `handle` until cancelled; offsets committed after each one `handle` finished."""
         await self._adopt_earlier_offsets()
         consumer = self.consumer = self._make()
-        consumer.subscribe(self.cfg.topics)
+        consumer.subscribe(self.cfg.topics, listener=_Assigned(self))
         await consumer.start()
         try:
             while True:
@@ -74,6 +75,7 @@ class SourceConsumer:
                 self.positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
         finally:
             self.consumer = None
+            self.ready = False
             await asyncio.shield(consumer.stop())
 
     async def _adopt_earlier_offsets(self) -> None:
@@ -124,3 +126,16 @@ class SourceConsumer:
                 out.append((tp.topic, tp.partition, max(0, high - position)))
         return out
 
+
+
+class _Assigned(ConsumerRebalanceListener):
+    """Marks the source consumer ready once it has joined its group."""
+
+    def __init__(self, source: SourceConsumer):
+        self.source = source
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.source.ready = True

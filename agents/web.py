@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import faust
@@ -79,17 +79,20 @@ def consumer_lag(app: faust.App, topics: set[str]) -> Iterator[tuple[str, int, f
 
 
 def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str, Any], size: float,
-                   topics: set[str], source_lag: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
-    """`topics`: the internal ones Faust reads; `source_lag`: the source consumer's (agents/source_consumer.py)."""
+                   topics: set[str], sources: Any) -> None:
+    """`topics`: the internal ones Faust reads; `sources`: the source consumer (agents/source_consumer.py)."""
+
+    def ready_now() -> bool:
+        return is_ready(app) and sources.ready
     cached = CachedRates(rates, size)
 
     def gauges() -> Iterator[tuple[str, dict[str, str], float]]:
-        yield "goldrush_ready", {}, 1.0 if is_ready(app) else 0.0
+        yield "goldrush_ready", {}, 1.0 if ready_now() else 0.0
         yield "goldrush_state_keys", {}, float(host.state_size())
         yield "goldrush_policy_waiting", {}, float(host.policy_waiting())
         yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
         try:
-            for topic, partition, lag in [*source_lag(), *consumer_lag(app, topics)]:
+            for topic, partition, lag in [*sources.lag(), *consumer_lag(app, topics)]:
                 yield "goldrush_consumer_lag", {"topic": topic, "partition": str(partition)}, float(lag)
         except Exception:  # noqa: BLE001 - a scrape must not fail while the consumer restarts
             pass
@@ -102,7 +105,7 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
         return web.json({"status": "alive"})
 
     async def ready(web: Any, request: Any) -> Any:
-        ok = is_ready(app)
+        ok = ready_now()
         return web.json({"ready": ok, "tenants_loaded": len(host.loaded)}, status=200 if ok else 503)
 
     async def prometheus(web: Any, request: Any) -> Any:
