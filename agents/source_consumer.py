@@ -28,6 +28,7 @@ from .config import WorkerConfig
 log = logging.getLogger("goldrush.worker")
 
 MAX_RECORDS = 5000  # per batch: large enough to group many events per tenant, small enough to stay responsive
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 
 class SourceConsumer:
@@ -47,7 +48,9 @@ class SourceConsumer:
             client_id=f"{cfg.app_id}-ingest", enable_auto_commit=False, auto_offset_reset="earliest",
             # See agents/fetch_wait.py: the embedded broker answers a parked fetch only when the wait runs out.
             fetch_max_wait_ms=max(1, int(cfg.fetch_wait * 1000)),
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+            # At most ~4 MB per batch (about 20,000 events of 200 bytes): decoding it holds the
+            # event loop, and with it the stages, for a fraction of a second, not for seconds.
+            fetch_max_bytes=MAX_BATCH_BYTES, max_partition_fetch_bytes=1024 * 1024,
             # The embedded broker holds a join for the whole rebalance timeout (as in the Faust app's settings).
             rebalance_timeout_ms=rebalance_ms, session_timeout_ms=max(6000, rebalance_ms + 2000),
             heartbeat_interval_ms=1000,
