@@ -209,7 +209,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         """Once the app runs (after table recovery): see agents/source_consumer.py."""
         await source_topics.maybe_declare()  # so that the group joins once, with the partitions there
         await topics_tracked()
-        await sources.run(ingest)
+        await sources.run_forever(ingest)
 
     def settle(matches: list, tenants: dict[str, Any], outcome: Outcome | None = None) -> Outcome:
         """Take what the tenant stage produced and the snapshots of `tenants` (→ their last stream event)."""

@@ -20,6 +20,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_late_total": ("counter", "Events below their tenant's watermark, sent to the late topic."),
     "goldrush_matches_total": ("counter", "Matches published, by pattern."),
     "goldrush_actions_total": ("counter", "Actions published, by type."),
+    "goldrush_source_restarts_total": ("counter", "Times the source consumer failed and was started again (see the log)."),
     "goldrush_consumer_lag": ("gauge", "Messages not yet read, per assigned partition."),
     "goldrush_state_keys": ("gauge", "(pattern, key) states held in memory."),
     "goldrush_policy_waiting": ("gauge", "Events whose action policies wait for key-group verdicts."),

@@ -39,6 +39,8 @@ class SourceConsumer:
         self.consumer: AIOKafkaConsumer | None = None
         self.positions: dict[Any, int] = {}  # partition → offset of the next record to handle
         self.ready = False  # the group gave this consumer its partitions (possibly none) at least once
+        self.batches = 0  # handled
+        self.restarts = 0  # by `run_forever`, after a failure
 
     def _make(self) -> AIOKafkaConsumer:
         cfg = self.cfg
@@ -56,6 +58,27 @@ class SourceConsumer:
             heartbeat_interval_ms=1000,
         )
 
+    async def run_forever(self, handle: Callable[[list[ConsumerRecord]], Awaitable[None]],
+                          max_delay: float = 30.0) -> None:
+        """`run`, started again after any failure (the broker gone, a bug in `handle`): a worker
+        that stopped reading its sources while its web views still answered would stall unseen.
+        Each restart resumes at the committed offsets, so a failed batch is read again."""
+        delay = 1.0
+        while True:
+            handled = self.batches
+            try:
+                await self.run(handle)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - logged with its traceback, then retried
+                if self.batches > handled:
+                    delay = 1.0  # it had been working: start again quickly
+                log.exception("reading the source topics failed; starting again in %.0f s", delay)
+                self.restarts += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_delay)
+
     async def run(self, handle: Callable[[list[ConsumerRecord]], Awaitable[None]]) -> None:
         """Batches to `handle` until cancelled; offsets committed after each one `handle` finished."""
         await self._adopt_earlier_offsets()
@@ -69,6 +92,7 @@ class SourceConsumer:
                 records = [r for part in batches.values() for r in part]
                 if records:
                     await handle(records)
+                    self.batches += 1
                     try:
                         await consumer.commit()
                     except (CommitFailedError, KafkaError) as exc:

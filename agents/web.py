@@ -91,6 +91,7 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
         yield "goldrush_state_keys", {}, float(host.state_size())
         yield "goldrush_policy_waiting", {}, float(host.policy_waiting())
         yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
+        yield "goldrush_source_restarts_total", {}, float(sources.restarts)
         try:
             for topic, partition, lag in [*sources.lag(), *consumer_lag(app, topics)]:
                 yield "goldrush_consumer_lag", {"topic": topic, "partition": str(partition)}, float(lag)
