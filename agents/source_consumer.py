@@ -84,8 +84,8 @@ class SourceConsumer:
         await self._adopt_earlier_offsets()
         consumer = self.consumer = self._make()
         consumer.subscribe(self.cfg.topics, listener=_Assigned(self))
-        await consumer.start()
         try:
+            await consumer.start()
             while True:
                 batches = await consumer.getmany(timeout_ms=int(self.cfg.batch_within * 1000),
                                                  max_records=MAX_RECORDS)
@@ -115,9 +115,9 @@ class SourceConsumer:
         ingest = AIOKafkaConsumer(bootstrap_servers=cfg.broker, group_id=f"{cfg.app_id}-ingest",
                                   enable_auto_commit=False)
         earlier = AIOKafkaConsumer(bootstrap_servers=cfg.broker, group_id=cfg.app_id, enable_auto_commit=False)
-        await ingest.start()
-        await earlier.start()
         try:
+            await ingest.start()
+            await earlier.start()
             existing = await ingest.topics()  # only topics that exist: a metadata request may create one
             partitions = [TopicPartition(t, p) for t in cfg.topics if t in existing
                           for p in sorted(ingest.partitions_for_topic(t) or ())]
@@ -152,7 +152,6 @@ class SourceConsumer:
             if high is not None:
                 out.append((tp.topic, tp.partition, max(0, high - position)))
         return out
-
 
 
 class _Assigned(ConsumerRebalanceListener):
