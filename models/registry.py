@@ -7,16 +7,21 @@ from typing import Any
 from .base import ModelError, Stateful
 
 _MODELS: dict[str, type[Stateful]] = {}
+_BUILTINS_LOADED = False
 
 
 def register_model(cls: type[Stateful]) -> type[Stateful]:
+    """Make `cls` known by its `name` (a built-in of the same name is replaced)."""
+    _builtins()  # first, so that a model registered before any lookup neither hides nor loses to them
     _MODELS[cls.name] = cls
     return cls
 
 
 def _builtins() -> None:
-    if _MODELS:
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
         return
+    _BUILTINS_LOADED = True
     from .context import ContextAnomaly
     from .degradation import PerformanceDegradation
     from .gaussian import WindowedGaussian
@@ -26,7 +31,7 @@ def _builtins() -> None:
 
     for cls in (ContextAnomaly, WindowedGaussian, TrendAnalysis, PerformanceDegradation, LoadOscillation,
                 CascadingFailure, VarietyImbalance, EmergingOpportunity):
-        register_model(cls)
+        _MODELS[cls.name] = cls
 
 
 def model_class(name: str) -> type[Stateful]:

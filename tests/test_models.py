@@ -223,3 +223,25 @@ def test_emerging_opportunity_needs_rise_and_spare_capacity():
         return s
 
     assert run(0.2) > 0.99 and run(0.8) == 0.0
+
+
+def test_a_model_registered_first_keeps_the_built_ins():
+    """A user's model registered before any lookup used to hide every built-in (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = """
+from goldrush.models.base import Model
+from goldrush.models.registry import make_model, model_names, register_model
+
+@register_model
+class Mine(Model):
+    name = "mine"
+    def score_one(self, x, t=None): return 0.0
+    def learn_one(self, x, t=None): pass
+
+make_model("anomaly_detection")
+print(" ".join(model_names()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "mine" in out and "anomaly_detection" in out and "cascading_failure" in out
