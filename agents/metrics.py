@@ -21,6 +21,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_matches_total": ("counter", "Matches published, by pattern."),
     "goldrush_actions_total": ("counter", "Actions published, by type."),
     "goldrush_source_restarts_total": ("counter", "Times the source consumer failed and was started again (see the log)."),
+    "goldrush_model_errors_total": ("counter", "Model updates that raised, by model (the event was left unscored)."),
     "goldrush_consumer_lag": ("gauge", "Messages not yet read, per assigned partition."),
     "goldrush_state_keys": ("gauge", "(pattern, key) states held in memory."),
     "goldrush_policy_waiting": ("gauge", "Events whose action policies wait for key-group verdicts."),

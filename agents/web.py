@@ -10,6 +10,8 @@ from typing import Any
 
 import faust
 
+from goldrush.models.clause import MODEL_ERRORS
+
 from .metrics import Metrics
 
 PROMETHEUS = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
@@ -92,6 +94,8 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
         yield "goldrush_policy_waiting", {}, float(host.policy_waiting())
         yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
         yield "goldrush_source_restarts_total", {}, float(sources.restarts)
+        for model, n in MODEL_ERRORS.items():
+            yield "goldrush_model_errors_total", {"model": model}, float(n)
         try:
             for topic, partition, lag in [*sources.lag(), *consumer_lag(app, topics)]:
                 yield "goldrush_consumer_lag", {"topic": topic, "partition": str(partition)}, float(lag)

@@ -10,7 +10,9 @@ snapshotted, restored and expired (`forget`) like every other operator's state.
 
 from __future__ import annotations
 
+import logging
 import operator
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,6 +22,13 @@ from goldrush.errors import PatternError
 
 from .base import EventModel, Model, ModelError, Stateful
 from .registry import make_model, model_class
+
+log = logging.getLogger("goldrush.models")
+
+#: model name → updates that raised. A model registered by a user may fail on some input;
+#: the event is then left unscored (like a missing sample) instead of stopping every
+#: pattern and every tenant that shares the batch. Replay and the worker count alike.
+MODEL_ERRORS: Counter[str] = Counter()
 
 SCORE_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 DEFAULT_FORGET = 86400.0
@@ -147,19 +156,32 @@ class AnomalyOp:
         return st.model
 
     def update(self, st: AnomalyState, t: float, vals: list, samples: list, ev: Any = None) -> None:
-        if self.numeric:
-            v = samples[self.mid]
-            if v is None:
-                return
-            st.score = self._model(st).update_one(v, t)
-        else:
-            for g in self.gids:
-                if vals[g]:
-                    break
+        try:
+            if self.numeric:
+                v = samples[self.mid]
+                if v is None:
+                    return
+                score = self._model(st).update_one(v, t)
             else:
-                return
-            st.score = self._model(st).update_event(ev)
+                for g in self.gids:
+                    if vals[g]:
+                        break
+                else:
+                    return
+                score = self._model(st).update_event(ev)
+        except Exception as exc:  # noqa: BLE001 - counted and logged; see MODEL_ERRORS
+            self._failed(exc)
+            return
+        st.score = score
         st.at = t
+
+    def _failed(self, exc: Exception) -> None:
+        name = self.clause.model
+        MODEL_ERRORS[name] += 1
+        n = MODEL_ERRORS[name]
+        if n == 1 or n % 1000 == 0:  # the first with its traceback, then a reminder now and then
+            log.error("model %r raised on an update (%d so far); the event is left unscored", name, n,
+                      exc_info=exc)
 
     def holds(self, st: AnomalyState, t: float) -> bool:
         if st.at is None or (self.within is not None and t - st.at > self.within):

@@ -88,3 +88,44 @@ def test_model_patterns_fire_in_their_scenarios_and_snapshot_mid_stream():
     b.restore(snap)
     out += [m.match_id for m in b.push_many(evs[half:])] + [m.match_id for m in b.flush()]
     assert out == [m.match_id for m in whole]
+
+
+def test_a_model_that_raises_leaves_its_event_unscored_and_nothing_else_changes(caplog):
+    """A user's model failing on some input must not stop the other patterns (or tenants) of the batch."""
+    from goldrush.models.base import Model
+    from goldrush.models.clause import MODEL_ERRORS
+    from goldrush.models.registry import register_model
+    from goldrush.patterns import failure_cascade
+
+    @register_model
+    class FailsOnLarge(Model):
+        name = "test_fails_on_large"
+
+        def score_one(self, x, t=None):
+            if x > 1000:
+                raise RuntimeError(f"cannot score {x}")
+            return 1.0 if x > 50 else 0.0
+
+        def learn_one(self, x, t=None):
+            pass
+
+        def params(self):
+            return {}
+
+        def _dump(self):
+            return {}
+
+        def _load(self, state):
+            pass
+
+    high = Pattern("high", anomaly(metric("x", event="e"), model="test_fails_on_large", score=(">", 0.5)))
+    events = [{"name": "e", "timestamp": 1.0, "tenant": "t", "data": {"x": 5000}},  # raises: left unscored
+              {"name": "e", "timestamp": 2.0, "tenant": "t", "data": {"x": 60}},
+              *({"name": "vsm_core.system1.failure", "timestamp": 3.0 + i, "tenant": "u",
+                 "data": {"service": "db"}} for i in range(3))]
+    before = MODEL_ERRORS["test_fails_on_large"]
+    with caplog.at_level("ERROR", logger="goldrush.models"):
+        result = replay([high, failure_cascade], events)
+    assert [(m.pattern, m.timestamp) for m in result.matches] == [("high", 2.0), ("failure_cascade", 5.0)]
+    assert MODEL_ERRORS["test_fails_on_large"] == before + 1
+    assert "cannot score 5000" in caplog.text and "left unscored" in caplog.text
