@@ -97,6 +97,21 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> Counter:
     return counts
 
 
+def _wait_ready(web_port: int, worker: subprocess.Popen, timeout: float = 120) -> bool:
+    """Until the worker's /ready says 200 (its source consumer and stages have joined their groups)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/ready", timeout=2):
+                return True
+        except (OSError, urllib.error.HTTPError):
+            time.sleep(0.3)  # not listening yet, or 503 while it joins and recovers
+    return False
+
+
 def run_demo(args: argparse.Namespace) -> int:
     port = args.port or free_port()
     log = tempfile.NamedTemporaryFile("w", prefix="goldrush-demo-worker-", suffix=".log", delete=False)  # noqa: SIM115
@@ -106,9 +121,13 @@ def run_demo(args: argparse.Namespace) -> int:
             [sys.executable, "-m", "goldrush.cli", "worker", "--broker", broker.bootstrap, "--partitions", "2",
              "--web-port", str(args.web_port), "--app-id", "goldrush-demo"],
             stdout=log, stderr=subprocess.STDOUT)
-        print(f"worker started (Faust web server on 127.0.0.1:{args.web_port}); simulating "
-              f"{args.duration} of '{args.scenario}' for {args.tenants} tenants …", file=sys.stderr)
+        print(f"worker starting (web views on 127.0.0.1:{args.web_port}) …", file=sys.stderr)
         try:
+            if not _wait_ready(args.web_port, worker):
+                print(f"the worker did not become ready; its log: {log.name}", file=sys.stderr)
+                return 1
+            print(f"worker ready; simulating {args.duration} of '{args.scenario}' for {args.tenants} tenants …",
+                  file=sys.stderr)
             counts = asyncio.run(_run(args, broker.bootstrap))
         except KeyboardInterrupt:
             print("\ninterrupted: shutting down", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -589,3 +590,16 @@ def test_an_upgraded_worker_starts_where_the_earlier_version_stopped(fresh_broke
         stop(worker)
     assert [(a["tenant"], a["pattern"]) for a in alerts] == [("new", "failure_cascade")]
     assert metrics["goldrush_events_in_total"] == 3  # the three before the upgrade were not read again
+
+
+def test_the_readme_demo_shows_matches_and_actions(tmp_path):
+    """The README's first command, shortened: it must show patterns firing and actions published."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "goldrush.cli", "demo", "--duration", "20m", "--web-port", str(free_port())],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events, matches, actions = (int(n.replace(",", "")) for n in
+                                re.findall(r"(\d[\d,]*) (?:events|matches|actions)", summary))
+    assert events == 6000 and matches > 0 and actions > 0, summary
+    assert "ACTION" in proc.stdout and "MATCH" in proc.stdout
