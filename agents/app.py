@@ -50,13 +50,14 @@ from .flow_control import resume_keeps_queued_messages
 from .forwarding import (
     MAX_INTERNAL_BYTES,
     Sourced,
+    dead_row,
     engine_in_message,
     keyed_message,
     packed_chunks,
     verdict_message,
 )
 from .host import EngineHost
-from .ingest import DeadLetter, decode_message, name_filter
+from .ingest import decode_message, name_filter
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
 from .source_consumer import SourceConsumer
@@ -196,10 +197,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 if len(data) > MAX_INTERNAL_BYTES:  # one event, too large to forward
                     (row, topic, partition, offset, index), = chunk
                     metrics.inc("goldrush_rejected_total", reason="too_large")
-                    await emit(DEADLETTER, tenant.encode(), dumps_bytes(DeadLetter(
+                    await emit(DEADLETTER, tenant.encode(), dead_row(
                         f"event of {len(data)} bytes is too large to forward (limit {MAX_INTERNAL_BYTES})",
-                        "too_large", topic, partition, offset, index,
-                        dumps_bytes(from_row(tenant, row).to_dict())).to_dict()))
+                        "too_large", tenant, row, topic, partition, offset, index))
                     continue
                 await emit(engine_in_name, tenant.encode(), data)
         await app.producer.flush()  # forwarded before the source offsets are committed
@@ -330,10 +330,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             reason = (f"no pattern loaded on this worker is keyed by {msg['key_by']}: "
                       "the workers of this group run different pattern sets")
             for index, (_, row) in enumerate(events):
-                envelope = dumps_bytes(from_row(tenant, row).to_dict())
-                letter = DeadLetter(reason, "unknown_key_by", source.topic, source.partition, source.offset,
-                                    index, envelope)
-                outcome.dead.append((tenant.encode(), dumps_bytes(letter.to_dict())))
+                outcome.dead.append((tenant.encode(), dead_row(reason, "unknown_key_by", tenant, row, source.topic,
+                                                               source.partition, source.offset, index)))
             no_matches = [[seq, []] for seq, _ in events]
             for _, data in packed_chunks(no_matches, lambda c: verdict_message(tenant, msg["key_by"], c)):
                 outcome.verdicts.append((tenant.encode(), data))

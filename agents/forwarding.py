@@ -15,6 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from goldrush.internal_codec import pack
+from goldrush.jsonio import dumps_bytes
+from goldrush.wire import from_row
+
+from .ingest import DeadLetter
 
 FORWARD_CHUNK = 200  # events per internal message at most
 MAX_INTERNAL_BYTES = 900_000  # and bytes: the producer's (and Kafka's default) limit is 1 MB
@@ -61,3 +65,10 @@ def keyed_message(key_by: tuple[str, ...], key: Any, events: list[list]) -> dict
 def verdict_message(tenant: str, key_by: Any, done: list[list]) -> dict[str, Any]:
     """One verdicts message: per event `[seq, [match dicts]]` (see `KeyStage.apply`)."""
     return {"tenant": tenant, "key_by": key_by, "done": done}
+
+
+def dead_row(reason: str, code: str, tenant: str, row: list, topic: str, partition: int, offset: int,
+             index: int) -> bytes:
+    """A dead-letter record for an event that was already forwarded as a row (its envelope as the original)."""
+    envelope = dumps_bytes(from_row(tenant, row).to_dict())
+    return dumps_bytes(DeadLetter(reason, code, topic, partition, offset, index, envelope).to_dict())

@@ -84,9 +84,10 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
                    topics: set[str], sources: Any) -> None:
     """`topics`: the internal ones Faust reads; `sources`: the source consumer (agents/source_consumer.py)."""
 
+    cached = CachedRates(rates, size)
+
     def ready_now() -> bool:
         return is_ready(app) and sources.ready
-    cached = CachedRates(rates, size)
 
     def gauges() -> Iterator[tuple[str, dict[str, str], float]]:
         yield "goldrush_ready", {}, 1.0 if ready_now() else 0.0

@@ -33,4 +33,3 @@ def dumps(obj: Any) -> str:
 
 def dumps_bytes(obj: Any) -> bytes:
     return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS)
-
