@@ -45,6 +45,7 @@ from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 from goldrush.wire import from_row, to_row
 
 from .config import WorkerConfig
+from .early_start import EarlyStartApp
 from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
 from .forwarding import (
@@ -108,7 +109,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     # (not "/tmp/goldrush": a directory named like the package would shadow it for `python -m`)
     datadir = cfg.data_dir or os.path.join(tempfile.gettempdir(), "goldrush-faust", cfg.app_id)
     os.makedirs(datadir, exist_ok=True)
-    app = faust.App(
+    app = EarlyStartApp(
         cfg.app_id,
         datadir=datadir,
         broker=f"kafka://{cfg.broker}",
@@ -204,12 +205,27 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 await emit(engine_in_name, tenant.encode(), data)
         await app.producer.flush()  # forwarded before the source offsets are committed
 
-    @app.task
+    recovered = asyncio.Event()  # the source consumer reads only after the tables are recovered
+
+    @app.early_task
     async def read_sources() -> None:
-        """Once the app runs (after table recovery): see agents/source_consumer.py."""
-        await source_topics.maybe_declare()  # so that the group joins once, with the partitions there
+        """Joins with the app, reads once it runs: see agents/source_consumer.py and agents/early_start.py."""
+        while not app.consumer.started:  # Faust's producer knows the cluster by then (declaring needs it)
+            await asyncio.sleep(0.02)
+        while True:  # created if missing, so that the group joins once, with the partitions there
+            try:
+                await source_topics.maybe_declare()
+                break
+            except Exception:  # noqa: BLE001 - e.g. no controller known yet; an early task must not crash the app
+                log.warning("could not declare the source topics yet; trying again", exc_info=True)
+                await asyncio.sleep(1.0)
         await topics_tracked()
-        await sources.run_forever(ingest)
+        await sources.run_forever(ingest, start_reading=recovered)
+
+    @app.task
+    async def start_reading_sources() -> None:
+        """Tasks start after table recovery: from here, ingest's forwards find the stages running."""
+        recovered.set()
 
     def settle(matches: list, tenants: dict[str, Any], outcome: Outcome | None = None) -> Outcome:
         """Take what the tenant stage produced and the snapshots of `tenants` (→ their last stream event)."""

@@ -59,7 +59,7 @@ class SourceConsumer:
         )
 
     async def run_forever(self, handle: Callable[[list[ConsumerRecord]], Awaitable[None]],
-                          max_delay: float = 30.0) -> None:
+                          max_delay: float = 30.0, start_reading: asyncio.Event | None = None) -> None:
         """`run`, started again after any failure (the broker gone, a bug in `handle`): a worker
         that stopped reading its sources while its web views still answered would stall unseen.
         Each restart resumes at the committed offsets, so a failed batch is read again."""
@@ -67,7 +67,7 @@ class SourceConsumer:
         while True:
             handled = self.batches
             try:
-                await self.run(handle)
+                await self.run(handle, start_reading)
                 return
             except asyncio.CancelledError:
                 raise
@@ -79,13 +79,22 @@ class SourceConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_delay)
 
-    async def run(self, handle: Callable[[list[ConsumerRecord]], Awaitable[None]]) -> None:
-        """Batches to `handle` until cancelled; offsets committed after each one `handle` finished."""
+    async def run(self, handle: Callable[[list[ConsumerRecord]], Awaitable[None]],
+                  start_reading: asyncio.Event | None = None) -> None:
+        """Batches to `handle` until cancelled; offsets committed after each one `handle` finished.
+
+        The group is joined at once, records are read only once `start_reading` is set: the
+        worker starts this alongside Faust's own group join and table recovery, and a join
+        takes seconds (the broker holds it while it waits for other members), so the two
+        joins overlap instead of adding up.
+        """
         await self._adopt_earlier_offsets()
         consumer = self.consumer = self._make()
         consumer.subscribe(self.cfg.topics, listener=_Assigned(self))
         try:
             await consumer.start()
+            if start_reading is not None:
+                await start_reading.wait()
             while True:
                 batches = await consumer.getmany(timeout_ms=int(self.cfg.batch_within * 1000),
                                                  max_records=MAX_RECORDS)

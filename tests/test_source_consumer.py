@@ -47,3 +47,41 @@ def test_a_failed_batch_is_read_again_and_reading_goes_on(fresh_broker):
     source = asyncio.run(run())
     assert seen == [[b"a"], [b"a"], [b"b"]]  # not committed when it failed: read again, then on
     assert source.restarts == 1 and not source.ready
+
+
+def test_it_joins_at_once_and_reads_only_once_allowed(fresh_broker):
+    """The worker joins the ingest group alongside Faust's table recovery (agents/early_start.py)
+    and reads only after it: forwards before the stages run would wait in engine-in anyway."""
+    cfg = WorkerConfig(broker=fresh_broker.bootstrap, app_id="gate", topics=["gate-in"])
+    seen: list[bytes] = []
+
+    async def handle(records) -> None:
+        seen.extend(r.value for r in records)
+
+    async def run() -> tuple[bool, list[bytes]]:
+        producer = AIOKafkaProducer(bootstrap_servers=fresh_broker.bootstrap)
+        await producer.start()
+        await producer.send_and_wait("gate-in", b"early", partition=0)
+        source = SourceConsumer(cfg)
+        allowed = asyncio.Event()
+        task = asyncio.ensure_future(source.run_forever(handle, start_reading=allowed))
+        try:
+            deadline = time.monotonic() + 60
+            while not source.ready and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            joined = source.ready
+            await asyncio.sleep(1.0)  # a reader would have handled the record by now
+            before = list(seen)
+            allowed.set()
+            while not seen and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return joined, before
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await producer.stop()
+
+    joined, before = asyncio.run(run())
+    assert joined and before == []
+    assert seen == [b"early"]
