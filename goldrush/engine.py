@@ -44,10 +44,12 @@ class Engine:
     """
 
     def __init__(self, patterns: Iterable[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s",
-                 policies: Any = None, route: Callable[[Event], None] | None = None):
+                 policies: Any = None, route: Callable[[Event], None] | None = None, sweeps: bool = True):
         """`policies` (default: a `PolicyEngine` of these patterns) turns matches into actions;
         `route`, if given, sees every event in processing order before it is evaluated
-        (the streaming runtime hands events on to key groups evaluated elsewhere)."""
+        (the streaming runtime hands events on to key groups evaluated elsewhere).
+        `sweeps=False` keeps idle key state: the sweep judges every key of a tenant at the
+        tenant's clock, which is only right when the tenant's events come in time order."""
         self.compiled = patterns if isinstance(patterns, CompiledSet) else CompiledSet(patterns)
         self.lateness = to_seconds(allowed_lateness, what="allowed_lateness", allow_zero=True)
         self.buffer = ReorderBuffer(self.lateness)
@@ -59,6 +61,7 @@ class Engine:
         self.stats: Counter[str] = Counter()
         self.suppressed: Counter[str] = Counter()
         self._since_sweep = 0
+        self.sweeps = sweeps
         self._bound: dict[str, tuple] = {}
         self.policies = PolicyEngine(cp.pattern for cp in self.compiled.patterns) if policies is None else policies
         self.route = route
@@ -185,7 +188,7 @@ class Engine:
                     if m is not None:
                         out.append(m)
         self._since_sweep += len(events) if isinstance(events, list | tuple) else 1
-        if self._since_sweep >= SWEEP_EVERY:
+        if self._since_sweep >= SWEEP_EVERY and self.sweeps:
             self.sweep()
         return out
 

@@ -107,8 +107,12 @@ class KeyStage:
         patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
         _, self.groups = split_key_groups(patterns)
         # No reordering (the tenant stage did it) and no policies (the tenant stage applies them).
-        self.engines = [Engine(CompiledSet(g.patterns), allowed_lateness=0, policies=PolicyEngine(()))
-                        for g in self.groups]
+        # No sweep: keys of one tenant come through different partitions, each in time order but
+        # not in step with each other, so the tenant's clock (the latest event of any key) can be
+        # ahead of a key's next event, and expiring the key's windows there would lose events
+        # that still count for it.
+        self.engines = [Engine(CompiledSet(g.patterns), allowed_lateness=0, policies=PolicyEngine(()),
+                               sweeps=False) for g in self.groups]
         self.last: dict[tuple[int, Any], int] = {}  # (group, key) → sequence number of its last event applied
 
     def group(self, index: int) -> KeyGroup:
