@@ -255,6 +255,28 @@ class Engine:
                 del self.tenants[tenant]
         return dropped
 
+    def key_idle(self, tenant: str, key: Any, now: float) -> bool:
+        """True when every pattern's state for `key`, expired up to `now`, behaves like a fresh one.
+
+        `now` must not exceed the time of any event the key may still get."""
+        per_pattern = self.tenants.get(tenant)
+        if per_pattern is None:
+            return True
+        for cp, states in zip(self.compiled.patterns, per_pattern, strict=True):
+            st = states.get(key)
+            if st is not None and not self._idle(cp, st, now):
+                return False
+        return True
+
+    def forget_key(self, tenant: str, key: Any) -> None:
+        """Drop one key's state (the tenant's other keys stay)."""
+        per_pattern = self.tenants.get(tenant)
+        if per_pattern is not None:
+            for states in per_pattern:
+                states.pop(key, None)
+            if not any(per_pattern):
+                del self.tenants[tenant]
+
     @staticmethod
     def _idle(cp: CompiledPattern, st: KeyState, now: float) -> bool:
         """True when `st` (expired up to `now`) behaves exactly like a fresh state."""

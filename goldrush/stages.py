@@ -96,6 +96,14 @@ class TenantStage:
         if self.groups[group].has_actions:  # a group without actions only reports its matches (for rates)
             self.sequencer.on_results(tenant, group, done)
 
+    def progress(self, tenant: str) -> tuple[int, float] | None:
+        """(last sequence number given out, the tenant's clock): every event numbered later
+        is at or after that time, as events are numbered in time order. Sent to the key stage
+        after the events up to that number, it lets idle keys go (`KeyStage.forget_idle`)."""
+        seq = None if self.sequencer is None else self.sequencer.seq.get(tenant)
+        clock = self.engine.clock.get(tenant)
+        return None if seq is None or clock is None else (seq, clock)
+
     def waiting(self, tenant: str) -> int:
         return 0 if self.sequencer is None else self.sequencer.waiting(tenant)
 
@@ -120,15 +128,17 @@ class KeyStage:
             raise ValueError(f"key group {index} does not exist (the loaded patterns have {len(self.groups)})")
         return self.groups[index]
 
-    def apply(self, group: int, key: Any, events: Sequence[tuple[int, Event]]) -> tuple[list[Match], list[list]]:
+    def apply(self, group: int, key: Any, events: Sequence[tuple[int, Event]],
+              floor: int = 0) -> tuple[list[Match], list[list]]:
         """Evaluate one key's events; (matches, verdicts for the tenant stage).
 
         Verdicts are `[seq, [match dicts]]` per event, matches or not; the tenant
         stage waits for them when the group has actions (`KeyGroup.has_actions`).
-        Events at or below the key's last applied sequence number are re-deliveries.
+        Events at or below the key's last applied sequence number, or at or below `floor`
+        (see `forget_idle`), are re-deliveries.
         """
         engine = self.engines[self.group(group).index]
-        last = self.last.get((group, key), 0)
+        last = max(self.last.get((group, key), 0), floor)
         matches: list[Match] = []
         done: list[list] = []
         for seq, ev in events:
@@ -140,6 +150,20 @@ class KeyStage:
             done.append([seq, [m.to_dict() for m in found]])
         self.last[(group, key)] = last
         return matches, done
+
+    def forget_idle(self, group: int, key: Any, now: float) -> bool:
+        """Forget the key if its state is idle at `now`; True if it was.
+
+        The caller vouches that the key's later events are all at or after `now` and all
+        numbered above a floor it passes to `apply` from then on: the key's own last
+        sequence number goes with its state (agents/key_expiry.py).
+        """
+        engine = self.engines[self.group(group).index]
+        if not engine.key_idle(key[0], key, now):
+            return False
+        engine.forget_key(key[0], key)
+        self.last.pop((group, key), None)
+        return True
 
     def snapshot(self, group: int, key: Any) -> dict[str, Any]:
         snap = self.engines[group].snapshot_key(key[0], key)

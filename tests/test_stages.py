@@ -37,6 +37,8 @@ class Pipeline:
 
     def __init__(self, pats: list[Pattern], lateness: float, rnd: random.Random):
         self.pats, self.lateness, self.rnd = pats, lateness, rnd
+        self.floors: dict[tuple[str, int], int] = {}  # (tenant, partition) → floor (agents/key_expiry.py)
+        self.forgotten = 0
         self.tenant = TenantStage(pats, allowed_lateness=lateness)
         self.key = KeyStage(pats)
         self.to_keys: list[deque] = [deque() for _ in range(PARTITIONS)]
@@ -49,9 +51,20 @@ class Pipeline:
     def _collect(self, matches: list) -> None:
         self.matches += [m.to_dict() for m in matches]
         self.actions += [a.to_dict() for a in self.tenant.drain_actions()]
+        tenants = set()
         for group, key, seq, ev in self.tenant.drain_outbox():
             wire = decode(roundtrip(ev.to_dict()))  # as the keyed topic carries it
-            self.to_keys[hash(partition_key(group, key)) % PARTITIONS].append((group, key, [(seq, wire)]))
+            self.to_keys[self.partition(group, key)].append((group, key, [(seq, wire)]))
+            tenants.add(ev.tenant)
+        for tenant in tenants:  # progress after the forwards, to every partition: idle keys go
+            progress = self.tenant.progress(tenant)
+            if progress is not None and self.rnd.random() < 0.5:
+                for queue in self.to_keys:
+                    queue.append(("progress", tenant, progress))
+
+    @staticmethod
+    def partition(group: int, key: tuple) -> int:
+        return hash(partition_key(group, key)) % PARTITIONS
 
     def push(self, events: list) -> None:
         self._collect(self.tenant.engine.push_many(events))
@@ -75,8 +88,16 @@ class Pipeline:
         if queue is self.to_tenant:
             self.deliver_verdict()
         else:
+            p = next(i for i, q in enumerate(self.to_keys) if q is queue)
             group, key, events = queue.popleft()
-            matches, done = self.key.apply(group, key, events)
+            if group == "progress":
+                tenant, (seq, clock) = key, events
+                self.floors[tenant, p] = max(self.floors.get((tenant, p), 0), seq)
+                for g, k in list(self.key.last):
+                    if k[0] == tenant and self.partition(g, k) == p and self.key.forget_idle(g, k, clock):
+                        self.forgotten += 1
+                return
+            matches, done = self.key.apply(group, key, events, floor=self.floors.get((key[0], p), 0))
             self.matches += [m.to_dict() for m in matches]
             if self.key.groups[group].has_actions:
                 self.to_tenant.append((key[0], group, done))
@@ -139,7 +160,7 @@ def with_actions(p: Pattern, kind: int) -> Pattern:
     return p.with_actions(action)
 
 
-def check(pats: list[Pattern], events: list[dict], lateness: float, seed: int, crash: bool = False) -> None:
+def check(pats: list[Pattern], events: list[dict], lateness: float, seed: int, crash: bool = False) -> Pipeline:
     expected = replay(pats, events, allowed_lateness=lateness, actions=True)
     rnd = random.Random(seed)
     chunks = [rnd.randint(1, 6) for _ in range(len(events))]
@@ -158,6 +179,7 @@ def check(pats: list[Pattern], events: list[dict], lateness: float, seed: int, c
     if not crash:  # without a crash, each match and action exactly once
         assert len(pipe.matches) == len(expected.matches)
         assert len(pipe.actions) == len(expected.actions)
+    return pipe
 
 
 @st.composite
@@ -190,6 +212,34 @@ def test_sweeping_idle_state_on_every_event_changes_nothing(monkeypatch):
                "source": f"s{i % 3}", "data": {}} for i in range(12) for j in range(3)]
     for seed in range(20):
         check([p], events, 0, seed)
+
+
+def test_keys_idle_at_the_tenants_progress_are_forgotten_and_come_back_fresh():
+    """Sources take turns in bursts 30 s apart, each burst ending below the threshold (a key
+    whose last relevant event held keeps its edge, SEMANTICS §6): each key is idle long before
+    its next burst."""
+    p = Pattern("bursts", frequency(event("err"), (">=", 2), "1s"), key_by=("tenant", "source"),
+                action=AlgedonicAlert(signal="pain", severity="high", rate_limit=3, window=60))
+    events = [{"name": "err", "timestamp": 1000 + 30 * i + dt, "id": f"e{i}-{j}", "tenant": "t",
+               "source": f"s{i % 3}", "data": {}} for i in range(12) for j, dt in enumerate((0, 0.5, 5))]
+    forgotten = sum(check([p], events, 0, seed, crash=seed % 2 == 1).forgotten for seed in range(20))
+    assert forgotten > 20
+
+
+def test_a_forgotten_key_skips_re_deliveries_at_or_below_the_floor():
+    p = Pattern("pair", sequence(event("a"), event("b"), within="1m"), key_by=("tenant", "source"))
+    ev = [decode({"name": n, "timestamp": 1000 + i, "id": f"e{i}", "tenant": "t", "source": "s", "data": {}})
+          for i, n in enumerate("abb")]
+    ks = KeyStage([p])
+    key = ("t", "s")
+    ks.apply(0, key, [(1, ev[0])])
+    assert not ks.forget_idle(0, key, 1001)  # the `a` is still open: not idle
+    found, _ = ks.apply(0, key, [(2, ev[1])])
+    assert [m.event_ids for m in found] == [["e0", "e1"]]
+    assert ks.forget_idle(0, key, 2000)
+    assert ks.apply(0, key, [(1, ev[0]), (2, ev[1])], floor=2) == ([], [])  # re-delivered: skipped
+    found, done = ks.apply(0, key, [(4, ev[2])], floor=2)
+    assert found == [] and done == [[4, []]]  # a fresh key: a `b` alone completes nothing
 
 
 def test_verdicts_out_of_order_keep_the_tenants_policy_order():
