@@ -55,10 +55,12 @@ from .forwarding import (
     engine_in_message,
     keyed_message,
     packed_chunks,
+    progress_message,
     verdict_message,
 )
 from .host import EngineHost
 from .ingest import decode_message, name_filter
+from .key_expiry import floor_key
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
 from .source_consumer import SourceConsumer
@@ -82,7 +84,7 @@ class Outcome:
     of unloaded (empty) state and would overwrite good state in the changelog.
     """
 
-    __slots__ = ("dead", "matches", "actions", "late", "forwards", "verdicts", "snapshots", "counts")
+    __slots__ = ("dead", "matches", "actions", "late", "forwards", "progress", "verdicts", "snapshots", "counts")
 
     def __init__(self) -> None:
         self.dead: list[tuple[bytes, bytes]] = []  # (key, value) for the dead-letter topic
@@ -90,8 +92,10 @@ class Outcome:
         self.actions: list = []
         self.late: list[Event] = []
         self.forwards: list[tuple[bytes, bytes]] = []  # (key, value) for the keyed topic
+        self.progress: list[tuple[int, bytes]] = []  # (partition, value) for the keyed topic, after the forwards
         self.verdicts: list[tuple[bytes, bytes]] = []  # (key, value) for the verdicts topic
-        self.snapshots: list[tuple[Any, str, Any, dict]] = []  # (table, key, stream event, snapshot)
+        # (table, key, stream event, snapshot), in order; a snapshot of None deletes the key's
+        self.snapshots: list[tuple[Any, str, Any, dict | None]] = []
         self.counts: Counter = Counter()  # ("events"|"matches", tenant, name) → n, for the rate tables
 
 
@@ -244,6 +248,12 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             key_by = stage.groups[group].key_by
             for _, data in packed_chunks(events, lambda c: keyed_message(key_by, key, c)):  # noqa: B023
                 out.forwards.append((kb, data))
+        if key_state is not None and cfg.key_expiry:
+            for tenant in tenants:
+                progress = host.progress_due(tenant, cfg.key_expiry)
+                if progress is not None:
+                    data = pack(progress_message(tenant, *progress))
+                    out.progress += [(partition, data) for partition in range(cfg.partitions)]
         out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
         return out
@@ -261,7 +271,10 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             store = host.tenant_snapshots if table is state else host.key_snapshots
             token = _current_event.set(weakref.ref(source_event))
             try:
-                store.write(table, key, pack(snapshot))
+                if snapshot is None:
+                    store.remove(table, key)
+                else:
+                    store.write(table, key, pack(snapshot))
             finally:
                 _current_event.reset(token)
         for (kind, tenant, name), n in outcome.counts.items():
@@ -296,6 +309,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     {"reason": "below the tenant's watermark", "event": ev.to_dict()}))
             for kb, value in outcome.forwards:
                 await emit(keyed.get_topic_name(), kb, value)
+            for partition, value in outcome.progress:
+                await app.producer.send(keyed.get_topic_name(), None, value, partition, None, None)
             for tb, value in outcome.verdicts:
                 await emit(verdicts.get_topic_name(), tb, value)
             await app.producer.flush()
@@ -359,10 +374,20 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             async for batch in stream.take_events(cfg.batch, cfg.batch_within):
                 outcome = Outcome()
                 reports: dict[tuple[str, int], list] = {}  # (tenant, group) → verdicts
-                touched: dict[tuple[int, tuple], tuple[str, Any]] = {}
+                touched: dict[str, tuple[int, tuple, Any]] = {}  # table key → (group, key, its last event)
                 evaluated = 0
+                host.key_index.index_restored(key_state)
                 for event in batch:
                     msg = unpack(event.value)
+                    partition = event.message.partition
+                    if "progress" in msg:
+                        tenant = msg["key"][0]
+                        floor, gone = host.on_progress(tenant, partition, *msg["progress"], key_state)
+                        outcome.snapshots.append((key_state, floor_key(tenant, partition), event, {"floor": floor}))
+                        for table_key in gone:  # after the floor: a crash in between leaves the key, not a gap
+                            outcome.snapshots.append((key_state, table_key, event, None))
+                            touched.pop(table_key, None)
+                        continue
                     group = host.group(msg["key_by"])
                     if group is None:
                         refuse_unknown_key_by(msg, event.message, outcome)
@@ -371,21 +396,25 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     table_key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
                     host.ensure_key_loaded(group.index, key, table_key, key_state)
                     tenant = key[0]  # every key group's key starts with the tenant
-                    found, done = keys.apply(group.index, key, [(seq, from_row(tenant, row)) for seq, row in msg["events"]])
+                    host.key_index.add(tenant, partition, table_key, group.index, key)
+                    floor = host.key_index.floor(tenant, partition, key_state, host.key_snapshots)
+                    found, done = keys.apply(group.index, key, [(seq, from_row(tenant, row)) for seq, row in msg["events"]],
+                                             floor)
                     evaluated += len(done)
                     outcome.matches += found
                     if group.has_actions:
                         reports.setdefault((key[0], group.index), []).extend(done)
                     elif found:  # only for the rate table
                         reports.setdefault((key[0], group.index), []).extend(d for d in done if d[1])
-                    touched[(group.index, key)] = (table_key, event)
+                    touched.pop(table_key, None)  # re-inserted: written after any delete of it in this batch
+                    touched[table_key] = (group.index, key, event)
                 metrics.inc("goldrush_events_keyed_total", evaluated)
                 for (tenant, group_index), done in reports.items():
                     key_by = stage.groups[group_index].key_by
                     for _, data in packed_chunks(done, lambda c: verdict_message(tenant, key_by, c)):  # noqa: B023
                         outcome.verdicts.append((tenant.encode(), data))
                 outcome.snapshots += [(key_state, table_key, event, keys.snapshot(group_index, key))
-                                      for (group_index, key), (table_key, event) in touched.items()]
+                                      for table_key, (group_index, key, event) in touched.items()]
                 await publish(outcome)
 
         @app.agent(verdicts)

@@ -21,6 +21,9 @@ class WorkerConfig(BaseModel):
     key_stage: bool = Field(default=True, description=(
         "evaluate patterns keyed finer than the tenant on the worker owning each key (a hot tenant "
         "spreads out); off: every pattern where its tenant is (one Kafka hop less per event)"))
+    key_expiry: float = Field(default=30.0, ge=0, description=(
+        "seconds between the tenant stage's progress notes, which let idle key-stage keys go "
+        "(agents/key_expiry.py); 0: keep every key"))
     batch: int = 500
     batch_within: float = 0.2
     stop_timeout: float = Field(default=15.0, gt=0, description="hard exit if a graceful stop takes longer, s")

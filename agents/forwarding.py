@@ -62,6 +62,12 @@ def keyed_message(key_by: tuple[str, ...], key: Any, events: list[list]) -> dict
     return {"key_by": key_by, "key": key, "events": events}
 
 
+def progress_message(tenant: str, seq: int, clock: float) -> dict[str, Any]:
+    """The tenant stage's progress, to every keyed partition (agents/key_expiry.py). Shaped
+    like a keyed message without events, which versions before it answer with nothing."""
+    return {"key_by": [], "key": [tenant], "events": [], "progress": [seq, clock]}
+
+
 def verdict_message(tenant: str, key_by: Any, done: list[list]) -> dict[str, Any]:
     """One verdicts message: per event `[seq, [match dicts]]` (see `KeyStage.apply`)."""
     return {"tenant": tenant, "key_by": key_by, "done": done}

@@ -19,6 +19,7 @@ from goldrush.stages import KeyStage, TenantStage
 from goldrush.wire import from_row
 
 from .config import WorkerConfig
+from .key_expiry import KeyIndex
 from .snapshot_store import SnapshotStore
 
 log = logging.getLogger("goldrush.worker")
@@ -43,6 +44,8 @@ class EngineHost:
         self.last_event: dict[str, Any] = {}  # tenant → its last engine-in stream event
         self.tenant_snapshots = SnapshotStore()
         self.key_snapshots = SnapshotStore()
+        self.key_index = KeyIndex()
+        self.progress_sent: dict[str, tuple[int, float]] = {}  # tenant → (sequence number, wall time) last sent
 
     # -- tenant stage ------------------------------------------------------------
     def ensure_loaded(self, tenant: str, table: Any) -> None:
@@ -107,6 +110,36 @@ class EngineHost:
             self.keys.restore(group, key, unpack(stored))
         self.keys_loaded.add((group, key))
 
+    def on_progress(self, tenant: str, partition: int, seq: int, clock: float, table: Any) -> tuple[int, list[str]]:
+        """The tenant stage's progress read in a keyed partition: (the partition's new floor,
+        table keys of the keys forgotten). See agents/key_expiry.py."""
+        index = self.key_index
+        floor = index.floors[tenant, partition] = max(index.floor(tenant, partition, table, self.key_snapshots), seq)
+        keys = index.keys.get((tenant, partition), {})
+        gone = []
+        for table_key, (group, key) in list(keys.items()):
+            if not 0 <= group < len(self.keys.groups):
+                continue  # written by another pattern set
+            self.ensure_key_loaded(group, key, table_key, table)
+            if self.keys.forget_idle(group, key, clock):
+                del keys[table_key]
+                self.keys_loaded.discard((group, key))
+                gone.append(table_key)
+        index.forgotten += len(gone)
+        return floor, gone
+
+    def progress_due(self, tenant: str, every: float) -> tuple[int, float] | None:
+        """The tenant's progress, if the key stage has not had it for `every` seconds and it moved."""
+        progress = self.stage.progress(tenant)
+        if progress is None:
+            return None
+        sent = self.progress_sent.get(tenant)
+        now = time.monotonic()
+        if sent is not None and (progress[0] <= sent[0] or now - sent[1] < every):
+            return None
+        self.progress_sent[tenant] = (progress[0], now)
+        return progress
+
     # -- both ------------------------------------------------------------------------
     def unload_all(self) -> None:
         log.info("partitions revoked: unloading %d tenants and %d keys", len(self.loaded), len(self.keys_loaded))
@@ -119,6 +152,8 @@ class EngineHost:
         self.keys_loaded.clear()
         self.tenant_snapshots.forget()
         self.key_snapshots.forget()
+        self.key_index.clear()
+        self.progress_sent.clear()
 
     def state_size(self) -> int:
         return self.engine.state_size() + self.keys.state_size()

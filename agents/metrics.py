@@ -23,6 +23,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_source_restarts_total": ("counter", "Times the source consumer failed and was started again (see the log)."),
     "goldrush_model_errors_total": ("counter", "Model updates that raised, by model (the event was left unscored)."),
     "goldrush_consumer_lag": ("gauge", "Messages not yet read, per assigned partition."),
+    "goldrush_keys_forgotten_total": ("counter", "Idle key-stage keys let go, snapshot deleted (agents/key_expiry.py)."),
+    "goldrush_keys_indexed": ("gauge", "Key-stage keys with state on this worker (restored ones once indexed)."),
     "goldrush_state_keys": ("gauge", "(pattern, key) states held in memory."),
     "goldrush_policy_waiting": ("gauge", "Events whose action policies wait for key-group verdicts."),
     "goldrush_tenants_loaded": ("gauge", "Tenants whose state this worker holds."),

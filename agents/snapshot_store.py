@@ -76,6 +76,21 @@ class SnapshotStore:
             del table[piece]
             i += 1
 
+    def remove(self, table: MutableMapping[str, bytes], key: str) -> None:
+        """Delete the snapshot under `key`, pieces and all.
+
+        The header goes first: a crash in between leaves unread pieces, never a header
+        whose pieces are gone (which would fail every later read of the key).
+        """
+        stored = table.get(key)
+        self.pieces.pop(key, None)
+        if stored is None:
+            return
+        del table[key]
+        if stored.startswith(HEADER):
+            generation, count = unpack(stored[len(HEADER):])
+            self._delete(table, key, generation, 0, count)
+
     def forget(self) -> None:
         """Partitions moved: what another worker wrote since is read again on the next load."""
         self.pieces.clear()

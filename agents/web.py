@@ -92,6 +92,8 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
     def gauges() -> Iterator[tuple[str, dict[str, str], float]]:
         yield "goldrush_ready", {}, 1.0 if ready_now() else 0.0
         yield "goldrush_state_keys", {}, float(host.state_size())
+        yield "goldrush_keys_indexed", {}, float(host.key_index.size())
+        yield "goldrush_keys_forgotten_total", {}, float(host.key_index.forgotten)
         yield "goldrush_policy_waiting", {}, float(host.policy_waiting())
         yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
         yield "goldrush_source_restarts_total", {}, float(sources.restarts)

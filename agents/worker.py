@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-stage", choices=("on", "off"), default="on",
                    help="on: patterns keyed finer than the tenant run where each key is (spreads a hot tenant); "
                         "off: every pattern runs where its tenant is (fewer hops, more events/s per worker)")
+    p.add_argument("--key-expiry", default="30s",
+                   help="how often idle key-stage keys are let go (their state equals a fresh key's); "
+                        "0 keeps every key (default 30s)")
     p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
     p.add_argument("--loglevel", default="warning")
 
@@ -52,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
                            event_filters=filters, lateness=lateness, partitions=args.partitions,
                            web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
-                           stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on")
+                           stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
+                           key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True))
         return run_worker(cfg, args.loglevel)
 
     p.set_defaults(handler=handler)

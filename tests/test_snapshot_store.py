@@ -87,3 +87,14 @@ def test_other_keys_are_left_alone():
     store.write(table, "t10", pack([0]))
     store.write(table, "t1", pack([1]))
     assert dict(table) == {"t1": pack([1]), "t10": pack([0])}
+
+
+def test_remove_deletes_the_header_then_every_piece():
+    store, table = SnapshotStore(piece_bytes=10), {}
+    store.write(table, "k", bytes(range(35)))
+    store.write(table, "other", b"small")
+    assert len(table) == 6  # header + 4 pieces + other
+    store.remove(table, "k")
+    assert table == {"other": b"small"} and store.read(table, "k") is None
+    store.remove(table, "never")  # nothing stored: nothing to do
+    assert table == {"other": b"small"}

@@ -155,6 +155,28 @@ async def collect_replay_matches(bootstrap: str, events: list[dict], timeout: fl
     return records, expected, late, actions, expected_actions
 
 
+async def changelog_state(bootstrap: str, topic: str) -> dict[str, bytes]:
+    """A changelog read to its end (a table's keys are JSON strings there): key → last value,
+    without the keys whose last record is a tombstone."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    state: dict[str, bytes] = {}
+    try:
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 2:
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                quiet_since = time.monotonic()
+                for r in records:
+                    key = json.loads(r.key)
+                    if r.value is None:
+                        state.pop(key, None)
+                    else:
+                        state[key] = r.value
+    finally:
+        await consumer.stop()
+    return state
+
+
 def assert_at_least_once(records: list[dict], expected: dict[str, dict], id_field: str) -> None:
     """Every expected record at least once, nothing else, and duplicates identical."""
     by_id: dict[str, dict] = {}
@@ -603,3 +625,57 @@ def test_the_readme_demo_shows_matches_and_actions(tmp_path):
                                 re.findall(r"(\d[\d,]*) (?:events|matches|actions)", summary))
     assert events == 6000 and matches > 0 and actions > 0, summary
     assert "ACTION" in proc.stdout and "MATCH" in proc.stdout
+
+
+def test_idle_keys_are_let_go_and_a_let_go_key_starts_fresh(fresh_broker, tmp_path):
+    """Forty services report once and go away; one stays. The key stage lets the forty go
+    (their snapshots deleted: a restarted worker does not restore them), and a service seen
+    again later is evaluated as a new one: the worker still equals replay."""
+    def op(source: str, t: float, n: int, ms: float) -> dict:
+        return {"name": "vsm_core.system1.operation", "timestamp": t, "id": f"{source}-{n}", "tenant": "t",
+                "source": source, "data": {"response_time_ms": ms}}
+
+    gone = [op(f"pod-{i}", 1000 + i, 0, 100.0) for i in range(40)]
+    later = [op("live", 100_000 + 30 * k, k, 100.0) for k in range(6)]  # past every window and model memory
+    back = [op("pod-0", 100_200 + k, 1 + k, 2000.0) for k in range(3)]  # three slow operations: a match
+    events = [op("live", 999, 100, 100.0), *gone, *later, *back]
+
+    def metric(worker: subprocess.Popen, name: str) -> float:
+        return prometheus(http_get(worker.web_port, "/metrics")[1]).get(name, 0.0)
+
+    def wait_for(worker: subprocess.Popen, name: str, check, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while not check(value := metric(worker, name)) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        return value
+
+    async def send(batch: list[dict]) -> None:
+        async with EventProducer(fresh_broker.bootstrap, batch=100) as producer:
+            await producer.send_many(batch)
+
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-expiry", "--key-expiry", "0.5")
+    try:
+        asyncio.run(wait_ready(worker))
+        asyncio.run(send(events[:41]))
+        assert wait_for(worker, "goldrush_keys_indexed", lambda v: v >= 41) == 41
+        for ev in later:  # progress moves on in steps; the notes follow
+            asyncio.run(send([ev]))
+            time.sleep(0.7)
+        assert wait_for(worker, "goldrush_keys_forgotten_total", lambda v: v >= 40) == 40
+        assert metric(worker, "goldrush_keys_indexed") == 1  # only "live"
+        stop(worker)
+        stored = asyncio.run(changelog_state(fresh_broker.bootstrap, "gr-expiry-key-state-changelog"))
+        worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-expiry", "--key-expiry", "0.5")
+        asyncio.run(wait_ready(worker))
+        asyncio.run(send(back))
+        records, expected, late, actions, expected_actions = asyncio.run(
+            collect_replay_matches(fresh_broker.bootstrap, events))
+    finally:
+        stop(worker)
+    # What a restarted worker restores: "live" and the floor of the tenant's partitions, the forty deleted.
+    assert {k for k in stored if k.startswith("[")} == {'[0,"t","live"]'}
+    assert any(k.startswith("floor") for k in stored)
+    assert not late
+    assert any(m["key"] == {"tenant": "t", "source": "pod-0"} for m in expected.values())
+    assert_at_least_once(records, expected, "match_id")
+    assert_at_least_once(actions, expected_actions, "action_id")
