@@ -375,6 +375,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 outcome = Outcome()
                 reports: dict[tuple[str, int], list] = {}  # (tenant, group) → verdicts
                 touched: dict[str, tuple[int, tuple, Any]] = {}  # table key → (group, key, its last event)
+                forgotten: list[tuple[str, int, tuple]] = []
                 evaluated = 0
                 host.key_index.index_restored(key_state)
                 for event in batch:
@@ -384,9 +385,10 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                         tenant = msg["key"][0]
                         floor, gone = host.on_progress(tenant, partition, *msg["progress"], key_state)
                         outcome.snapshots.append((key_state, floor_key(tenant, partition), event, {"floor": floor}))
-                        for table_key in gone:  # after the floor: a crash in between leaves the key, not a gap
+                        for table_key, _, _ in gone:  # after the floor: a crash in between leaves the key, not a gap
                             outcome.snapshots.append((key_state, table_key, event, None))
                             touched.pop(table_key, None)
+                        forgotten += gone
                         continue
                     group = host.group(msg["key_by"])
                     if group is None:
@@ -416,6 +418,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 outcome.snapshots += [(key_state, table_key, event, keys.snapshot(group_index, key))
                                       for table_key, (group_index, key, event) in touched.items()]
                 await publish(outcome)
+                host.unload_forgotten(forgotten, touched)
 
         @app.agent(verdicts)
         async def apply_verdicts(stream: faust.StreamT) -> None:

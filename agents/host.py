@@ -110,9 +110,14 @@ class EngineHost:
             self.keys.restore(group, key, unpack(stored))
         self.keys_loaded.add((group, key))
 
-    def on_progress(self, tenant: str, partition: int, seq: int, clock: float, table: Any) -> tuple[int, list[str]]:
+    def on_progress(self, tenant: str, partition: int, seq: int, clock: float,
+                    table: Any) -> tuple[int, list[tuple[str, int, tuple]]]:
         """The tenant stage's progress read in a keyed partition: (the partition's new floor,
-        table keys of the keys forgotten). See agents/key_expiry.py."""
+        (table key, group, key) of the keys forgotten). See agents/key_expiry.py.
+
+        A forgotten key stays in `keys_loaded`, with no state, until its snapshot is deleted
+        (`unload_forgotten`): loading it from the table before that would bring the old state back.
+        """
         index = self.key_index
         floor = index.floors[tenant, partition] = max(index.floor(tenant, partition, table, self.key_snapshots), seq)
         keys = index.keys.get((tenant, partition), {})
@@ -123,10 +128,15 @@ class EngineHost:
             self.ensure_key_loaded(group, key, table_key, table)
             if self.keys.forget_idle(group, key, clock):
                 del keys[table_key]
-                self.keys_loaded.discard((group, key))
-                gone.append(table_key)
+                gone.append((table_key, group, key))
         index.forgotten += len(gone)
         return floor, gone
+
+    def unload_forgotten(self, gone: list[tuple[str, int, tuple]], touched: Any) -> None:
+        """Forgotten keys whose snapshots are deleted now, except those that got events again."""
+        for table_key, group, key in gone:
+            if table_key not in touched:
+                self.keys_loaded.discard((group, key))
 
     def progress_due(self, tenant: str, every: float) -> tuple[int, float] | None:
         """The tenant's progress, if the key stage has not had it for `every` seconds and it moved."""
