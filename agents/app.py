@@ -36,6 +36,7 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
+from goldrush.compiler import canonical_key
 from goldrush.events import Event
 from goldrush.gctune import THROUGHPUT_THRESHOLDS
 from goldrush.internal_codec import pack, unpack
@@ -394,7 +395,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     if group is None:
                         refuse_unknown_key_by(msg, event.message, outcome)
                         continue
-                    key = tuple(msg["key"])
+                    key = canonical_key(msg["key"])  # NaNs made one object again, as in the engine
                     table_key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
                     host.ensure_key_loaded(group.index, key, table_key, key_state)
                     tenant = key[0]  # every key group's key starts with the tenant

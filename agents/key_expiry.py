@@ -27,9 +27,9 @@ keeps its keys, as the tenant stage keeps the tenant.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
+from goldrush.compiler import canonical_key
 from goldrush.internal_codec import unpack
 
 from .snapshot_store import SnapshotStore
@@ -97,6 +97,6 @@ def _parse(table_key: str) -> tuple[int, tuple] | None:
         return None
     if type(group) is not int or not key or not isinstance(key[0], str):
         return None
-    if any(isinstance(v, float) and math.isnan(v) for v in key) or any(isinstance(v, list | dict) for v in key):
-        return None  # not found again by equality: left alone
-    return group, tuple(key)
+    if any(isinstance(v, list | dict) for v in key):
+        return None  # not a key the engine makes (those hold canonical JSON text instead)
+    return group, canonical_key(key)

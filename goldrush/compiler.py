@@ -43,6 +43,16 @@ class CompiledMetric:
 
 
 _EVENT_ATTRS = ("tenant", "source", "subsystem")
+# NaN is not equal to itself, so tuples holding NaN are equal only when they hold the same
+# float object: which events shared a key then depended on how their JSON was parsed (and
+# the key stage, which reads events back from Kafka, never met the same object twice).
+# Every NaN key value becomes this one object: one key, as it already is one partition.
+KEY_NAN = float("nan")
+
+
+def canonical_key(key: tuple) -> tuple:
+    """A key read back from a snapshot or a message, with its NaNs made `KEY_NAN` again."""
+    return tuple(KEY_NAN if type(v) is float and v != v else v for v in key)
 
 
 def _key_function(key_by: tuple[str, ...]) -> Callable[[Event], Any]:
@@ -68,6 +78,8 @@ def _key_function(key_by: tuple[str, ...]) -> Callable[[Event], Any]:
                 return None
             if isinstance(v, dict | list):
                 v = canonical_json(v)
+            elif type(v) is float and v != v:  # NaN
+                v = KEY_NAN
             values.append(v)
         return tuple(values)
 

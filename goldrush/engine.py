@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .codegen import get_path
-from .compiler import CompiledPattern, CompiledSet
+from .compiler import CompiledPattern, CompiledSet, canonical_key
 from .dsl import Pattern
 from .durations import Duration, to_seconds
 from .events import Event
@@ -330,7 +330,7 @@ class Engine:
         per_pattern: list[dict[Any, KeyState]] = [{} for _ in self.compiled.patterns]
         for cp in self.compiled.patterns:
             for key, data in snap["patterns"].get(cp.name, ()):  # a removed pattern's state is dropped
-                per_pattern[cp.index][key if cp.tenant_key else tuple(key)] = self._load_state(cp, data)
+                per_pattern[cp.index][key if cp.tenant_key else canonical_key(key)] = self._load_state(cp, data)
         if any(per_pattern):
             self.tenants[tenant] = per_pattern
         if snap["clock"] is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .compiler import CompiledSet
+from .compiler import CompiledSet, canonical_key
 from .dsl import Pattern
 from .durations import Duration
 from .engine import Engine
@@ -138,6 +138,7 @@ class KeyStage:
         (see `forget_idle`), are re-deliveries.
         """
         engine = self.engines[self.group(group).index]
+        key = canonical_key(key)  # as read from a message: its NaNs are new objects
         last = max(self.last.get((group, key), 0), floor)
         matches: list[Match] = []
         done: list[list] = []
@@ -159,6 +160,7 @@ class KeyStage:
         sequence number goes with its state (agents/key_expiry.py).
         """
         engine = self.engines[self.group(group).index]
+        key = canonical_key(key)
         if not engine.key_idle(key[0], key, now):
             return False
         engine.forget_key(key[0], key)
@@ -166,11 +168,13 @@ class KeyStage:
         return True
 
     def snapshot(self, group: int, key: Any) -> dict[str, Any]:
+        key = canonical_key(key)
         snap = self.engines[group].snapshot_key(key[0], key)
         snap["last"] = self.last.get((group, key), 0)
         return snap
 
     def restore(self, group: int, key: Any, snap: dict[str, Any]) -> None:
+        key = canonical_key(key)
         self.engines[self.group(group).index].restore_key(key[0], key, snap)
         self.last[(group, key)] = snap["last"]
 

@@ -211,13 +211,20 @@ def holds(clause, history: list[Ev], t: float) -> bool:
 
 
 # -- §4 keys and order --------------------------------------------------------------
+KEY_NAN = float("nan")  # one object for every NaN key value: NaN != NaN, but it is one key
+
+
 def key_of(pattern: Pattern, ev: Ev) -> tuple | None:
     out = []
     for k in pattern.key_by:
         v = getattr(ev, k) if k in ("tenant", "source", "subsystem") else lookup(ev.data, tuple(k.split(".")))
         if v is None or v is MISSING:
             return None
-        out.append(json.dumps(v, sort_keys=True, separators=(",", ":")) if isinstance(v, dict | list) else v)
+        if isinstance(v, dict | list):
+            v = json.dumps(v, sort_keys=True, separators=(",", ":"))
+        elif isinstance(v, float) and math.isnan(v):
+            v = KEY_NAN  # every NaN is one key
+        out.append(v)
     return tuple(out)
 
 

@@ -54,7 +54,7 @@ class Pipeline:
         tenants = set()
         for group, key, seq, ev in self.tenant.drain_outbox():
             wire = decode(roundtrip(ev.to_dict()))  # as the keyed topic carries it
-            self.to_keys[self.partition(group, key)].append((group, key, [(seq, wire)]))
+            self.to_keys[self.partition(group, key)].append((group, tuple(roundtrip(list(key))), [(seq, wire)]))
             tenants.add(ev.tenant)
         for tenant in tenants:  # progress after the forwards, to every partition: idle keys go
             progress = self.tenant.progress(tenant)
@@ -240,6 +240,25 @@ def test_a_forgotten_key_skips_re_deliveries_at_or_below_the_floor():
     assert ks.apply(0, key, [(1, ev[0]), (2, ev[1])], floor=2) == ([], [])  # re-delivered: skipped
     found, done = ks.apply(0, key, [(4, ev[2])], floor=2)
     assert found == [] and done == [[4, []]]  # a fresh key: a `b` alone completes nothing
+
+
+def test_nan_key_values_are_one_key_whatever_float_object_holds_them():
+    """NaN != NaN: keys holding NaN used to be equal only when they held the same object,
+    so events parsed separately (and every event the key stage reads back) never shared one."""
+    p = Pattern("twice", frequency(event("err"), (">=", 2), "1m"), key_by=("tenant", "s"))
+    events = [{"name": "err", "timestamp": 1000 + i, "id": f"e{i}", "tenant": "t", "data": {"s": float("nan")}}
+              for i in range(2)]
+    assert events[0]["data"]["s"] is not events[1]["data"]["s"]
+    assert [m.event_ids for m in replay([p], events)] == [["e1"]]
+    check([p], events, 0, 0)
+    # The key stage gets the key from a message and its state from a snapshot: new NaN objects.
+    before = KeyStage([p])
+    before.apply(0, tuple(roundtrip(["t", float("nan")])), [(1, decode(events[0]))])
+    after = KeyStage([p])
+    after.restore(0, tuple(roundtrip(["t", float("nan")])), roundtrip(before.snapshot(0, ("t", float("nan")))))
+    assert after.apply(0, tuple(roundtrip(["t", float("nan")])), [(1, decode(events[0]))]) == ([], [])  # applied before
+    found, _ = after.apply(0, tuple(roundtrip(["t", float("nan")])), [(2, decode(events[1]))])
+    assert [m.event_ids for m in found] == [["e1"]]  # the first event's count came back
 
 
 def test_verdicts_out_of_order_keep_the_tenants_policy_order():
