@@ -400,7 +400,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     host.ensure_key_loaded(group.index, key, table_key, key_state)
                     tenant = key[0]  # every key group's key starts with the tenant
                     host.key_index.add(tenant, partition, table_key, group.index, key)
-                    floor = host.key_index.floor(tenant, partition, key_state, host.key_snapshots)
+                    floor = host.key_index.floor(tenant, partition, key_state)
                     found, done = keys.apply(group.index, key, [(seq, from_row(tenant, row)) for seq, row in msg["events"]],
                                              floor)
                     evaluated += len(done)

@@ -44,7 +44,7 @@ class EngineHost:
         self.last_event: dict[str, Any] = {}  # tenant → its last engine-in stream event
         self.tenant_snapshots = SnapshotStore()
         self.key_snapshots = SnapshotStore()
-        self.key_index = KeyIndex()
+        self.key_index = KeyIndex(self.key_snapshots)
         self.progress_sent: dict[str, tuple[int, float]] = {}  # tenant → (sequence number, wall time) last sent
 
     # -- tenant stage ------------------------------------------------------------
@@ -119,7 +119,7 @@ class EngineHost:
         (`unload_forgotten`): loading it from the table before that would bring the old state back.
         """
         index = self.key_index
-        floor = index.floors[tenant, partition] = max(index.floor(tenant, partition, table, self.key_snapshots), seq)
+        floor = index.floors[tenant, partition] = max(index.floor(tenant, partition, table), seq)
         keys = index.keys.get((tenant, partition), {})
         gone = []
         for table_key, (group, key) in list(keys.items()):

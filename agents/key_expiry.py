@@ -26,11 +26,10 @@ keeps its keys, as the tenant stage keeps the tenant.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from goldrush.compiler import canonical_key
 from goldrush.internal_codec import unpack
+from goldrush.keygroups import parse_partition_key
 
 from .snapshot_store import SnapshotStore
 
@@ -45,7 +44,8 @@ def floor_key(tenant: str, partition: int) -> str:
 class KeyIndex:
     """Which keys of each (tenant, partition) have state here, and the floors read so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: SnapshotStore):
+        self.store = store  # where the floors are, with the key snapshots
         self.keys: dict[tuple[str, int], dict[str, tuple[int, tuple]]] = {}  # → table key → (group, key)
         self.floors: dict[tuple[str, int], int] = {}
         self.unindexed: list[str] | None = None  # restored table keys still to index (None: not listed yet)
@@ -57,10 +57,10 @@ class KeyIndex:
             keys = self.keys[tenant, partition] = {}
         keys[table_key] = (group, key)
 
-    def floor(self, tenant: str, partition: int, table: Any, store: SnapshotStore) -> int:
+    def floor(self, tenant: str, partition: int, table: Any) -> int:
         floor = self.floors.get((tenant, partition))
         if floor is None:
-            stored = store.read(table, floor_key(tenant, partition))
+            stored = self.store.read(table, floor_key(tenant, partition))
             floor = self.floors[tenant, partition] = 0 if stored is None else unpack(stored)["floor"]
         return floor
 
@@ -75,7 +75,7 @@ class KeyIndex:
         partitions = getattr(table.data, "_key_partition", {})  # the memory store's: where each was recovered from
         for table_key in todo:
             partition = partitions.get(table_key)
-            parsed = _parse(table_key)
+            parsed = parse_partition_key(table_key)
             if partition is not None and parsed is not None:
                 self.add(parsed[1][0], partition, table_key, *parsed)
 
@@ -88,15 +88,3 @@ class KeyIndex:
         self.floors.clear()
         self.unindexed = None
 
-
-def _parse(table_key: str) -> tuple[int, tuple] | None:
-    """(group, key) from a key snapshot's table key (`keygroups.partition_key`), or None."""
-    try:
-        group, *key = json.loads(table_key)
-    except (ValueError, TypeError):
-        return None
-    if type(group) is not int or not key or not isinstance(key[0], str):
-        return None
-    if any(isinstance(v, list | dict) for v in key):
-        return None  # not a key the engine makes (those hold canonical JSON text instead)
-    return group, canonical_key(key)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .codegen import get_path
-from .compiler import CompiledSet
+from .compiler import CompiledSet, canonical_key
 from .dsl import Pattern
 from .events import Event
 from .threevalued import MISSING, NUMBER_TYPES
@@ -112,3 +112,19 @@ def _same_as_engine(value: Any) -> Any:
 def partition_key(group: int, key: tuple) -> bytes:
     """The Kafka key of a key group's key: every event of one engine key gets the same bytes."""
     return json.dumps([group, *map(_same_as_engine, key)], separators=(",", ":"), allow_nan=True).encode()
+
+
+def parse_partition_key(text: str) -> tuple[int, tuple] | None:
+    """(group, key) back from `partition_key`'s text (a key snapshot's table key), or None.
+
+    Equal to the engine's key: `_same_as_engine` keeps Python equality, and NaNs are made
+    canonical again."""
+    try:
+        group, *key = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    if type(group) is not int or not key or not isinstance(key[0], str):
+        return None
+    if any(isinstance(v, list | dict) for v in key):
+        return None  # not a key the engine makes (those hold canonical JSON text instead)
+    return group, canonical_key(key)

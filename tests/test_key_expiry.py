@@ -9,6 +9,7 @@ from goldrush import F, Pattern, event, frequency
 from goldrush.agents.config import WorkerConfig
 from goldrush.agents.host import EngineHost
 from goldrush.agents.key_expiry import KeyIndex, floor_key
+from goldrush.agents.snapshot_store import SnapshotStore
 from goldrush.events import decode
 from goldrush.internal_codec import pack
 from goldrush.keygroups import partition_key
@@ -51,16 +52,16 @@ def test_the_floor_is_kept_and_read_back(tmp_path):
     host, table = host_for(tmp_path), {}
     assert host.on_progress("t", 1, 7, 1000.0, table) == (7, [])
     host.key_snapshots.write(table, floor_key("t", 1), pack({"floor": 7}))
-    fresh = KeyIndex()
-    assert fresh.floor("t", 1, table, host.key_snapshots) == 7
-    assert fresh.floor("t", 0, table, host.key_snapshots) == 0
+    fresh = KeyIndex(host.key_snapshots)
+    assert fresh.floor("t", 1, table) == 7
+    assert fresh.floor("t", 0, table) == 0
 
 
 def test_restored_keys_are_indexed_by_the_partition_they_were_recovered_from():
     keys = {partition_key(0, ("t", "a")).decode(): 0, partition_key(1, ("u", 2)).decode(): 1,
             floor_key("t", 0): 0, "not json": 0, "[1]": 1}
     table = SimpleNamespace(data=SimpleNamespace(_key_partition=dict(keys)))
-    index = KeyIndex()
+    index = KeyIndex(SnapshotStore())
     index.unindexed = list(keys)  # as listed from the table
     index.index_restored(table, limit=2)
     index.index_restored(table, limit=2)
