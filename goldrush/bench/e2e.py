@@ -4,7 +4,8 @@
 parsed); (b) a `goldrush worker` with the built-in patterns processing the same
 events, one event per message and `--batch` events per message, timed from its
 first event in until every event went through the tenant and key stages (its
-/metrics counters), and the same with `--key-stage off`; (c) detection
+/metrics counters), the same with `--key-stage off`, and with a pattern no event
+is relevant to (goldrush/bench/no_pattern.py: the runtime's own cost); (c) detection
 latency p50/p99 at a steady moderate rate: wall time from producing the event that
 completes a failure cascade to the alert on its action topic.
 """
@@ -23,6 +24,8 @@ from goldrush.broker import EmbeddedBroker, free_port, stop_process
 from goldrush.jsonio import loads
 from goldrush.simulator import simulate
 from goldrush.topics import ACTIONS
+
+NO_PATTERN = "goldrush.bench.no_pattern"  # the runtime's own cost: every event read, decoded, reordered, none relevant
 
 
 async def _prepare(bootstrap: str, topic: str, events: list[dict], batch: int) -> int:
@@ -73,20 +76,20 @@ def _metrics(port: int) -> dict[str, float]:
 
 
 def _start_worker(bootstrap: str, topic: str, app_id: str, lateness: str = "2s",
-                  key_stage: str = "on") -> tuple[subprocess.Popen, int]:
+                  key_stage: str = "on", patterns: str | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "goldrush.cli", "worker", "--broker", bootstrap, "--topics", topic,
          "--partitions", "2", "--web-port", str(port), "--app-id", app_id, "--lateness", lateness,
-         "--key-stage", key_stage],
+         "--key-stage", key_stage, *(() if patterns is None else ("--patterns", patterns))],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, port
 
 
 def _worker_rate(bootstrap: str, topic: str, total: int, app_id: str, key_stage: str = "on",
-                 timeout: float = 600) -> float:
+                 patterns: str | None = None, timeout: float = 600) -> float:
     """Events/s from the first event in until every event went through both stages."""
-    proc, port = _start_worker(bootstrap, topic, app_id, key_stage=key_stage)
+    proc, port = _start_worker(bootstrap, topic, app_id, key_stage=key_stage, patterns=patterns)
     try:
         deadline = time.monotonic() + timeout
         first = None
@@ -173,13 +176,18 @@ def main(events: int = 100_000, batch: int = 100, rate: float = 200.0, seconds: 
             worker = _worker_rate(b, topic, len(data), f"bench-{label}")
             # The same worker with every pattern evaluated where its tenant is (no key stage).
             tenant_only = _worker_rate(b, topic, len(data), f"bench-{label}-tenant-only", key_stage="off")
+            # The runtime alone: the same worker with a pattern no event is relevant to.
+            ceiling = _worker_rate(b, topic, len(data), f"bench-{label}-no-pattern", key_stage="off",
+                                   patterns=NO_PATTERN)
             out[label] = {"raw_events_per_s": raw, "raw_parsed_events_per_s": parsed, "worker_events_per_s": worker,
                           "worker_over_raw": worker / raw, "worker_over_parsed": worker / parsed,
                           "worker_key_stage_off_events_per_s": tenant_only,
-                          "worker_key_stage_off_over_raw": tenant_only / raw}
+                          "worker_key_stage_off_over_raw": tenant_only / raw,
+                          "worker_no_pattern_events_per_s": ceiling, "worker_no_pattern_over_raw": ceiling / raw}
             print(f"{label:8s} raw aiokafka {raw:>10,.0f} ev/s | raw + JSON {parsed:>10,.0f} ev/s | "
                   f"worker {worker:>9,.0f} ev/s | worker/raw {worker / raw:.2f} | worker/raw+JSON "
-                  f"{worker / parsed:.2f} | --key-stage off {tenant_only:>9,.0f} ev/s ({tenant_only / raw:.2f})",
+                  f"{worker / parsed:.2f} | --key-stage off {tenant_only:>9,.0f} ev/s ({tenant_only / raw:.2f}) | "
+                  f"no pattern {ceiling:>9,.0f} ev/s ({ceiling / raw:.2f})",
                   flush=True)
         for lateness in ("0s", "2s"):
             lat = asyncio.run(_latency(b, rate, seconds, lateness))
