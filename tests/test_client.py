@@ -118,3 +118,50 @@ def test_produce_and_tail_commands(broker, tmp_path, capsys):
                  "--broker", broker.bootstrap]) == 0
     batches = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [len(b) for b in batches] == [3, 3, 1]
+
+
+def test_the_readme_client_example_runs(broker):
+    """The README's Python example, as written, against the broker: a match and an action come
+    back and both print (the consumer yields matches as well as actions)."""
+    import re
+    import textwrap
+    from pathlib import Path
+
+    from goldrush import Match
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example, = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "ActionConsumer(" in b]
+    code = "async def example(print):\n" + textwrap.indent(example.replace("localhost:9092", broker.bootstrap), "    ")
+    namespace: dict = {}
+    exec(compile(code, "README example", "exec"), namespace)
+    match = Match("readme", "acme", {"tenant": "acme"}, 1767225600.0, ["e1"])
+    action = {"action_id": "a-readme", "pattern": "readme", "tenant": "acme", "key": {"tenant": "acme"},
+              "timestamp": 1767225600.0, "match_id": match.match_id, "event_ids": ["e1"], "type": "algedonic_alert",
+              "params": {"signal": "pain", "severity": "high", "description": "d", "suppressed": None}}
+    printed: list[tuple] = []
+
+    class Seen(Exception):
+        pass
+
+    def ours(args: tuple) -> bool:
+        return "readme" in args or any(getattr(a, "description", None) == "d" for a in args)
+
+    def capture(*args):
+        if ours(args):
+            printed.append(args)
+        if len(printed) == 2:  # our match and our action (in either order: two topics)
+            raise Seen
+
+    async def run():
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(MATCHES, json.dumps(match.to_dict()).encode(), key=b"acme")
+            await producer.send_and_wait(ACTIONS["algedonic_alert"], json.dumps(action).encode(), key=b"acme")
+        finally:
+            await producer.stop()
+        with pytest.raises(Seen):
+            await asyncio.wait_for(namespace["example"](capture), 30)
+
+    asyncio.run(run())
+    assert sorted(args[0] for args in printed) == ["algedonic_alert", "match"]
