@@ -282,6 +282,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        from aiokafka.errors import KafkaConnectionError
+
+        if not isinstance(exc, KafkaConnectionError):
+            raise
+        broker = getattr(args, "broker", None) or default_broker()
+        print(f"goldrush {args.command}: cannot reach a Kafka broker at {broker} "
+              f"(--broker or GOLDRUSH_BROKER): {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,16 @@ from .match import Match
 from .topics import ACTIONS, DEFAULT_SOURCE, MATCHES, default_broker
 
 
+async def started(client: Any) -> None:
+    """Start an aiokafka client; one that cannot start is closed again (no "Unclosed" warning
+    on top of the error)."""
+    try:
+        await client.start()
+    except BaseException:
+        await client.stop()
+        raise
+
+
 class _AsyncClient(ABC):
     """`async with` support for a client with `start()` and `stop()`."""
 
@@ -65,8 +75,9 @@ class EventProducer(_AsyncClient):
         self.sent_messages = 0
 
     async def start(self) -> EventProducer:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **self._options)
-        await self._producer.start()
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **self._options)
+        await started(producer)
+        self._producer = producer
         return self
 
     async def stop(self) -> None:
@@ -134,8 +145,9 @@ class ActionConsumer(_AsyncClient):
         self.duplicates = 0
 
     async def start(self) -> ActionConsumer:
-        self._consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, **self._options)
-        await self._consumer.start()
+        consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, **self._options)
+        await started(consumer)
+        self._consumer = consumer
         return self
 
     async def stop(self) -> None:

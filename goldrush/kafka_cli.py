@@ -40,7 +40,11 @@ class Progress:
 async def _produce(args: argparse.Namespace) -> int:
     from .client import EventProducer
 
-    data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"goldrush produce: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     lines = data.splitlines()
     progress = Progress(len(lines) if not args.quiet else None)
     rejected = 0
@@ -76,10 +80,12 @@ async def _produce(args: argparse.Namespace) -> int:
 async def _tail(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer
 
+    from .client import started
+
     topics = resolve(args.topic or ["matches", "actions"])
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=args.broker,
                                 auto_offset_reset="latest" if args.follow_new else "earliest")
-    await consumer.start()
+    await started(consumer)
     seen = 0
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     try:

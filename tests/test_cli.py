@@ -86,3 +86,23 @@ def test_durations_on_the_command_line_may_be_bare_seconds(tmp_path, capsys):
         assert main(["simulate", "--duration", bad, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert "--duration" in err and bad in err, err
+
+
+def test_produce_and_tail_explain_a_missing_file_or_an_unreachable_broker(tmp_path):
+    """Common mistakes get one line naming the problem and where it is, not a traceback."""
+    from goldrush.broker import free_port
+
+    nowhere = f"127.0.0.1:{free_port()}"  # nothing listens there
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"name": "x", "timestamp": 1}\n')
+    cases = [
+        (["produce", str(tmp_path / "missing.jsonl"), "--broker", nowhere], ["cannot read", "missing.jsonl"]),
+        (["produce", str(events), "--broker", nowhere], ["cannot reach", nowhere, "GOLDRUSH_BROKER"]),
+        (["tail", "--broker", nowhere, "--timeout", "1"], ["cannot reach", nowhere, "GOLDRUSH_BROKER"]),
+        (["simulate", "--kafka", "--duration", "1s", "--broker", nowhere], ["cannot reach", nowhere]),
+    ]
+    for argv, needles in cases:
+        proc = subprocess.run([sys.executable, "-m", "goldrush.cli", *argv], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, (argv, proc.stderr)
+        assert "Traceback" not in proc.stderr and "Unclosed" not in proc.stderr, (argv, proc.stderr)
+        assert all(n in proc.stderr for n in needles), (argv, proc.stderr)
