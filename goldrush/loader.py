@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import json
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -30,6 +31,19 @@ def _from_module(module: ModuleType) -> list[Pattern]:
     return unique
 
 
+def _in_file(exc: Exception, spec: str, path: Path) -> PatternError:
+    """A failure while running a user's pattern file, located at its line in that file: the
+    traceback would mostly show importlib, and the worker's log would bury it."""
+    line = exc.lineno if isinstance(exc, SyntaxError) else None
+    if line is None:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+        line = frames[-1].lineno if frames else None
+    where = spec if line is None else f"{spec}, line {line}"
+    if isinstance(exc, PatternError):
+        return PatternError(f"{where}: {exc}")
+    return PatternError(f"{where}: {type(exc).__name__}: {exc}")
+
+
 def load_patterns(spec: str | None = None) -> list[Pattern]:
     """Patterns from a path (`.py`, `.json`) or a dotted module name (default: built-ins)."""
     spec = spec or DEFAULT_PATTERNS
@@ -37,7 +51,10 @@ def load_patterns(spec: str | None = None) -> list[Pattern]:
     if spec.endswith(".json"):
         if not path.exists():
             raise PatternError(f"no such pattern file: {spec}")
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise PatternError(f"{spec}, line {exc.lineno} column {exc.colno}: not JSON: {exc.msg}") from None
         items = data if isinstance(data, list) else data.get("patterns", [data])
         return [Pattern.from_dict(d) for d in items]
     if spec.endswith(".py"):
@@ -49,7 +66,10 @@ def load_patterns(spec: str | None = None) -> list[Pattern]:
             raise PatternError(f"cannot import {spec}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise _in_file(exc, spec, path) from exc
         return _from_module(module)
     try:
         module = importlib.import_module(spec)

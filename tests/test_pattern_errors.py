@@ -84,3 +84,29 @@ def test_duplicate_pattern_names_are_rejected_at_compile():
 def test_where_errors_are_located():
     with pytest.raises(PatternError, match=r"pattern 'p', clause #1 \(sequence\).*event 'a' where"):
         Pattern("p", sequence(event("a", F.x > None)))
+
+
+@pytest.mark.parametrize("name, text, fragments", [
+    ("typo.py", "from goldrush import Pattern, recent\n\nPATTERNS = [Pattern('p', recent('a', '1s'))]\n",
+     ["typo.py, line 3", "TypeError", "recent()"]),
+    ("invalid.py", "from goldrush import Pattern, recent\nx = 1\nslow = Pattern('slow', recent('a'), cooldown='soon')\n",
+     ["invalid.py, line 3", "pattern 'slow'", "not a duration"]),
+    ("syntax.py", "from goldrush import Pattern\nPATTERNS = [\n", ["syntax.py, line 2", "SyntaxError"]),
+    ("broken.json", '[{"name": "p",\n "clauses": [}]\n', ["broken.json", "line 2", "not JSON"]),
+])
+def test_a_broken_pattern_file_is_named_with_the_line(tmp_path, name, text, fragments):
+    """A pattern file that fails to load says which file, which line and what, not a traceback."""
+    import subprocess
+    import sys
+
+    from goldrush.loader import load_patterns
+
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(PatternError) as err:
+        load_patterns(str(path))
+    assert all(f in str(err.value) for f in fragments), str(err.value)
+    proc = subprocess.run([sys.executable, "-m", "goldrush.cli", "check", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert all(f in proc.stderr for f in fragments), proc.stderr
