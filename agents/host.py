@@ -27,7 +27,7 @@ log = logging.getLogger("goldrush.worker")
 
 class EngineHost:
     def __init__(self, cfg: WorkerConfig):
-        compiled = CompiledSet(load_patterns(cfg.patterns))
+        compiled = self.compiled = CompiledSet(load_patterns(cfg.patterns))
         self.stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage)
         self.engine = self.stage.engine
         self.keys = KeyStage(compiled)

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from goldrush.durations import option_seconds
+from goldrush.loader import DEFAULT_PATTERNS
 from goldrush.topics import SOURCE_TOPICS, default_broker
 
 from .config import WorkerConfig
+
+
+def banner(cfg: WorkerConfig, app: Any) -> str:
+    """What this worker runs, said once at start: the default log level is quiet otherwise."""
+    host = app.goldrush_host
+    patterns = host.compiled.patterns  # both stages'
+    groups = len(host.stage.groups)
+    key_stage = f"key stage on ({groups} key group{'s' * (groups != 1)})" if groups else "no key stage"
+    return (f"goldrush worker {cfg.app_id!r}: broker {cfg.broker}; {len(patterns)} patterns from "
+            f"{cfg.patterns or DEFAULT_PATTERNS}, {key_stage}; lateness {host.engine.lateness:g} s; "
+            f"sources {', '.join(cfg.topics)}; web http://{cfg.web_host}:{cfg.web_port}/ready (/health /metrics /rates)")
 
 
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
@@ -15,6 +29,7 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
     from .faust_worker import GoldrushWorker
 
     app = build_app(cfg)
+    print(banner(cfg, app), file=sys.stderr, flush=True)
     worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
@@ -28,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--filter", action="append", default=[], metavar="TOPIC=GLOB[,GLOB]",
                    help="keep only these event names from TOPIC (repeatable)")
     p.add_argument("--lateness", default="2s", help="allowed lateness for reordering, e.g. 500ms or 0 (default 2s)")
-    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--partitions", type=int, default=4,
+                   help="partitions of the internal topics and tables, made on the first start: the most "
+                        "workers that can share the work (default 4)")
     p.add_argument("--web-port", type=int, default=6066, help="port of /health, /ready, /metrics, /rates")
     p.add_argument("--web-host", default="127.0.0.1", help="interface for the web views (0.0.0.0 in containers)")
     p.add_argument("--fetch-wait", type=float, default=0.1, metavar="SECONDS",
@@ -42,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how often idle key-stage keys are let go (their state equals a fresh key's); "
                         "0 keeps every key (default 30s)")
     p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
-    p.add_argument("--loglevel", default="warning")
+    p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"),
+                   help="(default warning; info logs restores, rebalances and key expiry)")
 
     def handler(args: argparse.Namespace) -> int:
         filters: dict[str, list[str]] = {}

@@ -106,3 +106,18 @@ def test_produce_and_tail_explain_a_missing_file_or_an_unreachable_broker(tmp_pa
         assert proc.returncode == 2, (argv, proc.stderr)
         assert "Traceback" not in proc.stderr and "Unclosed" not in proc.stderr, (argv, proc.stderr)
         assert all(n in proc.stderr for n in needles), (argv, proc.stderr)
+
+
+def test_the_worker_says_what_it_runs_when_it_starts(tmp_path):
+    """At the default (quiet) log level the worker's first line names its broker, patterns, key
+    stage, lateness, sources and web address. Built, not started: no broker needed."""
+    from goldrush.loader import load_patterns
+
+    code = ("from goldrush.agents.app import build_app; from goldrush.agents.config import WorkerConfig; "
+            "from goldrush.agents.worker import banner; "
+            "cfg = WorkerConfig(broker='kafka:9092', app_id='probe', topics=['a', 'b'], lateness=0.5, "
+            f"data_dir={str(tmp_path)!r}); print(banner(cfg, build_app(cfg)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    for part in ("'probe'", "broker kafka:9092", f"{len(load_patterns())} patterns from goldrush.patterns",
+                 "key stage on (", "lateness 0.5 s", "sources a, b", "http://127.0.0.1:6066/ready"):
+        assert part in out, out
