@@ -330,13 +330,12 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             now = time.monotonic()
             for event in batch:
                 tenant = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-                host.ensure_loaded(tenant, state)
+                host.ensure_loaded(tenant, state, event)
                 offset = event.message.offset
                 if offset <= host.offsets.get(tenant, -1):
                     continue  # applied before a restart: its effect is in the snapshot
                 host.offsets[tenant] = offset
-                host.last_arrival[tenant] = now
-                host.last_event[tenant] = event
+                host.arrived(tenant, event, now)
                 events.extend(host.fresh(tenant, unpack(event.value)))
                 touched[tenant] = event
             metrics.inc("goldrush_events_evaluated_total", len(events))
@@ -434,7 +433,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     tenant = msg["tenant"]
                     if group is None:  # answers for a group this tenant stage never waits for: nothing to do
                         continue
-                    host.ensure_loaded(tenant, state)
+                    host.ensure_loaded(tenant, state, event)  # verdicts are co-partitioned with engine-in
                     stage.on_results(tenant, group.index, msg["done"])
                     for _, found in msg["done"]:
                         for m in found:

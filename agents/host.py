@@ -48,7 +48,8 @@ class EngineHost:
         self.progress_sent: dict[str, tuple[int, float]] = {}  # tenant → (sequence number, wall time) last sent
 
     # -- tenant stage ------------------------------------------------------------
-    def ensure_loaded(self, tenant: str, table: Any) -> None:
+    def ensure_loaded(self, tenant: str, table: Any, stream_event: Any = None) -> None:
+        """Restore `tenant` from the table the first time one of its messages (`stream_event`) is seen."""
         if tenant in self.loaded:
             return
         stored = self.tenant_snapshots.read(table, tenant)
@@ -58,6 +59,10 @@ class EngineHost:
             self.offsets[tenant] = snap.get("offset", -1)
             self.sources[tenant] = snap.get("sources", {})
             log.info("tenant %s restored from the changelog at engine-in offset %s", tenant, self.offsets[tenant])
+            if stream_event is not None:
+                # Its restored buffer is flushed when the tenant stays quiet, as it would have been
+                # before the restart, even if every message read now is a skipped re-delivery.
+                self.arrived(tenant, stream_event)
         self.loaded.add(tenant)
 
     def snapshot(self, tenant: str) -> dict[str, Any]:
@@ -90,11 +95,24 @@ class EngineHost:
                 seen[source] = [offset, indexes[-1]]
         return out
 
-    def idle_tenants(self) -> list[str]:
-        now = time.monotonic()
+    def arrived(self, tenant: str, stream_event: Any, now: float | None = None) -> None:
+        """A message of `tenant` came in: its idle flush is timed from now and writes through `stream_event`."""
+        self.last_arrival[tenant] = time.monotonic() if now is None else now
+        self.last_event[tenant] = stream_event
+
+    def idle_tenants(self, now: float | None = None) -> list[str]:
+        """Tenants quiet for `idle_after` whose reorder buffers hold events. A tenant with nothing
+        buffered is let go of here: its last stream event holds a whole engine-in message."""
+        now = time.monotonic() if now is None else now
         buffered = self.engine.buffer.tenants
-        return [t for t, seen in self.last_arrival.items()
-                if now - seen >= self.idle_after and t in buffered and buffered[t].queue]
+        idle = []
+        for tenant, seen in list(self.last_arrival.items()):
+            buf = buffered.get(tenant)
+            if buf is None or not buf.queue:
+                del self.last_arrival[tenant], self.last_event[tenant]
+            elif now - seen >= self.idle_after:
+                idle.append(tenant)
+        return idle
 
     # -- key stage -----------------------------------------------------------------
     def group(self, key_by: list[str]) -> KeyGroup | None:
@@ -158,6 +176,8 @@ class EngineHost:
         self.loaded.clear()
         self.offsets.clear()
         self.sources.clear()
+        self.last_arrival.clear()
+        self.last_event.clear()
         self.keys.unload_all()
         self.keys_loaded.clear()
         self.tenant_snapshots.forget()

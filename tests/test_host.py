@@ -1,0 +1,48 @@
+"""The tenant stage's bookkeeping on the host (agents/host.py), with plain dicts as tables."""
+
+from __future__ import annotations
+
+from goldrush.agents.config import WorkerConfig
+from goldrush.agents.host import EngineHost
+from goldrush.events import decode
+from goldrush.internal_codec import pack
+
+
+def ev(tenant: str, t: float):
+    return decode({"name": "vsm_core.system1.failure", "timestamp": t, "id": f"{tenant}-{t}", "tenant": tenant,
+                   "source": "db", "data": {}})
+
+
+def test_a_tenant_restored_with_buffered_events_is_flushed_when_it_stays_quiet():
+    """After a restart, a tenant's first engine-in messages may all be re-deliveries (skipped: the
+    snapshot covers them). Its restored reorder buffer must still be flushed once the tenant stays
+    quiet (SEMANTICS §4), not held until the tenant sends again."""
+    table: dict = {}
+    before = EngineHost(WorkerConfig(broker="unused:9092"))
+    before.ensure_loaded("t", table)
+    before.engine.push_many([ev("t", 1000.0)])  # held back by the 2 s lateness
+    before.tenant_snapshots.write(table, "t", pack(before.snapshot("t")))
+
+    after = EngineHost(WorkerConfig(broker="unused:9092"))  # the restarted worker
+    stream_event = object()  # the (re-delivered) engine-in message that made it load the tenant
+    after.ensure_loaded("t", table, stream_event)
+    assert after.engine.buffer.tenants["t"].queue
+    assert after.idle_tenants(now=after.last_arrival["t"] + after.idle_after) == ["t"]
+    assert after.last_event["t"] is stream_event  # flush_idle writes the tenant's table entries through it
+
+
+def test_only_tenants_with_buffered_events_are_remembered_for_the_idle_flush():
+    """Each remembered tenant holds its last engine-in message (up to 900 kB): a worker seeing
+    many tenants must not keep one per tenant ever seen, nor those of partitions it lost."""
+    host = EngineHost(WorkerConfig(broker="unused:9092"))
+    for i, tenant in enumerate(("a", "b", "c")):
+        host.ensure_loaded(tenant, {})
+        host.arrived(tenant, object(), now=100.0)
+        host.engine.push_many([ev(tenant, 1000.0 + i)])
+    host.engine.flush_tenant("b")
+    assert host.idle_tenants(now=100.5) == []  # not quiet long enough yet
+    assert set(host.last_event) == set(host.last_arrival) == {"a", "c"}  # b has nothing buffered: let go
+    assert host.idle_tenants(now=100.0 + host.idle_after) == ["a", "c"]
+    host.unload_all()  # partitions revoked
+    assert host.last_event == host.last_arrival == {}
+
