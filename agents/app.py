@@ -64,8 +64,9 @@ from .ingest import decode_message, name_filter
 from .key_expiry import floor_key
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
+from .quiet_flush import StandIn, marked_tenants
 from .source_consumer import SourceConsumer
-from .web import register_views
+from .web import is_ready, register_views
 
 log = logging.getLogger("goldrush.worker")
 
@@ -257,6 +258,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     out.progress += [(partition, data) for partition in range(cfg.partitions)]
         out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
+        out.snapshots += [(state, key, source_event, mark)
+                          for key, source_event, mark in host.marks.changes(tenants, engine.buffer.tenants)]
         return out
 
     def write_tables(outcome: Outcome) -> None:
@@ -443,9 +446,22 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 outcome.counts.update(counts)
                 await publish(outcome)
 
+    def load_marked_tenants() -> None:
+        """Once this assignment is recovered: see agents/quiet_flush.py."""
+        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == engine_in_name}
+        found = marked_tenants(list(state.keys()), lambda key: unpack(host.tenant_snapshots.read(state, key))[
+            "partition"], assigned)
+        for tenant, partition in found:
+            host.ensure_loaded(tenant, state, StandIn(engine_in_name, partition))
+        host.marks_scanned = True
+        if found:
+            log.info("%d tenants with buffered events loaded after recovery", len(found))
+
     @app.timer(1.0)
     async def flush_idle() -> None:
         """A tenant quiet for `lateness` of wall-clock time (≥ 1 s) has its buffer flushed."""
+        if not host.marks_scanned and is_ready(app):
+            load_marked_tenants()
         idle = host.idle_tenants()
         if idle:  # one publish (one producer flush) for all of them, not one per tenant
             await topics_tracked()

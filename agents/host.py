@@ -20,6 +20,7 @@ from goldrush.wire import from_row
 
 from .config import WorkerConfig
 from .key_expiry import KeyIndex
+from .quiet_flush import BufferMarks
 from .snapshot_store import SnapshotStore
 
 log = logging.getLogger("goldrush.worker")
@@ -46,6 +47,8 @@ class EngineHost:
         self.key_snapshots = SnapshotStore()
         self.key_index = KeyIndex(self.key_snapshots)
         self.progress_sent: dict[str, tuple[int, float]] = {}  # tenant → (sequence number, wall time) last sent
+        self.marks = BufferMarks()  # see agents/quiet_flush.py
+        self.marks_scanned = False  # the marked tenants of this assignment are loaded
 
     # -- tenant stage ------------------------------------------------------------
     def ensure_loaded(self, tenant: str, table: Any, stream_event: Any = None) -> None:
@@ -59,6 +62,7 @@ class EngineHost:
             self.offsets[tenant] = snap.get("offset", -1)
             self.sources[tenant] = snap.get("sources", {})
             log.info("tenant %s restored from the changelog at engine-in offset %s", tenant, self.offsets[tenant])
+            self.marks.loaded(tenant, table)
             if stream_event is not None:
                 # Its restored buffer is flushed when the tenant stays quiet, as it would have been
                 # before the restart, even if every message read now is a skipped re-delivery.
@@ -178,6 +182,8 @@ class EngineHost:
         self.sources.clear()
         self.last_arrival.clear()
         self.last_event.clear()
+        self.marks.clear()
+        self.marks_scanned = False
         self.keys.unload_all()
         self.keys_loaded.clear()
         self.tenant_snapshots.forget()

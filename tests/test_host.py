@@ -46,3 +46,26 @@ def test_only_tenants_with_buffered_events_are_remembered_for_the_idle_flush():
     host.unload_all()  # partitions revoked
     assert host.last_event == host.last_arrival == {}
 
+
+def test_tenants_holding_buffered_events_are_marked_in_the_table_only_when_that_changes():
+    """See agents/quiet_flush.py: the marks let a restarted worker load the quiet tenants whose
+    buffered events still wait for the idle flush."""
+    from goldrush.agents.quiet_flush import StandIn, mark_key, marked_tenants
+
+    host = EngineHost(WorkerConfig(broker="unused:9092"))
+    on_p1 = StandIn("engine-in", 1)
+    buffered = host.engine.buffer.tenants
+    host.ensure_loaded("t", {})
+    host.engine.push_many([ev("t", 1000.0)])
+    assert host.marks.changes({"t": on_p1}, buffered) == [(mark_key("t"), on_p1, {"partition": 1})]
+    host.engine.push_many([ev("t", 1000.5)])
+    assert host.marks.changes({"t": on_p1}, buffered) == []  # still buffered: nothing to write
+    host.engine.flush_tenant("t")
+    assert host.marks.changes({"t": on_p1}, buffered) == [(mark_key("t"), on_p1, None)]  # delete the mark
+
+    table = {"t": b"snapshot", mark_key("t"): b"1", mark_key("u"): b"0", "v": b"snapshot"}
+    again = EngineHost(WorkerConfig(broker="unused:9092"))
+    again.marks.loaded("t", table)
+    assert again.marks.changes({"t": on_p1}, {}) == [(mark_key("t"), on_p1, None)]  # marked before the restart
+    partitions = {mark_key("t"): 1, mark_key("u"): 0}
+    assert marked_tenants(table, partitions.get, {1}) == [("t", 1)]  # u's partition went to another worker

@@ -679,3 +679,35 @@ def test_idle_keys_are_let_go_and_a_let_go_key_starts_fresh(fresh_broker, tmp_pa
     assert any(m["key"] == {"tenant": "t", "source": "pod-0"} for m in expected.values())
     assert_at_least_once(records, expected, "match_id")
     assert_at_least_once(actions, expected_actions, "action_id")
+
+
+def test_a_restart_does_not_hold_back_a_quiet_tenants_buffered_events(fresh_broker, tmp_path):
+    """A tenant's last events wait in its reorder buffer until it has been quiet for the lateness
+    (SEMANTICS §4). A worker stopped before that (a deploy) keeps them in the tenant's snapshot; the
+    restarted worker must still release them while the tenant stays quiet, not wait for its next event."""
+    t0 = time.time()
+    cascade = [{"name": "vsm_core.system1.failure", "timestamp": t0 + i / 10, "tenant": "quiet", "source": svc,
+                "id": f"quiet-{i}", "data": {"service": svc}} for i, svc in enumerate(("db", "api", "web"))]
+    expected = {m.match_id for m in replay(ALL, cascade)}
+    assert expected
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-quiet", "--lateness", "8s")
+    try:
+        asyncio.run(wait_ready(worker))
+
+        async def send():
+            async with EventProducer(fresh_broker.bootstrap) as producer:
+                await producer.send_many(cascade)
+
+        asyncio.run(send())
+        deadline = time.monotonic() + 30
+        while prometheus(http_get(worker.web_port, "/metrics")[1]).get("goldrush_events_evaluated_total", 0) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(1.0)  # the batch's snapshot is written right after it is evaluated
+        stop(worker)  # graceful: its offsets are committed, so nothing of the tenant is read again
+        assert not asyncio.run(collect(fresh_broker.bootstrap, (MATCHES,), 1, timeout=2))  # still buffered
+        worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-quiet", "--lateness", "8s")
+        records = asyncio.run(collect(fresh_broker.bootstrap, (MATCHES,), 0, timeout=60, ids=expected))
+    finally:
+        stop(worker)
+    assert expected <= {r["match_id"] for r in records}
