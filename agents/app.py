@@ -72,6 +72,9 @@ log = logging.getLogger("goldrush.worker")
 
 RATE_WINDOW = 10.0  # seconds per tumbling window of the live rate tables
 RATE_EXPIRES = timedelta(minutes=5)
+# How often quiet tenants are looked for: a tenant's last events are released between `lateness`
+# and `lateness` + this after its last message. Only tenants with buffered events are looked at.
+IDLE_CHECK = 0.25
 
 
 def _wall_clock(event: Any) -> float:
@@ -457,7 +460,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         if found:
             log.info("%d tenants with buffered events loaded after recovery", len(found))
 
-    @app.timer(1.0)
+    @app.timer(IDLE_CHECK)
     async def flush_idle() -> None:
         """A tenant quiet for `lateness` of wall-clock time (≥ 1 s) has its buffer flushed."""
         if not host.marks_scanned and is_ready(app):
