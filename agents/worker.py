@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from goldrush.cli_args import positive_float, positive_int
 from goldrush.durations import option_seconds
 from goldrush.loader import DEFAULT_PATTERNS
 from goldrush.topics import SOURCE_TOPICS, default_broker
@@ -43,14 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--filter", action="append", default=[], metavar="TOPIC=GLOB[,GLOB]",
                    help="keep only these event names from TOPIC (repeatable)")
     p.add_argument("--lateness", default="2s", help="allowed lateness for reordering, e.g. 500ms or 0 (default 2s)")
-    p.add_argument("--partitions", type=int, default=4,
+    p.add_argument("--partitions", type=positive_int, default=4,
                    help="partitions of the internal topics and tables, made on the first start: the most "
                         "workers that can share the work (default 4)")
     p.add_argument("--web-port", type=int, default=6066, help="port of /health, /ready, /metrics, /rates")
     p.add_argument("--web-host", default="127.0.0.1", help="interface for the web views (0.0.0.0 in containers)")
-    p.add_argument("--fetch-wait", type=float, default=0.1, metavar="SECONDS",
+    p.add_argument("--fetch-wait", type=positive_float, default=0.1, metavar="SECONDS",
                    help="longest the broker may hold a fetch that has no data yet (default 0.1)")
-    p.add_argument("--stop-timeout", type=float, default=15.0, metavar="SECONDS",
+    p.add_argument("--stop-timeout", type=positive_float, default=15.0, metavar="SECONDS",
                    help="exit hard if a graceful stop takes longer (default 15; state is in the changelogs)")
     p.add_argument("--key-stage", choices=("on", "off"), default="on",
                    help="on: patterns keyed finer than the tenant run where each key is (spreads a hot tenant); "
@@ -67,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         for f in args.filter:
             topic, _, globs = f.partition("=")
             if not globs:
-                raise SystemExit(f"goldrush worker: --filter {f!r}: expected TOPIC=GLOB[,GLOB]")
+                print(f"goldrush worker: --filter {f!r}: expected TOPIC=GLOB[,GLOB]", file=sys.stderr)
+                return 2
             filters.setdefault(topic, []).extend(g for g in globs.split(",") if g)
         lateness = option_seconds(args.lateness, what="--lateness", allow_zero=True)
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from .cli_args import non_negative_float, positive_float, positive_int
 from .errors import PatternError
 from .loader import DEFAULT_PATTERNS
 from .topics import DEFAULT_SOURCE, default_broker
@@ -143,11 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="generate realistic VSM events whose scenarios make patterns fire")
     p.add_argument("--scenario", default="mixed",
                    choices=["normal", "variety_imbalance", "oscillation", "cascade", "opportunity", "mixed"])
-    p.add_argument("--rate", type=float, default=50.0, help="events per second of event time (default 50)")
+    p.add_argument("--rate", type=positive_float, default=50.0, help="events per second of event time (default 50)")
     p.add_argument("--duration", default="1h", help="event time covered, e.g. 30m or 90 (seconds) (default 1h)")
-    p.add_argument("--tenants", type=int, default=5)
+    p.add_argument("--tenants", type=positive_int, default=5)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--disorder", type=float, default=0.0,
+    p.add_argument("--disorder", type=non_negative_float, default=0.0,
                    help="jitter timestamps back by up to this many seconds (out-of-order arrival)")
     p.add_argument("--out", help="JSONL file to write (default stdout)")
     p.add_argument("--kafka", action="store_true", help="produce to Kafka instead of writing JSONL")
@@ -155,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", default=DEFAULT_SOURCE,
                    help=f"source topic for --kafka (default {DEFAULT_SOURCE}; 'by-subsystem' routes each "
                         "event to the seed's per-system topic)")
-    p.add_argument("--batch", type=int, default=100, help="events per Kafka message with --kafka (default 100)")
+    p.add_argument("--batch", type=positive_int, default=100, help="events per Kafka message with --kafka (default 100)")
     p.add_argument("--realtime", action="store_true",
                    help="stamp events from now and pace them at --rate per wall-clock second (live feeds)")
     p.set_defaults(handler=_simulate)
@@ -173,9 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = p.add_subparsers(dest="bench", metavar="BENCH")
     bench.required = True
     b = bench.add_parser("replay", help="replay throughput vs json.loads of the same events")
-    b.add_argument("--events", type=int, default=300_000)
-    b.add_argument("--tenants", type=int, default=1000)
-    b.add_argument("--repeat", type=int, default=3, help="rounds; the best of each is kept")
+    b.add_argument("--events", type=positive_int, default=300_000)
+    b.add_argument("--tenants", type=positive_int, default=1000)
+    b.add_argument("--repeat", type=positive_int, default=3, help="rounds; the best of each is kept")
     b.add_argument("--patterns", choices=["seed", "all"], default="seed",
                    help="the seed's three patterns (default) or every built-in pattern and trigger")
     b.add_argument("--json", action="store_true", help="print the figures as JSON too")
@@ -189,15 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write per-series scores in NAB's results layout for the official scorer")
     b.set_defaults(handler=_bench_nab)
     b = bench.add_parser("e2e", help="worker vs raw aiokafka on the embedded broker, and detection latency")
-    b.add_argument("--events", type=int, default=100_000)
-    b.add_argument("--batch", type=int, default=100, help="events per message in the batched run")
-    b.add_argument("--rate", type=float, default=200.0, help="events/s of the latency run")
-    b.add_argument("--seconds", type=float, default=30.0, help="length of each latency run")
+    b.add_argument("--events", type=positive_int, default=100_000)
+    b.add_argument("--batch", type=positive_int, default=100, help="events per message in the batched run")
+    b.add_argument("--rate", type=positive_float, default=200.0, help="events/s of the latency run")
+    b.add_argument("--seconds", type=positive_float, default=30.0, help="length of each latency run")
     b.add_argument("--json", action="store_true", help="print the figures as JSON too")
     b.set_defaults(handler=_bench_e2e)
     b = bench.add_parser("models", help="samples/s of every anomaly model on one core")
     b.add_argument("--samples", type=int, default=200_000)
-    b.add_argument("--repeat", type=int, default=3)
+    b.add_argument("--repeat", type=positive_int, default=3)
     b.set_defaults(handler=_bench_models)
 
     for register in _EXTENSIONS:

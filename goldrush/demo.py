@@ -15,6 +15,7 @@ import time
 from collections import Counter
 
 from .broker import EmbeddedBroker, free_port, stop_process
+from .cli_args import positive_float, positive_int
 from .client import EventProducer
 from .durations import option_seconds
 from .kafka_cli import _pretty
@@ -113,6 +114,7 @@ def _wait_ready(web_port: int, worker: subprocess.Popen, timeout: float = 120) -
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    option_seconds(args.duration, what="--duration")  # refused now, not after the broker and worker started
     port = args.port or free_port()
     log = tempfile.NamedTemporaryFile("w", prefix="goldrush-demo-worker-", suffix=".log", delete=False)  # noqa: SIM115
     with EmbeddedBroker(port) as broker:
@@ -145,10 +147,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="embedded broker + worker + simulator + live view of matches and actions")
     p.add_argument("--scenario", default="mixed",
                    choices=["normal", "variety_imbalance", "oscillation", "cascade", "opportunity", "mixed"])
-    p.add_argument("--tenants", type=int, default=5)
-    p.add_argument("--rate", type=float, default=5.0, help="events per second of event time")
+    p.add_argument("--tenants", type=positive_int, default=5)
+    p.add_argument("--rate", type=positive_float, default=5.0, help="events per second of event time")
     p.add_argument("--duration", default="4h", help="event time to simulate (default 4h)")
-    p.add_argument("--speed", type=float, default=3000.0, help="events sent per wall-clock second")
+    p.add_argument("--speed", type=positive_float, default=3000.0, help="events sent per wall-clock second")
     p.add_argument("--port", type=int, help="broker port (default: a free one)")
     p.add_argument("--web-port", type=int, default=6066)
     p.set_defaults(handler=run_demo)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from .cli_args import positive_float, positive_int
 from .events import InvalidEvent, decode
 from .jsonio import BadJSON, dumps, loads
 from .topics import DEFAULT_SOURCE, default_broker, resolve
@@ -131,7 +132,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="send events from a JSONL file to Kafka")
     p.add_argument("file", help="JSONL file of events, or - for stdin")
     p.add_argument("--topic", default=DEFAULT_SOURCE, help=f"(default {DEFAULT_SOURCE})")
-    p.add_argument("--batch", type=int, default=1, help="events per Kafka message (a JSON array when > 1)")
+    p.add_argument("--batch", type=positive_int, default=1, help="events per Kafka message (a JSON array when > 1)")
     p.add_argument("--broker", default=default_broker(), help="bootstrap server (env GOLDRUSH_BROKER)")
     p.add_argument("--rejected", metavar="FILE", help="write lines that are not events here (JSONL)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -142,8 +143,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="matches, actions, autoscale, algedonic, coordination, deadletter, late, or a topic "
                         "name; repeatable (default: matches and actions)")
     p.add_argument("--json", action="store_true", help="print the raw JSON records (JSONL)")
-    p.add_argument("--max", type=int, help="stop after N records")
-    p.add_argument("--timeout", type=float, help="stop after S seconds")
+    p.add_argument("--max", type=positive_int, help="stop after N records")
+    p.add_argument("--timeout", type=positive_float, help="stop after S seconds")
     p.add_argument("--follow-new", action="store_true", help="only records published from now on")
     p.add_argument("--broker", default=default_broker(), help="bootstrap server (env GOLDRUSH_BROKER)")
     p.set_defaults(handler=lambda a: asyncio.run(_tail(a)))

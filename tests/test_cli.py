@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from goldrush.cli import main
 
 
@@ -121,3 +123,25 @@ def test_the_worker_says_what_it_runs_when_it_starts(tmp_path):
     for part in ("'probe'", "broker kafka:9092", f"{len(load_patterns())} patterns from goldrush.patterns",
                  "key stage on (", "lateness 0.5 s", "sources a, b", "http://127.0.0.1:6066/ready"):
         assert part in out, out
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["simulate", "--rate", "0"], "--rate"),
+    (["simulate", "--tenants", "0"], "--tenants"),
+    (["simulate", "--disorder", "-1"], "--disorder"),
+    (["produce", "-", "--batch", "0"], "--batch"),
+    (["tail", "--max", "-1"], "--max"),
+    (["worker", "--partitions", "0"], "--partitions"),
+    (["worker", "--fetch-wait", "nan"], "--fetch-wait"),
+    (["worker", "--filter", "nonsense"], "--filter"),
+    (["demo", "--duration", "soon"], "--duration"),
+    (["demo", "--rate", "-5"], "--rate"),
+    (["bench", "replay", "--events", "0"], "--events"),
+])
+def test_bad_numbers_are_refused_before_anything_starts(argv, option):
+    """Exit 2 with a line naming the option, before a broker or worker starts, and no traceback."""
+    proc = subprocess.run([sys.executable, "-m", "goldrush.cli", *argv], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, proc.stderr
+    assert option in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "embedded broker" not in proc.stderr and "Unclosed" not in proc.stderr, proc.stderr
