@@ -6,8 +6,7 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from .cli_args import positive_float, positive_int
 from .events import InvalidEvent, decode
@@ -38,21 +37,32 @@ class Progress:
         self.stream.flush()
 
 
+def _count_lines(source: BinaryIO) -> int:
+    """Lines in a file, for the progress bar, read in blocks; the file is rewound."""
+    count, last = 0, b"\n"
+    for block in iter(lambda: source.read(1 << 20), b""):
+        count += block.count(b"\n")
+        last = block[-1:]
+    source.seek(0)
+    return count + (last != b"\n")
+
+
 async def _produce(args: argparse.Namespace) -> int:
     from .client import EventProducer
 
     try:
-        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+        total = _count_lines(source) if source.seekable() and not args.quiet else None  # not for pipes
     except OSError as exc:
         print(f"goldrush produce: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    lines = data.splitlines()
-    progress = Progress(len(lines) if not args.quiet else None)
+    progress = Progress(total)
+    lineno = 0
     rejected = 0
     rejects = open(args.rejected, "w") if args.rejected else None  # noqa: SIM115
     try:
         async with EventProducer(args.broker, topic=args.topic, batch=args.batch) as producer:
-            for lineno, line in enumerate(lines, 1):
+            for lineno, line in enumerate(source, 1):  # streamed: a recorded day may not fit in memory
                 if not line.strip():
                     continue
                 try:
@@ -71,8 +81,10 @@ async def _produce(args: argparse.Namespace) -> int:
     finally:
         if rejects:
             rejects.close()
+        if source is not sys.stdin.buffer:
+            source.close()
     if not args.quiet:
-        progress.update(len(lines), final=True)
+        progress.update(lineno, final=True)
     print(f"sent {sent} events in {messages} messages to {args.topic} "
           f"at {args.broker}; rejected {rejected}", file=sys.stderr)
     return 0 if rejected == 0 else 1
