@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
@@ -25,10 +26,22 @@ def banner(cfg: WorkerConfig, app: Any) -> str:
             f"sources {', '.join(cfg.topics)}; web http://{cfg.web_host}:{cfg.web_port}/ready (/health /metrics /rates)")
 
 
+async def _reachable(broker: str) -> None:
+    """Raises KafkaConnectionError (one line from `goldrush`) when no broker answers at `broker`."""
+    from aiokafka.client import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=broker)
+    try:
+        await client.bootstrap()
+    finally:
+        await client.close()
+
+
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
     from .app import build_app
     from .faust_worker import GoldrushWorker
 
+    asyncio.run(_reachable(cfg.broker))  # else Faust fails a moment later with a traceback per service
     app = build_app(cfg)
     print(banner(cfg, app), file=sys.stderr, flush=True)
     worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=loglevel, quiet=True)

@@ -102,6 +102,7 @@ def test_produce_and_tail_explain_a_missing_file_or_an_unreachable_broker(tmp_pa
         (["produce", str(events), "--broker", nowhere], ["cannot reach", nowhere, "GOLDRUSH_BROKER"]),
         (["tail", "--broker", nowhere, "--timeout", "1"], ["cannot reach", nowhere, "GOLDRUSH_BROKER"]),
         (["simulate", "--kafka", "--duration", "1s", "--broker", nowhere], ["cannot reach", nowhere]),
+        (["worker", "--broker", nowhere, "--web-port", str(free_port())], ["goldrush worker: cannot reach", nowhere]),
     ]
     for argv, needles in cases:
         proc = subprocess.run([sys.executable, "-m", "goldrush.cli", *argv], capture_output=True, text=True, timeout=60)
