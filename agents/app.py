@@ -262,7 +262,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
         out.snapshots += [(state, key, source_event, mark)
-                          for key, source_event, mark in host.marks.changes(tenants, engine.buffer.tenants)]
+                          for key, source_event, mark in host.marks.changes(tenants, engine.buffer)]
         return out
 
     def write_tables(outcome: Outcome) -> None:

@@ -108,11 +108,10 @@ class EngineHost:
         """Tenants quiet for `idle_after` whose reorder buffers hold events. A tenant with nothing
         buffered is let go of here: its last stream event holds a whole engine-in message."""
         now = time.monotonic() if now is None else now
-        buffered = self.engine.buffer.tenants
+        holds = self.engine.buffer.holds
         idle = []
         for tenant, seen in list(self.last_arrival.items()):
-            buf = buffered.get(tenant)
-            if buf is None or not buf.queue:
+            if not holds(tenant):
                 del self.last_arrival[tenant], self.last_event[tenant]
             elif now - seen >= self.idle_after:
                 idle.append(tenant)

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from goldrush.reorder import ReorderBuffer
+
 MARK = "buffered\x00"  # + tenant; tenant snapshots are stored under the bare tenant name
 
 
@@ -53,13 +55,12 @@ class BufferMarks:
         if mark_key(tenant) in table:
             self.marked.add(tenant)
 
-    def changes(self, tenants: Mapping[str, Any], buffered: Mapping[str, Any]
+    def changes(self, tenants: Mapping[str, Any], buffer: ReorderBuffer
                 ) -> list[tuple[str, Any, dict[str, int] | None]]:
         """(table key, stream event, value or None to delete) for the tenants whose mark changed."""
         out = []
         for tenant, stream_event in tenants.items():
-            buf = buffered.get(tenant)
-            holds = buf is not None and bool(buf.queue)
+            holds = buffer.holds(tenant)
             if holds == (tenant in self.marked):
                 continue
             if holds:

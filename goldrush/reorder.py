@@ -39,6 +39,11 @@ class ReorderBuffer:
             buf = self.tenants[tenant] = _TenantBuffer()
         return buf
 
+    def holds(self, tenant: str) -> bool:
+        """True while `tenant` has events waiting to be released."""
+        buf = self.tenants.get(tenant)
+        return buf is not None and bool(buf.queue)
+
     def push(self, event: Event, out: list[Event]) -> bool:
         """Buffer `event`, append what is now releasable to `out`; False if it is late."""
         buf = self.tenants.get(event.tenant)

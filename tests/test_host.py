@@ -54,7 +54,7 @@ def test_tenants_holding_buffered_events_are_marked_in_the_table_only_when_that_
 
     host = EngineHost(WorkerConfig(broker="unused:9092"))
     on_p1 = StandIn("engine-in", 1)
-    buffered = host.engine.buffer.tenants
+    buffered = host.engine.buffer
     host.ensure_loaded("t", {})
     host.engine.push_many([ev("t", 1000.0)])
     assert host.marks.changes({"t": on_p1}, buffered) == [(mark_key("t"), on_p1, {"partition": 1})]
@@ -66,6 +66,6 @@ def test_tenants_holding_buffered_events_are_marked_in_the_table_only_when_that_
     table = {"t": b"snapshot", mark_key("t"): b"1", mark_key("u"): b"0", "v": b"snapshot"}
     again = EngineHost(WorkerConfig(broker="unused:9092"))
     again.marks.loaded("t", table)
-    assert again.marks.changes({"t": on_p1}, {}) == [(mark_key("t"), on_p1, None)]  # marked before the restart
+    assert again.marks.changes({"t": on_p1}, again.engine.buffer) == [(mark_key("t"), on_p1, None)]  # marked before the restart
     partitions = {mark_key("t"): 1, mark_key("u"): 0}
     assert marked_tenants(table, partitions.get, {1}) == [("t", 1)]  # u's partition went to another worker
