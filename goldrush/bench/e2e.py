@@ -1,7 +1,8 @@
 """`goldrush bench e2e`: the worker against raw aiokafka on the embedded broker, in one run.
 
 (a) raw aiokafka consumption of a prepared topic (messages read, and read + JSON
-parsed); (b) a `goldrush worker` with the built-in patterns processing the same
+parsed), and the floor no worker can beat (goldrush/bench/floor.py: every event
+decoded and validated, and forwarded through one internal topic); (b) a `goldrush worker` with the built-in patterns processing the same
 events, one event per message and `--batch` events per message, timed from its
 first event in until every event went through the tenant and key stages (its
 /metrics counters), the same with `--key-stage off`, and with a pattern no event
@@ -20,6 +21,7 @@ import time
 import urllib.request
 from typing import Any
 
+from goldrush.bench.floor import consume, count_decoded, decode_and_forward
 from goldrush.broker import EmbeddedBroker, free_port, stop_process
 from goldrush.jsonio import loads
 from goldrush.simulator import simulate
@@ -42,27 +44,9 @@ async def _prepare(bootstrap: str, topic: str, events: list[dict], batch: int) -
     return producer.sent_messages
 
 
-async def _raw(bootstrap: str, topic: str, total: int, parse: bool) -> float:
-    """Events/s of a bare consumer reading (and maybe parsing) the whole topic."""
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
-    await consumer.start()
-    seen = 0
-    t0 = time.perf_counter()
-    try:
-        while seen < total:
-            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
-                for r in records:
-                    if parse:
-                        doc = loads(r.value)
-                        seen += len(doc) if isinstance(doc, list) else 1
-                    else:
-                        seen += r.value.count(b'"name"')  # events in the message, without parsing
-    finally:
-        await consumer.stop()
-    return total / (time.perf_counter() - t0)
+def _count_parsed(record: Any) -> int:
+    doc = loads(record.value)
+    return len(doc) if isinstance(doc, list) else 1
 
 
 def _metrics(port: int) -> dict[str, float]:
@@ -171,8 +155,10 @@ def main(events: int = 100_000, batch: int = 100, rate: float = 200.0, seconds: 
         for label, size in (("single", 1), ("batched", batch)):
             topic = f"bench-{label}"
             asyncio.run(_prepare(b, topic, data, size))
-            raw = asyncio.run(_raw(b, topic, len(data), parse=False))
-            parsed = asyncio.run(_raw(b, topic, len(data), parse=True))
+            raw = asyncio.run(consume(b, topic, len(data)))
+            parsed = asyncio.run(consume(b, topic, len(data), _count_parsed))
+            decoded = asyncio.run(consume(b, topic, len(data), count_decoded))
+            forwarded = asyncio.run(decode_and_forward(b, topic, f"{topic}-floor", len(data)))
             worker = _worker_rate(b, topic, len(data), f"bench-{label}")
             # The same worker with every pattern evaluated where its tenant is (no key stage).
             tenant_only = _worker_rate(b, topic, len(data), f"bench-{label}-tenant-only", key_stage="off")
@@ -183,11 +169,15 @@ def main(events: int = 100_000, batch: int = 100, rate: float = 200.0, seconds: 
                           "worker_over_raw": worker / raw, "worker_over_parsed": worker / parsed,
                           "worker_key_stage_off_events_per_s": tenant_only,
                           "worker_key_stage_off_over_raw": tenant_only / raw,
-                          "worker_no_pattern_events_per_s": ceiling, "worker_no_pattern_over_raw": ceiling / raw}
+                          "worker_no_pattern_events_per_s": ceiling, "worker_no_pattern_over_raw": ceiling / raw,
+                          "floor_decode_events_per_s": decoded, "floor_decode_over_raw": decoded / raw,
+                          "floor_decode_forward_events_per_s": forwarded, "floor_decode_forward_over_raw": forwarded / raw}
             print(f"{label:8s} raw aiokafka {raw:>10,.0f} ev/s | raw + JSON {parsed:>10,.0f} ev/s | "
                   f"worker {worker:>9,.0f} ev/s | worker/raw {worker / raw:.2f} | worker/raw+JSON "
                   f"{worker / parsed:.2f} | --key-stage off {tenant_only:>9,.0f} ev/s ({tenant_only / raw:.2f}) | "
-                  f"no pattern {ceiling:>9,.0f} ev/s ({ceiling / raw:.2f})",
+                  f"no pattern {ceiling:>9,.0f} ev/s ({ceiling / raw:.2f})\n"
+                  f"{'':8s} floor, plain aiokafka: decode + validate {decoded:>10,.0f} ev/s ({decoded / raw:.2f}) | "
+                  f"and forward through one internal topic {forwarded:>10,.0f} ev/s ({forwarded / raw:.2f})",
                   flush=True)
         for lateness in ("0s", "2s"):
             lat = asyncio.run(_latency(b, rate, seconds, lateness))
