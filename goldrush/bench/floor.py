@@ -32,26 +32,35 @@ def count_decoded(record: Any) -> int:
     return len(events) + len(dead) + filtered
 
 
-async def consume(bootstrap: str, topic: str, total: int, count: Callable[[Any], int] = count_names) -> float:
-    """Events/s of one consumer reading the whole topic, `count` being its work per message."""
+async def consume(bootstrap: str, topic: str, total: int, count: Callable[[Any], int] = count_names,
+                  idle: float = 30.0) -> float:
+    """Events/s of one consumer reading the whole topic, `count` being its work per message.
+
+    Gives up when nothing arrived for `idle` seconds, rather than wait for ever for events that are not there.
+    """
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
     await consumer.start()
     seen = 0
-    t0 = time.perf_counter()
+    t0 = last = time.perf_counter()
     try:
         while seen < total:
-            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batch.values():
                 for r in records:
                     seen += count(r)
+            if batch:
+                last = time.perf_counter()
+            elif time.perf_counter() - last > idle:
+                raise RuntimeError(f"{topic}: {seen} of {total} events, then nothing for {idle:g} s")
     finally:
         await consumer.stop()
     return total / (time.perf_counter() - t0)
 
 
-async def decode_and_forward(bootstrap: str, topic: str, internal: str, total: int) -> float:
+async def decode_and_forward(bootstrap: str, topic: str, internal: str, total: int, idle: float = 30.0) -> float:
     """Events/s of decoding every message, forwarding its events under its key, and reading them back.
 
     As the worker does, the events of one key in a fetch travel as one message
@@ -67,7 +76,7 @@ async def decode_and_forward(bootstrap: str, topic: str, internal: str, total: i
     await consumer.start()
     try:
         t0 = time.perf_counter()
-        reader = asyncio.create_task(consume(bootstrap, internal, total))
+        reader = asyncio.create_task(consume(bootstrap, internal, total, idle=idle))
         seen = 0
         while seen < total:
             by_key: dict[bytes | None, list[bytes]] = {}
