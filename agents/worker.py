@@ -7,7 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from goldrush.cli_args import positive_float, positive_int
+from goldrush.cli_args import port_number, positive_float, positive_int
 from goldrush.durations import option_seconds
 from goldrush.loader import DEFAULT_PATTERNS
 from goldrush.topics import SOURCE_TOPICS, default_broker
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--partitions", type=positive_int, default=4,
                    help="partitions of the internal topics and tables, made on the first start: the most "
                         "workers that can share the work (default 4)")
-    p.add_argument("--web-port", type=int, default=6066, help="port of /health, /ready, /metrics, /rates")
+    p.add_argument("--web-port", type=port_number, default=6066, help="port of /health, /ready, /metrics, /rates")
     p.add_argument("--web-host", default="127.0.0.1", help="interface for the web views (0.0.0.0 in containers)")
     p.add_argument("--fetch-wait", type=positive_float, default=0.1, metavar="SECONDS",
                    help="longest the broker may hold a fetch that has no data yet (default 0.1)")

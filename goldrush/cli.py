@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from .cli_args import non_negative_float, positive_float, positive_int
+from .cli_args import non_negative_float, port_number, positive_float, positive_int
 from .errors import PatternError
 from .loader import DEFAULT_PATTERNS
 from .topics import DEFAULT_SOURCE, default_broker
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_simulate)
 
     p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker in the foreground")
-    p.add_argument("--port", type=int, default=9092)
+    p.add_argument("--port", type=port_number, default=9092)
     p.add_argument("--host", default="127.0.0.1")
     p.set_defaults(handler=_broker)
 

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 
 from .broker import EmbeddedBroker, free_port, stop_process
-from .cli_args import positive_float, positive_int
+from .cli_args import port_number, positive_float, positive_int
 from .client import EventProducer
 from .durations import option_seconds
 from .kafka_cli import _pretty
@@ -151,6 +151,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=positive_float, default=5.0, help="events per second of event time")
     p.add_argument("--duration", default="4h", help="event time to simulate (default 4h)")
     p.add_argument("--speed", type=positive_float, default=3000.0, help="events sent per wall-clock second")
-    p.add_argument("--port", type=int, help="broker port (default: a free one)")
-    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--port", type=port_number, help="broker port (default: a free one)")
+    p.add_argument("--web-port", type=port_number, default=6066)
     p.set_defaults(handler=run_demo)

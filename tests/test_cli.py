@@ -138,6 +138,9 @@ def test_the_worker_says_what_it_runs_when_it_starts(tmp_path):
     (["demo", "--duration", "soon"], "--duration"),
     (["demo", "--rate", "-5"], "--rate"),
     (["bench", "replay", "--events", "0"], "--events"),
+    (["worker", "--web-port", "70000"], "--web-port"),
+    (["demo", "--web-port", "0"], "--web-port"),
+    (["broker", "--port", "-1"], "--port"),
 ])
 def test_bad_numbers_are_refused_before_anything_starts(argv, option):
     """Exit 2 with a line naming the option, before a broker or worker starts, and no traceback."""
