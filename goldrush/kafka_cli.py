@@ -15,7 +15,10 @@ from .topics import DEFAULT_SOURCE, default_broker, resolve
 
 
 class Progress:
-    """A one-line progress bar on stderr, redrawn at most 5× a second."""
+    """A one-line progress bar on stderr, redrawn at most 5× a second.
+
+    It counts input lines (known up front for a file), not events sent; the final line says both.
+    """
 
     def __init__(self, total: int | None, stream: IO[str] = sys.stderr):
         self.total, self.stream, self.last, self.start = total, stream, 0.0, time.monotonic()
@@ -30,9 +33,9 @@ class Progress:
             width = 30
             filled = int(width * done / self.total)
             bar = "#" * filled + "-" * (width - filled)
-            text = f"\r[{bar}] {done}/{self.total} events  {rate:,.0f}/s"
+            text = f"\r[{bar}] {done}/{self.total} lines  {rate:,.0f}/s"
         else:
-            text = f"\r{done} events  {rate:,.0f}/s"
+            text = f"\r{done} lines  {rate:,.0f}/s"
         self.stream.write(text + ("\n" if final else ""))
         self.stream.flush()
 
