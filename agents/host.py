@@ -49,6 +49,7 @@ class EngineHost:
         self.progress_sent: dict[str, tuple[int, float]] = {}  # tenant → (sequence number, wall time) last sent
         self.marks = BufferMarks()  # see agents/quiet_flush.py
         self.marks_scanned = False  # the marked tenants of this assignment are loaded
+        self.resets_reported: set[str] = set()  # patterns whose changed definition was logged
 
     # -- tenant stage ------------------------------------------------------------
     def ensure_loaded(self, tenant: str, table: Any, stream_event: Any = None) -> None:
@@ -59,6 +60,7 @@ class EngineHost:
         if stored is not None:
             snap = unpack(stored)
             self.engine.restore_tenant(tenant, snap)
+            self.report_resets()
             self.offsets[tenant] = snap.get("offset", -1)
             self.sources[tenant] = snap.get("sources", {})
             log.info("tenant %s restored from the changelog at engine-in offset %s", tenant, self.offsets[tenant])
@@ -68,6 +70,21 @@ class EngineHost:
                 # before the restart, even if every message read now is a skipped re-delivery.
                 self.arrived(tenant, stream_event)
         self.loaded.add(tenant)
+
+    def states_reset(self) -> dict[str, int]:
+        """Pattern → key states not restored because the pattern's definition changed since they were saved."""
+        total: dict[str, int] = dict(self.engine.states_reset)
+        for engine in self.keys.engines:
+            for name, n in engine.states_reset.items():
+                total[name] = total.get(name, 0) + n
+        return total
+
+    def report_resets(self) -> None:
+        """Log, once per pattern, that a changed pattern starts fresh (its count is in /metrics)."""
+        for name in self.states_reset().keys() - self.resets_reported:
+            self.resets_reported.add(name)
+            log.warning("pattern %r changed since its state was saved: that state is not restored and the "
+                        "pattern starts fresh for each tenant and key (goldrush_states_reset_total)", name)
 
     def snapshot(self, tenant: str) -> dict[str, Any]:
         snap = self.engine.snapshot_tenant(tenant)
@@ -129,6 +146,7 @@ class EngineHost:
         stored = self.key_snapshots.read(table, table_key)
         if stored is not None:
             self.keys.restore(group, key, unpack(stored))
+            self.report_resets()
         self.keys_loaded.add((group, key))
 
     def on_progress(self, tenant: str, partition: int, seq: int, clock: float,

@@ -22,6 +22,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_actions_total": ("counter", "Actions published, by type."),
     "goldrush_source_restarts_total": ("counter", "Times the source consumer failed and was started again (see the log)."),
     "goldrush_model_errors_total": ("counter", "Model updates that raised, by model (the event was left unscored)."),
+    "goldrush_states_reset_total": ("counter", "Saved key states not restored because their pattern's definition changed, by pattern."),
     "goldrush_consumer_lag": ("gauge", "Messages not yet read, per assigned partition."),
     "goldrush_keys_forgotten_total": ("counter", "Idle key-stage keys let go, snapshot deleted (agents/key_expiry.py)."),
     "goldrush_keys_indexed": ("gauge", "Key-stage keys with state on this worker (restored ones once indexed)."),

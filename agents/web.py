@@ -99,6 +99,8 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
         yield "goldrush_source_restarts_total", {}, float(sources.restarts)
         for model, n in MODEL_ERRORS.items():
             yield "goldrush_model_errors_total", {"model": model}, float(n)
+        for pattern, n in host.states_reset().items():
+            yield "goldrush_states_reset_total", {"pattern": pattern}, float(n)
         try:
             for topic, partition, lag in [*sources.lag(), *consumer_lag(app, topics)]:
                 yield "goldrush_consumer_lag", {"topic": topic, "partition": str(partition)}, float(lag)

@@ -44,7 +44,8 @@ def _check(args: argparse.Namespace) -> int:
         if pred["code"]:
             print("    " + pred["code"].rstrip().replace("\n", "\n    "))
     for cp in out["compiled"]["patterns"]:
-        print(f"pattern {cp['name']}: key_by={cp['key_by']} evaluation order {cp['evaluation_order']}")
+        print(f"pattern {cp['name']}: key_by={cp['key_by']} evaluation order {cp['evaluation_order']} "
+              f"definition {cp['definition']}")
     return 0
 
 

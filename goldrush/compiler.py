@@ -14,6 +14,7 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from .codegen import Predicate, compile_predicate, get_path, glob_matcher
+from .definitions import definition_id
 from .dsl import Concurrent, EventSpec, Frequency, Metric, Pattern, Recent, Sequence, Trend
 from .errors import PatternError
 from .events import Event, canonical_json
@@ -103,6 +104,7 @@ class CompiledPattern:
         self.metric_ids = metric_ids
         self.cooldown = pattern.cooldown
         self.tenant_key = pattern.key_by == ("tenant",)
+        self.definition = definition_id(pattern)  # which saved states fit these operators
 
     def key_dict(self, key: Any) -> dict[str, Any]:
         if self.key_by == ("tenant",):
@@ -261,7 +263,7 @@ class CompiledSet:
             ],
             "metrics": [{"id": m.mid, "event": m.event, "field": ".".join(m.path)} for m in self.metrics],
             "patterns": [
-                {"name": cp.name, "key_by": list(cp.key_by),
+                {"name": cp.name, "key_by": list(cp.key_by), "definition": cp.definition,
                  "operators": [f"{type(o).__name__}(slot={o.slot})" for o in cp.ops],
                  "evaluation_order": [f"{type(o).__name__}(slot={o.slot})" for o in cp.durative]}
                 for cp in self.patterns

@@ -59,6 +59,7 @@ class Engine:
         self.clock: dict[str, float] = {}  # per tenant: time of the last processed event
         self.late: list[Event] = []
         self.stats: Counter[str] = Counter()
+        self.states_reset: Counter[str] = Counter()  # pattern → key states dropped on restore (changed definition)
         self.suppressed: Counter[str] = Counter()
         self._since_sweep = 0
         self.sweeps = sweeps
@@ -304,17 +305,33 @@ class Engine:
         st.was_true, st.cool_until = data["was_true"], data["cool_until"]
         return st
 
+    def _load_states(self, cp: CompiledPattern, snap: dict[str, Any], saved: list[Any]) -> list[KeyState] | None:
+        """`cp`'s saved key states, or None when another definition of the pattern saved them
+        (goldrush/definitions.py): the pattern then starts fresh, counted in `states_reset`."""
+        definitions = snap.get("definitions")
+        if definitions is not None:
+            if definitions.get(cp.name) == cp.definition:
+                return [self._load_state(cp, data) for data in saved]
+        else:  # saved by a version that recorded no definitions: state that does not fit is another's
+            try:
+                return [self._load_state(cp, data) for data in saved]
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+                pass
+        self.states_reset[cp.name] += len(saved)
+        return None
+
     def snapshot_tenant(self, tenant: str) -> dict[str, Any]:
         """One tenant's whole state as JSON-ready data: restoring it resumes exactly here.
 
         The streaming runtime keeps one of these per tenant in a changelog-backed table.
         """
         per_pattern = self.tenants.get(tenant) or [{} for _ in self.compiled.patterns]
+        held = [(cp, states) for cp, states in zip(self.compiled.patterns, per_pattern, strict=True) if states]
         buf = self.buffer.tenants.get(tenant)
         return {
             "patterns": {cp.name: [[key if cp.tenant_key else list(key), self._dump_state(cp, st)]
-                                   for key, st in states.items()]
-                         for cp, states in zip(self.compiled.patterns, per_pattern, strict=True) if states},
+                                   for key, st in states.items()] for cp, states in held},
+            "definitions": {cp.name: cp.definition for cp, _ in held},
             "clock": self.clock.get(tenant),
             # ±inf is not JSON (Faust's codec turns it into null): store None for "unset".
             "buffer": None if buf is None else {"high": _json_float(buf.high), "floor": _json_float(buf.floor),
@@ -329,8 +346,11 @@ class Engine:
         self.unload_tenant(tenant)
         per_pattern: list[dict[Any, KeyState]] = [{} for _ in self.compiled.patterns]
         for cp in self.compiled.patterns:
-            for key, data in snap["patterns"].get(cp.name, ()):  # a removed pattern's state is dropped
-                per_pattern[cp.index][key if cp.tenant_key else canonical_key(key)] = self._load_state(cp, data)
+            entries = snap["patterns"].get(cp.name)  # a removed pattern's state is dropped
+            states = self._load_states(cp, snap, [data for _, data in entries]) if entries else None
+            if states:
+                per_pattern[cp.index] = {(key if cp.tenant_key else canonical_key(key)): st
+                                         for (key, _), st in zip(entries, states, strict=True)}
         if any(per_pattern):
             self.tenants[tenant] = per_pattern
         if snap["clock"] is not None:
@@ -345,10 +365,11 @@ class Engine:
     def snapshot_key(self, tenant: str, key: Any) -> dict[str, Any]:
         """One key's state across the patterns (which share its `key_by`): a key group's unit."""
         per_pattern = self.tenants.get(tenant)
-        states = {} if per_pattern is None else {
-            cp.name: self._dump_state(cp, st) for cp, by_key in zip(self.compiled.patterns, per_pattern, strict=True)
-            if (st := by_key.get(key)) is not None}
-        return {"patterns": states, "clock": self.clock.get(tenant)}
+        held = [] if per_pattern is None else [
+            (cp, st) for cp, by_key in zip(self.compiled.patterns, per_pattern, strict=True)
+            if (st := by_key.get(key)) is not None]
+        return {"patterns": {cp.name: self._dump_state(cp, st) for cp, st in held},
+                "definitions": {cp.name: cp.definition for cp, _ in held}, "clock": self.clock.get(tenant)}
 
     def restore_key(self, tenant: str, key: Any, snap: dict[str, Any]) -> None:
         """Put back one key's state (other keys of the tenant are left alone)."""
@@ -357,8 +378,9 @@ class Engine:
             per_pattern = self.tenants[tenant] = [{} for _ in self.compiled.patterns]
         for cp in self.compiled.patterns:
             data = snap["patterns"].get(cp.name)
-            if data is not None:
-                per_pattern[cp.index][key] = self._load_state(cp, data)
+            states = None if data is None else self._load_states(cp, snap, [data])
+            if states:
+                per_pattern[cp.index][key] = states[0]
         if snap["clock"] is not None and snap["clock"] > self.clock.get(tenant, float("-inf")):
             self.clock[tenant] = snap["clock"]
 

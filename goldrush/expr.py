@@ -129,6 +129,8 @@ class Expr:
     def isin(self, values: Any) -> Expr:
         if isinstance(values, str | bytes | dict) or not hasattr(values, "__iter__"):
             raise TypeError(f".isin() takes a list of values, got {values!r}")
+        if isinstance(values, set | frozenset):  # iteration order differs between processes
+            values = sorted(values, key=lambda v: (type(v).__name__, repr(v)))
         return Expr(("isin", self.node, tuple(values)))
 
     def between(self, lo: Any, hi: Any) -> Expr:

@@ -55,6 +55,11 @@ def test_check_prints_json_form_and_compiled_code(tmp_path, capsys):
     assert main(["check", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["patterns"]) == 13 and doc["compiled"]["predicates"]  # 3 seed + 5 triggers + 5 models
+    from goldrush.definitions import definition_id
+    from goldrush.patterns import ALL
+
+    assert [p["definition"] for p in doc["compiled"]["patterns"]] == [definition_id(p) for p in ALL]
+    assert f"definition {definition_id(ALL[0])}" in out
 
 
 def test_check_fails_with_the_pattern_error(tmp_path, capsys):
