@@ -360,7 +360,8 @@ class Engine:
             buf.high = _unset_low(snap["buffer"]["high"])
             buf.floor = _unset_low(snap["buffer"]["floor"])
             buf.queue.extend(decode(e) for e in snap["buffer"]["queue"])
-        self.policies.load(snap["policies"], tenant)
+        # work a changed pattern set no longer waits for comes out with the next actions
+        self.actions += self.policies.load(snap["policies"], tenant)
 
     def snapshot_key(self, tenant: str, key: Any) -> dict[str, Any]:
         """One key's state across the patterns (which share its `key_by`): a key group's unit."""

@@ -73,9 +73,18 @@ class PolicyEngine:
             "seen": [[t, aid] for aid, t in self.seen.items() if tenant is None or t == tenant],
         }
 
-    def load(self, data: dict[str, Any], tenant: str | None = None) -> None:
-        """Merge a dump into this state (tenants not in it are left alone)."""
-        if "inner" in data:  # a `PolicySequencer` dump (written with key groups)
+    def load(self, data: dict[str, Any], tenant: str | None = None) -> list[Any]:
+        """Merge a dump into this state (tenants not in it are left alone).
+
+        A `PolicySequencer`'s dump was written with key groups, which the loaded patterns
+        no longer have: the policy work it queued for their verdicts is applied now, in
+        order, and its actions are returned.
+        """
+        if "inner" in data:
+            if tenant is not None:
+                from .sequencer import PolicySequencer
+
+                return PolicySequencer(self, {name: i for i, name in enumerate(self.bindings)}).load(data, tenant)
             data = data["inner"]
         self.scale.update({tuple(k): list(v) for k, v in data["scale"]})
         self.alerts.update({tuple(k): deque(v) for k, v in data["alerts"]})
@@ -84,6 +93,7 @@ class PolicyEngine:
                                   for k, v in data["coordination"]})
         for t, aid in data["seen"]:
             self.seen[aid] = t
+        return []
 
     def forget(self, tenant: str) -> None:
         for table in (self.scale, self.alerts, self.held, self.coordination):

@@ -14,10 +14,12 @@ All state is plain data per tenant (`dump`/`load`), kept in the tenant's snapsho
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
 from .events import Event, decode
+from .keygroups import KeyGroup
 from .match import Match
 from .policies import PolicyEngine
 
@@ -36,9 +38,13 @@ class PolicySequencer:
     key stage lags thousands of events behind.
     """
 
-    def __init__(self, policies: PolicyEngine, order: dict[str, int]):
+    def __init__(self, policies: PolicyEngine, order: dict[str, int], groups: Sequence[KeyGroup] = ()):
         self.policies = policies
         self.order = order  # pattern name → position in the full pattern list
+        # bit i of a mask is group i; a snapshot records the groups' key_by, so that a
+        # restart with another pattern set can tell which verdicts will still come
+        self.layout = [g.key_by for g in groups]
+        self.awaited = {g.key_by: g.index for g in groups if g.has_actions}  # only these send verdicts here
         self.seq: dict[str, int] = {}  # tenant → sequence number of its last processed event
         self.queue: dict[str, OrderedDict[int, int]] = {}  # tenant → seq → mask of groups awaited
         self.items: dict[str, dict[int, list[Item]]] = {}  # tenant → seq → its policy work
@@ -119,7 +125,8 @@ class PolicySequencer:
         queue[seq] &= ~bit
         if matches:
             work = self.items.setdefault(tenant, {}).setdefault(seq, [])
-            work += [(self.order[d["pattern"]], Match.from_dict(d)) for d in matches]
+            # a pattern the loaded set no longer has (a verdict from before a restart) has no actions
+            work += [(self.order.get(d["pattern"], len(self.order)), Match.from_dict(d)) for d in matches]
 
     def release(self, tenant: str) -> None:
         """Apply the policy work of every event at the head of the tenant's queue that waits for nothing."""
@@ -166,27 +173,55 @@ class PolicySequencer:
                       for seq, work in self.items.get(tenant, {}).items()],
             "early": [[seq, group, matches] for seq, by_group in self.early.get(tenant, {}).items()
                       for group, matches in by_group.items()],
+            "groups": [list(key_by) for key_by in self.layout],
         }
 
-    def load(self, data: dict[str, Any], tenant: str) -> None:
+    def load(self, data: dict[str, Any], tenant: str) -> list[Any]:
+        """Restore the tenant's queue; returns the actions of work that no verdict holds back any more."""
         if "inner" not in data:  # written without key groups: there is nothing queued
             self.policies.load(data)
-            return
+            return []
         self.policies.load(data["inner"])
         self.seq[tenant] = data["seq"]
         if data["items"]:
             self.items[tenant] = {seq: [(o, Match.from_dict(w) if kind == "match" else decode(w))
                                         for o, kind, w in work] for seq, work in data["items"]}
         queue = _unpack_queue(data["queue"], self.items.get(tenant, {}))
+        early = [(seq, group, matches) for seq, group, matches in data["early"]]
+        moved = self._moved(data.get("groups"))
+        if moved is not None:  # the pattern set changed: wait only for verdicts that will still come
+            queue = OrderedDict((seq, _remap(mask, moved)) for seq, mask in queue.items())
+            early = [(seq, moved[group], matches) for seq, group, matches in early if moved.get(group) is not None]
         if queue:
             self.queue[tenant] = queue
-        for seq, group, matches in data["early"]:
+        for seq, group, matches in early:
             self.early.setdefault(tenant, {}).setdefault(seq, {})[group] = matches
+        before = len(self.ready)
+        self.release(tenant)
+        released, self.ready[before:] = self.ready[before:], []
+        return released
+
+    def _moved(self, saved: list[list[str]] | None) -> dict[int, int | None] | None:
+        """Saved group number → the loaded group number whose verdict is awaited (None: no verdict
+        will come), or None when the numbering is unchanged."""
+        if saved is None:  # written before layouts were recorded: the same groups, unless there are none now
+            return None if self.layout else {}
+        layout = [tuple(k) for k in saved]
+        return None if layout == self.layout else {i: self.awaited.get(k) for i, k in enumerate(layout)}
 
     def forget(self, tenant: str) -> None:
         self.policies.forget(tenant)
         for table in (self.seq, self.queue, self.items, self.early):
             table.pop(tenant, None)
+
+
+def _remap(mask: int, moved: dict[int, int | None]) -> int:
+    """A mask of saved group numbers in the loaded set's numbers; groups that send no verdict are dropped."""
+    out = 0
+    for old, new in moved.items():
+        if mask >> old & 1 and new is not None:
+            out |= 1 << new
+    return out
 
 
 def _pack_queue(queue: OrderedDict[int, int] | None) -> dict[str, Any]:

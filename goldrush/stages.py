@@ -45,7 +45,8 @@ class TenantStage:
             self.engine = Engine(CompiledSet(patterns), allowed_lateness=allowed_lateness)
             return
         self.router = Router(self.groups)
-        self.sequencer = PolicySequencer(PolicyEngine(patterns), {p.name: i for i, p in enumerate(patterns)})
+        self.sequencer = PolicySequencer(PolicyEngine(patterns), {p.name: i for i, p in enumerate(patterns)},
+                                         self.groups)
         self.engine = Engine(CompiledSet(local), allowed_lateness=allowed_lateness,
                              policies=self.sequencer, route=self._route)
 
