@@ -172,11 +172,24 @@ class KeyStage:
         key = canonical_key(key)
         snap = self.engines[group].snapshot_key(key[0], key)
         snap["last"] = self.last.get((group, key), 0)
+        snap["key_by"] = list(self.groups[group].key_by)
         return snap
 
     def restore(self, group: int, key: Any, snap: dict[str, Any]) -> None:
+        """Put back a key's snapshot, unless another group saved it.
+
+        Snapshots are stored under the group's number, and a restart with a pattern set that
+        adds or removes a finer `key_by` renumbers the groups: the snapshot under this number
+        may be another group's, of a key with the same values. Its state and its last sequence
+        number (which would skip this key's events as re-deliveries) are not this group's.
+        """
         key = canonical_key(key)
-        self.engines[self.group(group).index].restore_key(key[0], key, snap)
+        engine = self.engines[self.group(group).index]
+        saved = snap.get("key_by")  # absent: written before it was recorded
+        if saved is not None and tuple(saved) != self.groups[group].key_by:
+            engine.states_reset.update(dict.fromkeys(snap["patterns"], 1))
+            return
+        engine.restore_key(key[0], key, snap)
         self.last[(group, key)] = snap["last"]
 
     def unload_all(self) -> None:

@@ -84,3 +84,23 @@ def test_a_verdict_naming_a_pattern_the_set_no_longer_has_is_accepted():
         new.on_results("t", 0, done)  # raised KeyError: 'src'
     assert new.waiting("t") == 0
     assert [a.pattern for a in new.drain_actions()] == ["tp"]
+
+
+def test_a_key_snapshot_saved_by_the_group_that_had_this_number_before_is_not_restored():
+    """Key snapshots are stored under the group's number. After a restart that renumbered the groups,
+    the snapshot under a number can be another group's, for a key with the same values ("h" as a
+    source and as a subsystem): its last sequence number made this group skip the key's events."""
+    before = KeyStage([BY_SUBSYSTEM, BY_SOURCE])
+    h = decode({"name": "y", "timestamp": 1, "tenant": "t", "source": "h", "subsystem": "h"})
+    before.apply(0, ("t", "h"), [(5, h)])  # BY_SUBSYSTEM's key ("t", "h") applied up to event 5
+    saved = before.snapshot(0, ("t", "h"))
+    after = KeyStage([BY_SOURCE, BY_SUBSYSTEM])  # number 0 is BY_SOURCE's now
+    after.restore(0, ("t", "h"), saved)
+    assert after.engines[0].states_reset == {"sub": 1}
+    xs = [(seq, decode({"name": "x", "timestamp": seq, "tenant": "t", "source": "h", "id": f"x{seq}"}))
+          for seq in (2, 3)]
+    matches, done = after.apply(0, ("t", "h"), xs)  # skipped as re-deliveries before the change
+    assert [d[0] for d in done] == [2, 3] and [m.pattern for m in matches] == ["src"]
+    same = KeyStage([BY_SUBSYSTEM, BY_SOURCE])
+    same.restore(0, ("t", "h"), saved)
+    assert not same.engines[0].states_reset and same.last[(0, ("t", "h"))] == 5
