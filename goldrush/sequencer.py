@@ -188,10 +188,10 @@ class PolicySequencer:
                                         for o, kind, w in work] for seq, work in data["items"]}
         queue = _unpack_queue(data["queue"], self.items.get(tenant, {}))
         early = [(seq, group, matches) for seq, group, matches in data["early"]]
+        # in the loaded set's group numbers, waiting only for verdicts that will come (the set may have changed)
         moved = self._moved(data.get("groups"))
-        if moved is not None:  # the pattern set changed: wait only for verdicts that will still come
-            queue = OrderedDict((seq, _remap(mask, moved)) for seq, mask in queue.items())
-            early = [(seq, moved[group], matches) for seq, group, matches in early if moved.get(group) is not None]
+        queue = OrderedDict((seq, _remap(mask, moved)) for seq, mask in queue.items())
+        early = [(seq, moved[group], matches) for seq, group, matches in early if moved.get(group) is not None]
         if queue:
             self.queue[tenant] = queue
         for seq, group, matches in early:
@@ -201,13 +201,11 @@ class PolicySequencer:
         released, self.ready[before:] = self.ready[before:], []
         return released
 
-    def _moved(self, saved: list[list[str]] | None) -> dict[int, int | None] | None:
-        """Saved group number → the loaded group number whose verdict is awaited (None: no verdict
-        will come), or None when the numbering is unchanged."""
-        if saved is None:  # written before layouts were recorded: the same groups, unless there are none now
-            return None if self.layout else {}
-        layout = [tuple(k) for k in saved]
-        return None if layout == self.layout else {i: self.awaited.get(k) for i, k in enumerate(layout)}
+    def _moved(self, saved: list[list[str]] | None) -> dict[int, int | None]:
+        """Saved group number → the loaded group number whose verdict is awaited, or None when none
+        will come: the group is gone, or has no actions now."""
+        layout = self.layout if saved is None else [tuple(k) for k in saved]  # None: saved before layouts were
+        return {i: self.awaited.get(key_by) for i, key_by in enumerate(layout)}
 
     def forget(self, tenant: str) -> None:
         self.policies.forget(tenant)

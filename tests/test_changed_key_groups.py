@@ -62,7 +62,11 @@ def test_waiting_policy_work_completes_when_the_groups_are_renumbered(patterns):
     assert [a.action_id for a in actions] == [a.action_id for a in expected]
 
 
-@pytest.mark.parametrize("patterns", [[TENANT], [TENANT, BY_SUBSYSTEM]], ids=["no-groups-left", "other-group"])
+@pytest.mark.parametrize("patterns", [
+    [TENANT],
+    [TENANT, BY_SUBSYSTEM],
+    [TENANT, Pattern("src", *BY_SOURCE.clauses, key_by=BY_SOURCE.key_by)],  # the same group, without actions
+], ids=["no-groups-left", "other-group", "group-without-actions"])
 def test_work_waiting_for_a_removed_group_is_applied_at_once(patterns):
     old, forwards, snap = _stopped_while_waiting()
     new, actions = _restart(patterns, old, forwards, snap)
@@ -104,3 +108,12 @@ def test_a_key_snapshot_saved_by_the_group_that_had_this_number_before_is_not_re
     same = KeyStage([BY_SUBSYSTEM, BY_SOURCE])
     same.restore(0, ("t", "h"), saved)
     assert not same.engines[0].states_reset and same.last[(0, ("t", "h"))] == 5
+
+
+def test_a_snapshot_from_before_layouts_were_recorded_is_released_when_no_group_is_left():
+    old, forwards, snap = _stopped_while_waiting()
+    del snap["policies"]["groups"]  # as earlier versions wrote it
+    new, actions = _restart([TENANT], old, forwards, snap)
+    assert new.waiting("t") == 0 and [a.pattern for a in actions] == ["tp"]
+    same, actions = _restart([TENANT, BY_SOURCE], old, forwards, snap)  # taken to be the same groups
+    assert same.waiting("t") == 0 and [a.pattern for a in actions] == ["tp", "src"]

@@ -307,15 +307,20 @@ def test_a_verdict_for_a_missing_group_is_an_error():
 
 def test_the_verdict_queue_survives_a_snapshot_with_many_groups():
     """Masks wider than a byte (more than 8 key groups) take the other snapshot form."""
+    from goldrush.actions import AlgedonicAlert
+    from goldrush.keygroups import split_key_groups
     from goldrush.policies import PolicyEngine
     from goldrush.sequencer import PolicySequencer
 
+    alert = AlgedonicAlert(signal="pain", severity="low")
+    _, groups = split_key_groups([Pattern(f"p{i}", recent(event("x")), key_by=("tenant", f"f{i}"), action=alert)
+                                  for i in range(10)])
     for mask in (0b101, 1 << 9):
-        seq = PolicySequencer(PolicyEngine(()), {})
+        seq = PolicySequencer(PolicyEngine(()), {}, groups)
         seq.next_seq("t")
         seq.wait("t", 1, mask)
         seq.seq["t"] = 5
         seq.wait("t", 5, 1)
-        again = PolicySequencer(PolicyEngine(()), {})
+        again = PolicySequencer(PolicyEngine(()), {}, groups)
         again.load(unpack(pack(seq.dump("t"))), "t")
         assert again.queue["t"] == seq.queue["t"] and again.seq["t"] == 5
