@@ -171,6 +171,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     }
     metrics = Metrics()
     app.goldrush_metrics = metrics  # type: ignore[attr-defined]
+    # The topics partitioned like the state, made with `cfg.partitions` on the first start (agents/worker.py checks)
+    app.goldrush_partitioned = ([t.get_topic_name() for t in internal]  # type: ignore[attr-defined]
+                                + [t.changelog_topic.get_topic_name() for t in app.tables.values()])
     register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources)
 
     tracking: list[asyncio.Task] = []

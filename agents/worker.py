@@ -37,12 +37,45 @@ async def _reachable(broker: str) -> None:
         await client.close()
 
 
+async def _partition_counts(broker: str, topics: list[str]) -> dict[str, int]:
+    """Partitions of each of `topics` that exists."""
+    from aiokafka.client import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=broker)
+    try:
+        await client.bootstrap()
+        cluster = await client.fetch_all_metadata()
+    finally:
+        await client.close()
+    return {t: len(ps) for t in topics if (ps := cluster.partitions_for_topic(t))}
+
+
+def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | None:
+    """Why the worker cannot start with `cfg.partitions`, if the app's state topics have another count.
+
+    Faust keeps the existing topics as they are, and the worker then addressed partitions
+    that do not exist: it crashed ("Unrecognized partition") at its first key-expiry note.
+    """
+    other = {topic: n for topic, n in existing.items() if n != cfg.partitions}
+    if not other:
+        return None
+    counts, names = sorted(set(other.values())), sorted(other)
+    named = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+    return (f"--partitions {cfg.partitions}, but app {cfg.app_id!r} keeps its state in topics with "
+            f"{' and '.join(map(str, counts))} partitions ({named}). The count is fixed on "
+            f"the first start: run with --partitions {counts[0]}, or with a new --app-id to start with fresh state")
+
+
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
     from .app import build_app
     from .faust_worker import GoldrushWorker
 
     asyncio.run(_reachable(cfg.broker))  # else Faust fails a moment later with a traceback per service
     app = build_app(cfg)
+    why = partitions_changed(cfg, asyncio.run(_partition_counts(cfg.broker, app.goldrush_partitioned)))
+    if why:
+        print(f"goldrush worker: {why}", file=sys.stderr)
+        return 2
     print(banner(cfg, app), file=sys.stderr, flush=True)
     worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

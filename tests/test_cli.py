@@ -116,6 +116,33 @@ def test_produce_and_tail_explain_a_missing_file_or_an_unreachable_broker(tmp_pa
         assert all(n in proc.stderr for n in needles), (argv, proc.stderr)
 
 
+def test_a_worker_started_with_another_partition_count_than_its_state_says_so(broker, tmp_path):
+    """Faust keeps existing topics as they are, and a worker given more partitions than its state
+    topics have addressed partitions that do not exist: it crashed at its first key-expiry note."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from goldrush.broker import free_port
+
+    async def make() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic("gr-parts-engine-in", num_partitions=2, replication_factor=1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(make())
+    proc = subprocess.run([sys.executable, "-m", "goldrush.cli", "worker", "--broker", broker.bootstrap,
+                           "--app-id", "gr-parts", "--partitions", "3", "--web-port", str(free_port()),
+                           ], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for needle in ("--partitions 3", "'gr-parts'", "2 partitions (gr-parts-engine-in)", "--partitions 2", "--app-id"):
+        assert needle in proc.stderr, proc.stderr
+
+
 def test_the_worker_says_what_it_runs_when_it_starts(tmp_path):
     """At the default (quiet) log level the worker's first line names its broker, patterns, key
     stage, lateness, sources and web address. Built, not started: no broker needed."""
