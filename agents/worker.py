@@ -26,19 +26,9 @@ def banner(cfg: WorkerConfig, app: Any) -> str:
             f"sources {', '.join(cfg.topics)}; web http://{cfg.web_host}:{cfg.web_port}/ready (/health /metrics /rates)")
 
 
-async def _reachable(broker: str) -> None:
-    """Raises KafkaConnectionError (one line from `goldrush`) when no broker answers at `broker`."""
-    from aiokafka.client import AIOKafkaClient
-
-    client = AIOKafkaClient(bootstrap_servers=broker)
-    try:
-        await client.bootstrap()
-    finally:
-        await client.close()
-
-
-async def _partition_counts(broker: str, topics: list[str]) -> dict[str, int]:
-    """Partitions of each of `topics` that exists."""
+async def _partition_counts(broker: str) -> dict[str, int]:
+    """Partitions of every topic on the broker; raises KafkaConnectionError (one line from
+    `goldrush`) when no broker answers, before Faust would fail with a traceback per service."""
     from aiokafka.client import AIOKafkaClient
 
     client = AIOKafkaClient(bootstrap_servers=broker)
@@ -47,7 +37,7 @@ async def _partition_counts(broker: str, topics: list[str]) -> dict[str, int]:
         cluster = await client.fetch_all_metadata()
     finally:
         await client.close()
-    return {t: len(ps) for t in topics if (ps := cluster.partitions_for_topic(t))}
+    return {t: len(cluster.partitions_for_topic(t) or ()) for t in cluster.topics()}
 
 
 def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | None:
@@ -70,9 +60,9 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
     from .app import build_app
     from .faust_worker import GoldrushWorker
 
-    asyncio.run(_reachable(cfg.broker))  # else Faust fails a moment later with a traceback per service
+    existing = asyncio.run(_partition_counts(cfg.broker))
     app = build_app(cfg)
-    why = partitions_changed(cfg, asyncio.run(_partition_counts(cfg.broker, app.goldrush_partitioned)))
+    why = partitions_changed(cfg, {t: existing[t] for t in app.goldrush_partitioned if existing.get(t)})
     if why:
         print(f"goldrush worker: {why}", file=sys.stderr)
         return 2

@@ -187,11 +187,10 @@ class PolicySequencer:
             self.items[tenant] = {seq: [(o, Match.from_dict(w) if kind == "match" else decode(w))
                                         for o, kind, w in work] for seq, work in data["items"]}
         queue = _unpack_queue(data["queue"], self.items.get(tenant, {}))
-        early = [(seq, group, matches) for seq, group, matches in data["early"]]
         # in the loaded set's group numbers, waiting only for verdicts that will come (the set may have changed)
         moved = self._moved(data.get("groups"))
         queue = OrderedDict((seq, _remap(mask, moved)) for seq, mask in queue.items())
-        early = [(seq, moved[group], matches) for seq, group, matches in early if moved.get(group) is not None]
+        early = [(seq, moved[group], matches) for seq, group, matches in data["early"] if moved.get(group) is not None]
         if queue:
             self.queue[tenant] = queue
         for seq, group, matches in early:
