@@ -64,8 +64,9 @@ from .ingest import decode_message, name_filter
 from .key_expiry import floor_key
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
-from .quiet_flush import StandIn, marked_tenants
+from .quiet_flush import StandIn, mark_partition, marked_tenants
 from .source_consumer import SourceConsumer
+from .table_keys import TENANT, tenant_key
 from .web import is_ready, register_views
 
 log = logging.getLogger("goldrush.worker")
@@ -262,7 +263,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 if progress is not None:
                     data = pack(progress_message(tenant, *progress))
                     out.progress += [(partition, data) for partition in range(cfg.partitions)]
-        out.snapshots += [(state, tenant, source_event, host.snapshot(tenant))
+        out.snapshots += [(state, tenant_key(tenant), source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
         out.snapshots += [(state, key, source_event, mark)
                           for key, source_event, mark in host.marks.changes(tenants, engine.buffer)]
@@ -276,7 +277,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         issue #497), so we set it to the last event of that tenant (or key):
         co-partitioned with its input topic, as recovery expects.
         """
-        tenant_events = {key: source_event for table, key, source_event, _ in outcome.snapshots if table is state}
+        tenant_events = {key[len(TENANT):]: source_event for table, key, source_event, _ in outcome.snapshots
+                         if table is state and key.startswith(TENANT)}
         for table, key, source_event, snapshot in outcome.snapshots:
             store = host.tenant_snapshots if table is state else host.key_snapshots
             token = _current_event.set(weakref.ref(source_event))
@@ -455,8 +457,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     def load_marked_tenants() -> None:
         """Once this assignment is recovered: see agents/quiet_flush.py."""
         assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == engine_in_name}
-        found = marked_tenants(list(state.keys()), lambda key: unpack(host.tenant_snapshots.read(state, key))[
-            "partition"], assigned)
+        found = marked_tenants(list(state.keys()), lambda key: mark_partition(state[key]), assigned)
         for tenant, partition in found:
             host.ensure_loaded(tenant, state, StandIn(engine_in_name, partition))
         host.marks_scanned = True

@@ -22,6 +22,7 @@ from .config import WorkerConfig
 from .key_expiry import KeyIndex
 from .quiet_flush import BufferMarks
 from .snapshot_store import SnapshotStore
+from .table_keys import tenant_key
 
 log = logging.getLogger("goldrush.worker")
 
@@ -56,9 +57,9 @@ class EngineHost:
         """Restore `tenant` from the table the first time one of its messages (`stream_event`) is seen."""
         if tenant in self.loaded:
             return
-        stored = self.tenant_snapshots.read(table, tenant)
-        if stored is not None:
-            snap = unpack(stored)
+        stored = self.tenant_snapshots.read(table, tenant_key(tenant))
+        snap = unpack(stored) if stored is not None else self.legacy_snapshot(tenant, table)
+        if snap is not None:
             self.engine.restore_tenant(tenant, snap)
             self.report_resets()
             self.offsets[tenant] = snap.get("offset", -1)
@@ -70,6 +71,17 @@ class EngineHost:
                 # before the restart, even if every message read now is a skipped re-delivery.
                 self.arrived(tenant, stream_event)
         self.loaded.add(tenant)
+
+    def legacy_snapshot(self, tenant: str, table: Any) -> dict[str, Any] | None:
+        """A snapshot stored under the bare tenant name, before keys were tagged (agents/table_keys.py).
+        Taken only when it has a snapshot's shape: under that scheme a tenant's name could be another
+        entry's key. The next write goes to the tagged key, which is read first from then on."""
+        try:
+            stored = self.tenant_snapshots.read(table, tenant)
+            snap = None if stored is None else unpack(stored)
+        except (LookupError, ValueError, TypeError):
+            return None
+        return snap if type(snap) is dict and type(snap.get("patterns")) is dict else None
 
     def states_reset(self) -> dict[str, int]:
         """Pattern → key states not restored because the pattern's definition changed since they were saved."""

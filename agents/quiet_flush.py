@@ -17,17 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from goldrush.internal_codec import unpack
 from goldrush.reorder import ReorderBuffer
 
-MARK = "buffered\x00"  # + tenant; tenant snapshots are stored under the bare tenant name
-
-
-def mark_key(tenant: str) -> str:
-    return MARK + tenant
-
-
-def marked_tenant(key: Any) -> str | None:
-    return key[len(MARK):] if isinstance(key, str) and key.startswith(MARK) else None
+from .table_keys import mark_key, marked_tenant
 
 
 class _Message:
@@ -78,13 +71,27 @@ class BufferMarks:
 def marked_tenants(keys: Iterable[Any], partition_of: Any, assigned: set[int]) -> list[tuple[str, int]]:
     """(tenant, partition) of the marks among `keys` in the partitions this worker was given.
 
-    `partition_of(key)` reads a mark's partition. A memory store keeps the keys of partitions
-    that moved away, so the assignment decides, not the table."""
+    `partition_of(key)` reads a mark's partition (None for an entry that is no mark: a tenant
+    snapshot written under its bare name before keys were tagged may look like one). A memory
+    store keeps the keys of partitions that moved away, so the assignment decides, not the table."""
     out = []
     for key in keys:
         tenant = marked_tenant(key)
         if tenant is not None:
             partition = partition_of(key)
-            if partition in assigned:
+            if partition is not None and partition in assigned:
                 out.append((tenant, partition))
     return out
+
+
+def mark_partition(stored: Any) -> int | None:
+    """The partition a mark's stored value names, or None if the value is not a mark."""
+    try:
+        value = unpack(stored)
+    except Exception:  # noqa: BLE001 - not a mark (e.g. a legacy snapshot's piece header): skipped
+        return None
+    if type(value) is dict:
+        partition = value.get("partition")
+        if type(partition) is int:
+            return partition
+    return None

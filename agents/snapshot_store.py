@@ -13,9 +13,11 @@ its header leaves pieces that the next write of the same generation replaces.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 
 from goldrush.internal_codec import pack, unpack
+
+from .table_keys import legacy_piece_key, piece_key
 
 PIECE_BYTES = 900_000
 HEADER = b"\xc1"  # a byte MessagePack never writes (and JSON never starts with): marks a header
@@ -26,11 +28,10 @@ class SnapshotStore:
 
     def __init__(self, piece_bytes: int = PIECE_BYTES):
         self.piece_bytes = piece_bytes
-        self.pieces: dict[str, tuple[int, int]] = {}  # key → (generation, number of pieces) as last read or written
+        # key → (generation, number of pieces, how they are named) as last read or written
+        self.pieces: dict[str, tuple[int, int, Callable[[str, int, int], str]]] = {}
 
-    @staticmethod
-    def piece_key(key: str, generation: int, index: int) -> str:
-        return f"{key}\x00{generation}\x00{index}"
+    piece_key = staticmethod(piece_key)
 
     def read(self, table: MutableMapping[str, bytes], key: str) -> bytes | None:
         """The snapshot stored under `key`, put together again if it is in pieces."""
@@ -38,12 +39,13 @@ class SnapshotStore:
         if stored is None or not stored.startswith(HEADER):
             self.pieces.pop(key, None)
             return stored
-        generation, count = unpack(stored[len(HEADER):])
-        parts = [table.get(self.piece_key(key, generation, i)) for i in range(count)]
+        generation, count, *tagged = unpack(stored[len(HEADER):])
+        name = piece_key if tagged else legacy_piece_key  # a header of two items predates tagged keys
+        parts = [table.get(name(key, generation, i)) for i in range(count)]
         missing = [i for i, part in enumerate(parts) if part is None]
         if missing:
             raise LookupError(f"snapshot {key!r} (generation {generation}) is missing pieces {missing} of {count}")
-        self.pieces[key] = (generation, count)
+        self.pieces[key] = (generation, count, name)
         return b"".join(parts)  # type: ignore[arg-type]
 
     def write(self, table: MutableMapping[str, bytes], key: str, data: bytes) -> None:
@@ -59,18 +61,18 @@ class SnapshotStore:
             count = (len(data) + step - 1) // step
             for i in range(count):
                 table[self.piece_key(key, generation, i)] = data[i * step:(i + 1) * step]
-            table[key] = HEADER + pack([generation, count])
-            self.pieces[key] = (generation, count)
+            table[key] = HEADER + pack([generation, count, 1])
+            self.pieces[key] = (generation, count, piece_key)
         if previous is not None:
-            self._delete(table, key, previous[0], 0, previous[1])
+            self._delete(table, key, previous[0], 0, previous[1], previous[2])
         self._delete(table, key, generation, count)  # left by a write interrupted before its header
 
     def _delete(self, table: MutableMapping[str, bytes], key: str, generation: int, start: int,
-                stop: int | None = None) -> None:
+                stop: int | None = None, name: Callable[[str, int, int], str] = piece_key) -> None:
         """Delete pieces `start`..`stop` − 1 of a generation (with no `stop`: as long as there are any)."""
         i = start
         while i != stop:
-            piece = self.piece_key(key, generation, i)
+            piece = name(key, generation, i)
             if stop is None and piece not in table:
                 return
             del table[piece]
@@ -88,8 +90,8 @@ class SnapshotStore:
             return
         del table[key]
         if stored.startswith(HEADER):
-            generation, count = unpack(stored[len(HEADER):])
-            self._delete(table, key, generation, 0, count)
+            generation, count, *tagged = unpack(stored[len(HEADER):])
+            self._delete(table, key, generation, 0, count, piece_key if tagged else legacy_piece_key)
 
     def forget(self) -> None:
         """Partitions moved: what another worker wrote since is read again on the next load."""

@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write matches here instead of stdout")
     p.add_argument("--rejected", metavar="FILE", help="write rejected inputs with reasons (JSONL)")
     p.add_argument("--late", metavar="FILE", help="write late events (JSONL)")
+    p.add_argument("--max-future", default="1d", metavar="DURATION",
+                   help="reject events stamped further ahead of the wall clock than this; 'none': no limit "
+                        "(default 1d, as the worker)")
     p.add_argument("--actions", action="store_true",
                    help="print the actions the matches produced (policies applied) instead of matches")
     p.set_defaults(handler=_replay)

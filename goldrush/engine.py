@@ -19,7 +19,7 @@ from .durations import Duration, to_seconds
 from .events import Event
 from .match import Match
 from .policies import PolicyEngine
-from .reorder import ReorderBuffer
+from .reorder import LATE, ReorderBuffer
 from .threevalued import MISSING, NUMBER_TYPES
 
 SWEEP_EVERY = 65536  # processed events between sweeps of idle key state
@@ -67,6 +67,9 @@ class Engine:
         self.policies = PolicyEngine(cp.pattern for cp in self.compiled.patterns) if policies is None else policies
         self.route = route
         self.actions: list[Any] = []  # action records, in the order of their matches
+        # Events whose evaluation raised (a model fed an extreme value, a policy, a bug): each is
+        # reported with its error and the batch goes on, so one record never stops a stage.
+        self.failed: list[tuple[Event, str]] = []
 
     # -- input -------------------------------------------------------------
     def push(self, event: Event) -> list[Match]:
@@ -79,9 +82,13 @@ class Engine:
         push = self.buffer.push
         late = self.late
         for event in events:
-            if not push(event, released):
-                late.append(event)
-                self.stats["late"] += 1
+            accepted = push(event, released)
+            if accepted is not True:
+                if accepted is LATE:
+                    late.append(event)
+                    self.stats["late"] += 1
+                else:
+                    self.stats["duplicates"] += 1
         return self.process_many(released) if released else []
 
     def flush(self) -> list[Match]:
@@ -114,80 +121,84 @@ class Engine:
         route = self.route
         out: list[Match] = []
         for ev in events:
-            plan = bound.get(ev.name)
-            if plan is None:
-                plan = self._bind(ev.name)
-            t = ev.timestamp
-            clock[ev.tenant] = t
-            if route is not None:
-                route(ev)
-            if observe is not None:
-                observe(ev)
-            preds, metrics, candidates = plan
-            if not candidates:
-                continue
-            data = ev.data
-            if preds:
-                vals = vals_template.copy()
-                for gid, pred in preds:
-                    vals[gid] = True if pred is None else pred(data)
-            else:
-                vals = vals_template
-            if metrics:
-                samples = samples_template.copy()
-                for mid, key, path in metrics:
-                    v = data.get(key, MISSING) if path is None else get_path(data, path)
-                    if type(v) in NUMBER_TYPES and v - v == 0:
-                        samples[mid] = float(v)
-            else:
-                samples = samples_template
-            tenant_states = tenants.get(ev.tenant)
-            if tenant_states is None:
-                tenant_states = tenants[ev.tenant] = [{} for _ in range(n_patterns)]
-            for cp, by_name, metric_ids, updates, step, durative in candidates:
-                if not by_name:
-                    for mid in metric_ids:
-                        if samples[mid] is not None:
-                            break
-                    else:
-                        continue  # named like none of its specs and no sample: not relevant
-                key = ev.tenant if cp.tenant_key else cp.key(ev)
-                if key is None:
+            try:
+                plan = bound.get(ev.name)
+                if plan is None:
+                    plan = self._bind(ev.name)
+                t = ev.timestamp
+                clock[ev.tenant] = t
+                if route is not None:
+                    route(ev)
+                if observe is not None:
+                    observe(ev)
+                preds, metrics, candidates = plan
+                if not candidates:
                     continue
-                key_states = tenant_states[cp.index]
-                st = key_states.get(key)
-                if st is None:
-                    st = key_states[key] = KeyState([op.new_state() for op in cp.ops])
-                op_states = st.ops
-                for update, slot in updates:
-                    update(op_states[slot], t, vals, samples, ev)
-                if step is not None:
-                    if not step:
-                        continue  # a sequence pattern matches only where its sequence fires
-                    seq_state = op_states[step[1]]
-                    occurrence = step[0](seq_state, t, ev, vals)
-                    if occurrence is None:
+                data = ev.data
+                if preds:
+                    vals = vals_template.copy()
+                    for gid, pred in preds:
+                        vals[gid] = True if pred is None else pred(data)
+                else:
+                    vals = vals_template
+                if metrics:
+                    samples = samples_template.copy()
+                    for mid, key, path in metrics:
+                        v = data.get(key, MISSING) if path is None else get_path(data, path)
+                        if type(v) in NUMBER_TYPES and v - v == 0:
+                            samples[mid] = float(v)
+                else:
+                    samples = samples_template
+                tenant_states = tenants.get(ev.tenant)
+                if tenant_states is None:
+                    tenant_states = tenants[ev.tenant] = [{} for _ in range(n_patterns)]
+                for cp, by_name, metric_ids, updates, step, durative in candidates:
+                    if not by_name:
+                        for mid in metric_ids:
+                            if samples[mid] is not None:
+                                break
+                        else:
+                            continue  # named like none of its specs and no sample: not relevant
+                    key = ev.tenant if cp.tenant_key else cp.key(ev)
+                    if key is None:
                         continue
+                    key_states = tenant_states[cp.index]
+                    st = key_states.get(key)
+                    if st is None:
+                        st = key_states[key] = KeyState([op.new_state() for op in cp.ops])
+                    op_states = st.ops
+                    for update, slot in updates:
+                        update(op_states[slot], t, vals, samples, ev)
+                    if step is not None:
+                        if not step:
+                            continue  # a sequence pattern matches only where its sequence fires
+                        seq_state = op_states[step[1]]
+                        occurrence = step[0](seq_state, t, ev, vals)
+                        if occurrence is None:
+                            continue
+                        for holds, slot in durative:
+                            if not holds(op_states[slot], t):
+                                break
+                        else:
+                            seq_state.clear()  # matched: skip past last event
+                            m = self._emit(cp, st, key, ev, occurrence)
+                            if m is not None:
+                                out.append(m)
+                        continue
+                    now = True
                     for holds, slot in durative:
                         if not holds(op_states[slot], t):
+                            now = False
                             break
-                    else:
-                        seq_state.clear()  # matched: skip past last event
-                        m = self._emit(cp, st, key, ev, occurrence)
+                    was = st.was_true
+                    st.was_true = now
+                    if now and not was:  # rising edge
+                        m = self._emit(cp, st, key, ev, (ev,))
                         if m is not None:
                             out.append(m)
-                    continue
-                now = True
-                for holds, slot in durative:
-                    if not holds(op_states[slot], t):
-                        now = False
-                        break
-                was = st.was_true
-                st.was_true = now
-                if now and not was:  # rising edge
-                    m = self._emit(cp, st, key, ev, (ev,))
-                    if m is not None:
-                        out.append(m)
+            except Exception as exc:  # noqa: BLE001 - contained to this event, reported with its error
+                self.failed.append((ev, f"{type(exc).__name__}: {exc}"[:500]))
+
         self._since_sweep += len(events) if isinstance(events, list | tuple) else 1
         if self._since_sweep >= SWEEP_EVERY and self.sweeps:
             self.sweep()
@@ -335,7 +346,8 @@ class Engine:
             "clock": self.clock.get(tenant),
             # ±inf is not JSON (Faust's codec turns it into null): store None for "unset".
             "buffer": None if buf is None else {"high": _json_float(buf.high), "floor": _json_float(buf.floor),
-                                                "queue": [e.to_dict() for e in buf.queue]},
+                                                "queue": [e.to_dict() for e in buf.queue],
+                                                "ids": self.buffer.dump_ids(tenant)},
             "policies": self.policies.dump(tenant),
         }
 
@@ -360,6 +372,7 @@ class Engine:
             buf.high = _unset_low(snap["buffer"]["high"])
             buf.floor = _unset_low(snap["buffer"]["floor"])
             buf.queue.extend(decode(e) for e in snap["buffer"]["queue"])
+            self.buffer.load_ids(tenant, snap["buffer"].get("ids"))
         # work a changed pattern set no longer waits for comes out with the next actions
         self.actions += self.policies.load(snap["policies"], tenant)
 

@@ -10,10 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .durations import to_seconds
+
+MAX_FIELD_BYTES = 256  # tenant, name, source, subsystem, id: UTF-8 bytes (docs/semantics.md §1.1)
+# Integers must fit 64 bits (signed, or unsigned when positive), as orjson parses and writes them.
+INT64_MIN, INT64_MAX = -(2**63), 2**64 - 1
+DEFAULT_MAX_FUTURE = "1d"  # how far ahead of the wall clock an event time may be (clock skew, time zones)
+_SHORT = MAX_FIELD_BYTES // 4  # a string of at most this many characters cannot pass the byte limit
 
 
 class InvalidEvent(ValueError):
@@ -23,6 +32,9 @@ class InvalidEvent(ValueError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+DERIVED = object()  # `Event._raw` once the id was derived from the input (not given by it)
 
 
 class Event:
@@ -58,8 +70,13 @@ class Event:
     def id(self) -> str:
         if self._id is None:
             self._id = derive_id(self._raw if self._raw is not None else self.to_dict(False))
-            self._raw = None
+            self._raw = DERIVED
         return self._id
+
+    @property
+    def explicit_id(self) -> str | None:
+        """The id the input carried (None when it was derived): what de-duplication compares."""
+        return self._id if self._raw is None else None
 
     def to_dict(self, with_id: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "timestamp": self.timestamp, "tenant": self.tenant}
@@ -116,12 +133,14 @@ def _kind(value: Any) -> str:
 def parse_timestamp(value: Any, where: str = "timestamp") -> float:
     """Float epoch seconds from a number or an ISO 8601 string (no offset means UTC)."""
     kind = type(value)
-    if kind is float or kind is int:
-        ts = float(value)
+    if kind is float:
+        ts = value
+    elif kind is int:
+        ts = _int_seconds(value, where)
     elif kind is str:
         try:
             dt = datetime.fromisoformat(value.strip())
-        except ValueError:
+        except (ValueError, UnicodeEncodeError):
             raise InvalidEvent(
                 "bad_timestamp", f"'{where}' is not an ISO 8601 time or epoch seconds: {value[:64]!r}"
             ) from None
@@ -129,7 +148,7 @@ def parse_timestamp(value: Any, where: str = "timestamp") -> float:
             dt = dt.replace(tzinfo=UTC)
         ts = dt.timestamp()
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        ts = float(value)
+        ts = _int_seconds(int(value), where) if isinstance(value, int) else float(value)
     else:
         raise InvalidEvent(
             "bad_timestamp", f"'{where}' must be epoch seconds or an ISO 8601 string, got {_kind(value)}"
@@ -137,6 +156,82 @@ def parse_timestamp(value: Any, where: str = "timestamp") -> float:
     if not math.isfinite(ts):
         raise InvalidEvent("bad_timestamp", f"'{where}' must be finite, got {value!r}")
     return ts
+
+
+def future_limit(max_future: Any) -> float | None:
+    """The latest event time accepted now: the wall clock plus `max_future` (a duration; None: no limit)."""
+    if max_future is None:
+        return None
+    return time.time() + to_seconds(max_future, what="max_future", allow_zero=True)
+
+
+def _int_seconds(value: int, where: str) -> float:
+    if INT64_MIN <= value <= INT64_MAX:
+        return float(value)
+    raise InvalidEvent("bad_timestamp", f"'{where}' is an integer of {len(str(abs(value)))} digits, "
+                       "outside the 64-bit range")
+
+
+def checked_text(value: str, where: str) -> str:
+    """`value` if it is valid Unicode of at most MAX_FIELD_BYTES UTF-8 bytes.
+
+    Identifying fields become record keys, log lines and metric labels downstream:
+    one 500 kB tenant name made changelog records larger than Kafka accepts, and a
+    lone surrogate cannot be encoded at all."""
+    if len(value) <= _SHORT and value.isascii():
+        return value
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidEvent("bad_unicode", f"'{where}' is not valid Unicode (a lone surrogate "
+                           f"{value[exc.start]!r} at character {exc.start})") from None
+    if size > MAX_FIELD_BYTES:
+        raise InvalidEvent("too_long", f"'{where}' is {size} bytes of UTF-8; at most {MAX_FIELD_BYTES} are allowed")
+    return value
+
+
+def check_values(data: dict, where: str = "data") -> None:
+    """Every integer in `data` fits 64 bits and every string (keys included) is valid Unicode.
+
+    orjson guarantees both for what it parses; inputs parsed leniently (NaN tokens) or
+    handed over as Python objects are walked once here. The loop is flat for the usual
+    event (scalar fields, ASCII text); anything else takes `_check_value`."""
+    for key, value in data.items():
+        kind = type(value)
+        if kind is str:
+            if value.isascii() and (type(key) is not str or key.isascii()):
+                continue
+        elif kind is float or kind is bool or value is None:
+            if type(key) is not str or key.isascii():
+                continue
+        elif kind is int and INT64_MIN <= value <= INT64_MAX and (type(key) is not str or key.isascii()):
+            continue
+        if type(key) is str:
+            _encodable(key, f"{where} key")
+        _check_value(value, f"{where}.{key}" if type(key) is str and len(where) < 200 else where)
+
+
+def _check_value(value: Any, where: str) -> None:
+    kind = type(value)
+    if kind is dict:
+        check_values(value, where)
+    elif kind is list or kind is tuple:
+        for i, item in enumerate(value):
+            _check_value(item, f"{where}[{i}]" if len(where) < 200 else where)
+    elif kind is int:
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidEvent("number_out_of_range", f"'{where}' is an integer of {len(str(abs(value)))} digits, "
+                               "outside the 64-bit range")
+    elif kind is str and not value.isascii():
+        _encodable(value, where)
+
+
+def _encodable(value: str, where: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidEvent("bad_unicode", f"'{where}' is not valid Unicode (a lone surrogate at character "
+                           f"{exc.start})") from None
 
 
 def _name(value: Any) -> str:
@@ -158,8 +253,13 @@ def _optional_str(obj: dict, key: str) -> str | None:
     raise InvalidEvent(f"bad_{key}", f"'{key}' must be a string, got {_kind(value)}")
 
 
-def decode(obj: Any) -> Event:
-    """One input object → `Event`, or `InvalidEvent` naming what is wrong."""
+def decode(obj: Any, future_limit: float | None = None, check_data: bool = False) -> Event:
+    """One input object → `Event`, or `InvalidEvent` naming what is wrong.
+
+    `future_limit`: event times above it (epoch seconds) are refused, at the door, so that
+    one event stamped in the year 9999 cannot make every later event of its tenant late.
+    `check_data`: walk `data` for numbers and strings orjson would have refused (see
+    `check_values`); callers that parsed with orjson skip it."""
     if type(obj) is not dict:
         if isinstance(obj, Envelope):
             return obj.to_event()
@@ -179,6 +279,8 @@ def decode(obj: Any) -> Event:
         if name is None:
             raise InvalidEvent("missing_name", "missing 'name' (or the event-sourcing 'type')")
     name = name if type(name) is str and name else _name(name)
+    if len(name) > _SHORT or not name.isascii():
+        checked_text(name, "name")
 
     ts = get("timestamp")
     where = "timestamp"
@@ -187,9 +289,11 @@ def decode(obj: Any) -> Event:
         where = "metadata.timestamp"
     if ts is None:
         raise InvalidEvent("missing_timestamp", "missing 'timestamp' (or 'metadata.timestamp')")
-    ts = float(ts) if type(ts) is int else ts
     if type(ts) is not float or ts - ts != 0.0:
         ts = parse_timestamp(ts, where)
+    if future_limit is not None and ts > future_limit:
+        raise InvalidEvent("future_timestamp", f"'{where}' {_iso(ts)} is later than {_iso(future_limit)}: "
+                           "the wall clock plus the lead allowed (max_future)")
 
     tenant = get("tenant")
     if tenant is None and meta is not None:
@@ -198,6 +302,8 @@ def decode(obj: Any) -> Event:
         tenant = "default"
     elif type(tenant) is not str:
         raise InvalidEvent("bad_tenant", f"'tenant' must be a string, got {_kind(tenant)}")
+    elif len(tenant) > _SHORT or not tenant.isascii():
+        checked_text(tenant, "tenant")
 
     event_id = get("id")
     if event_id is None and meta is not None:
@@ -207,6 +313,8 @@ def decode(obj: Any) -> Event:
             event_id = str(event_id)
         else:
             raise InvalidEvent("bad_id", f"'id' must be a string, got {_kind(event_id)}")
+    if event_id is not None and (len(event_id) > _SHORT or not event_id.isascii()):
+        checked_text(event_id, "id")
 
     data = get("data")
     if data is None:
@@ -215,14 +323,29 @@ def decode(obj: Any) -> Event:
         data = {}
     elif type(data) is not dict:
         raise InvalidEvent("bad_data", f"'data' must be an object, got {_kind(data)}")
+    elif check_data:
+        check_values(data)
 
     source = get("source")
-    if source is not None and type(source) is not str:
-        source = _optional_str(obj, "source")
+    if source is not None:
+        if type(source) is not str:
+            source = _optional_str(obj, "source")
+        if source is not None and (len(source) > _SHORT or not source.isascii()):
+            checked_text(source, "source")
     subsystem = get("subsystem")
-    if subsystem is not None and type(subsystem) is not str:
-        subsystem = _optional_str(obj, "subsystem")
+    if subsystem is not None:
+        if type(subsystem) is not str:
+            subsystem = _optional_str(obj, "subsystem")
+        if subsystem is not None and (len(subsystem) > _SHORT or not subsystem.isascii()):
+            checked_text(subsystem, "subsystem")
     return Event(name, ts, tenant, source, subsystem, data, event_id, None if event_id else obj)
+
+
+def _iso(ts: float) -> str:
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat()
+    except (OverflowError, ValueError, OSError):
+        return repr(ts)
 
 
 class Envelope(BaseModel):

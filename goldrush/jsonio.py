@@ -18,11 +18,20 @@ class BadJSON(ValueError):
 
 
 def loads(data: bytes | str) -> Any:
+    return loads_flagged(data)[0]
+
+
+def loads_flagged(data: bytes | str) -> tuple[Any, bool]:
+    """(the parsed value, True if the lenient parser read it).
+
+    What orjson parses holds only int64-range integers and valid Unicode; the stdlib
+    parser also takes 400-digit integers and lone surrogates, so its results need the
+    checks of `goldrush.events.check_values`."""
     try:
-        return orjson.loads(data)
+        return orjson.loads(data), False
     except orjson.JSONDecodeError as first:
         try:
-            return json.loads(data)
+            return json.loads(data), True
         except (ValueError, RecursionError, TypeError):
             raise BadJSON(str(first)) from None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ from .compiler import CompiledSet
 from .dsl import Pattern
 from .durations import Duration
 from .engine import Engine
-from .events import Event, InvalidEvent, decode
+from .events import DEFAULT_MAX_FUTURE, Event, InvalidEvent, decode, future_limit
 from .gctune import throughput_gc
 from .match import Match
 
@@ -34,7 +34,8 @@ class ReplayResult(list):
 
     `rejected`: inputs that are not events (with reasons); `late`: events that
     arrived below their tenant's watermark; `events`: how many inputs were read;
-    `suppressed`: matches held back by cooldown, per pattern; `matches` and
+    `suppressed`: matches held back by cooldown, per pattern; `duplicates`: events
+    left out as copies of an id still in the reorder window; `matches` and
     `actions`: both record lists (the list itself holds one of them).
     """
 
@@ -42,6 +43,7 @@ class ReplayResult(list):
     late: list[Event]
     events: int
     suppressed: Counter
+    duplicates: int
     engine: Engine
     matches: list[Match]
     actions: list[Any]
@@ -56,33 +58,70 @@ class ReplayResult(list):
 BATCH = 512  # events decoded and reordered per engine pass: amortises the per-call set-up
 
 
-def feed(engine: Engine, items: Iterable[tuple[int, Any]], rejected: list[Rejected]) -> Iterator[Match]:
+def feed(engine: Engine, items: Iterable[tuple[int, Any]], reject: Callable[[Rejected], None], *,
+         max_future: Duration | None = DEFAULT_MAX_FUTURE, check_data: bool = True,
+         late: Callable[[Event], None] | None = None) -> Iterator[Match]:
     """Decode and push `(index, input)` pairs, yielding matches as they become final.
 
-    Inputs that are not events are appended to `rejected`; end of input flushes
-    the reorder buffer. Shared by `replay` and the `goldrush replay` command.
+    Inputs that are not events, and events whose evaluation failed, go to `reject`; end of
+    input flushes the reorder buffer. Shared by `replay` and the `goldrush replay` command.
+    `check_data=False` is for inputs orjson parsed (see `goldrush.events.check_values`).
+    With `late`, late events are handed to it after each batch instead of kept in `engine.late`.
     """
+    limit = future_limit(max_future)
+    positions = _Positions(reject, late)
     with throughput_gc():
-        yield from _feed(engine, items, rejected)
+        yield from _feed(engine, items, positions, limit, check_data)
 
 
-def _feed(engine: Engine, items: Iterable[tuple[int, Any]], rejected: list[Rejected]) -> Iterator[Match]:
+def _feed(engine: Engine, items: Iterable[tuple[int, Any]], positions: _Positions,
+          limit: float | None, check_data: bool) -> Iterator[Match]:
     batch: list[Event] = []
+    reject = positions.reject
     append = batch.append
     for index, obj in items:
         if type(obj) is Event:
-            append(obj)
+            ev = obj
         else:
             try:
-                append(decode(obj))
+                ev = decode(obj, limit, check_data)
             except InvalidEvent as exc:
-                rejected.append(Rejected(index, exc.code, exc.message, obj))
+                reject(Rejected(index, exc.code, exc.message, obj))
                 continue
+        append(ev)
+        positions.at[id(ev)] = index
         if len(batch) >= BATCH:
             yield from engine.push_many(batch)
             batch.clear()
+            positions.report(engine)
     yield from engine.push_many(batch)
     yield from engine.flush()
+    positions.report(engine)
+
+
+class _Positions:
+    """Hands on what a batch did not evaluate: failures with their input index, and late events."""
+
+    def __init__(self, reject: Callable[[Rejected], None], late: Callable[[Event], None] | None) -> None:
+        self.reject = reject
+        self.late = late
+        self.at: dict[int, int] = {}  # id(event) → index; the event is alive while buffered or failed
+        self.bound = 4 * BATCH
+
+    def report(self, engine: Engine) -> None:
+        if self.late is not None and engine.late:
+            for ev in engine.late:
+                self.late(ev)
+            engine.late.clear()
+        reject = self.reject
+        for ev, error in engine.failed:
+            reject(Rejected(self.at.get(id(ev), -1), "evaluation_failed", f"evaluating the event failed: {error}",
+                            ev.to_dict()))
+        engine.failed.clear()
+        if len(self.at) > self.bound:  # amortised: forget the events no longer buffered
+            held = {id(e) for buf in engine.buffer.tenants.values() for e in buf.queue}
+            self.at = {k: v for k, v in self.at.items() if k in held}
+            self.bound = 2 * len(self.at) + 4 * BATCH
 
 
 def replay(
@@ -91,17 +130,20 @@ def replay(
     *,
     allowed_lateness: Duration = "2s",
     actions: bool = False,
+    max_future: Duration | None = DEFAULT_MAX_FUTURE,
 ) -> ReplayResult:
     """Run `patterns` over `events` (envelope dicts or `Event`s); never raises on bad input.
 
     The result is the list of matches, or with `actions=True` the list of action
     records their bound actions produced (policies applied); both are also
-    attributes of the result.
+    attributes of the result. Events stamped more than `max_future` ahead of the wall
+    clock are rejected (None: no limit), as the worker rejects them.
     """
     engine = Engine(patterns, allowed_lateness=allowed_lateness)
     rejected: list[Rejected] = []
     counted = _Counted(events)
-    matches = list(feed(engine, counted, rejected))
+    matches = list(feed(engine, counted, rejected.append, max_future=max_future))
+    rejected.sort(key=_by_index)
     produced = engine.drain_actions()
     result = ReplayResult(produced if actions else matches)
     result.matches = matches
@@ -110,8 +152,13 @@ def replay(
     result.late = engine.late
     result.events = counted.count
     result.suppressed = engine.suppressed
+    result.duplicates = engine.stats["duplicates"]
     result.engine = engine
     return result
+
+
+def _by_index(r: Rejected) -> int:
+    return r.index
 
 
 class _Counted:

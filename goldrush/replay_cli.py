@@ -3,29 +3,74 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import IO, Any
 
 from .durations import option_seconds
 from .engine import Engine
-from .jsonio import BadJSON, dumps, loads
+from .events import InvalidEvent, check_values
+from .jsonio import BadJSON, dumps, loads_flagged
 from .loader import load_patterns
 from .replay import Rejected, feed
 
+PREFIX_CHARS = 4096  # of a rejected line kept in the --rejected file
 
-def read_jsonl(stream: IO[bytes], rejected: list[Rejected]) -> Iterator[Any]:
-    """Parsed objects; lines that are not JSON become rejections (line numbers from 1)."""
+
+def read_jsonl(stream: IO[bytes], reject: Callable[[Rejected], None]) -> Iterator[tuple[int, Any]]:
+    """Parsed objects; lines that are not JSON become rejections (line numbers from 1).
+
+    Lines only the lenient parser reads have their `data` checked here as the worker checks
+    them (goldrush.events.check_values), so that feed can skip that walk for the others."""
     for lineno, line in enumerate(stream, 1):
         if not line.strip():
             continue
         try:
-            yield lineno, loads(line)
+            obj, lenient = loads_flagged(line)
         except BadJSON as exc:
-            text = line.decode("utf-8", "replace").rstrip("\n")
-            rejected.append(Rejected(lineno, "invalid_json", f"not JSON: {exc}", text[:4096]))
+            reject(Rejected(lineno, "invalid_json", f"not JSON: {exc}", _prefix(line)))
+            continue
+        if lenient and type(obj) is dict and type(obj.get("data")) is dict:
+            try:
+                check_values(obj["data"])
+            except InvalidEvent as exc:
+                reject(Rejected(lineno, exc.code, exc.message, _prefix(line)))
+                continue
+        yield lineno, obj
+
+
+def _prefix(line: bytes) -> str:
+    """A rejected line as text, at most PREFIX_CHARS of it (a 100 MB line is reported, not copied)."""
+    text = line[:PREFIX_CHARS * 4].decode("utf-8", "replace").rstrip("\n")
+    return text[:PREFIX_CHARS]
+
+
+class Rejections:
+    """Counts rejected inputs by reason, keeps the first few for the summary, and writes each
+    to the --rejected file as it comes (none is held in memory)."""
+
+    def __init__(self, out: IO[str] | None):
+        self.out = out
+        self.by_code: Counter[str] = Counter()
+        self.first: list[Rejected] = []
+
+    def __call__(self, r: Rejected) -> None:
+        self.by_code[r.code] += 1
+        if len(self.first) < 5:
+            self.first.append(r)
+        if self.out is not None:
+            self.out.write(_record(r.to_dict()) + "\n")
+
+
+def _record(obj: Any) -> str:
+    """JSON of a record whose input may hold what JSON cannot carry (lone surrogates, huge integers)."""
+    try:
+        return dumps(obj)
+    except (TypeError, ValueError):
+        return json.dumps(obj, default=str, ensure_ascii=True)
 
 
 def run_replay(args: argparse.Namespace) -> int:
@@ -37,8 +82,10 @@ def run_replay(args: argparse.Namespace) -> int:
         return 2
     patterns = load_patterns(patterns_spec)
     engine = Engine(patterns, allowed_lateness=option_seconds(args.lateness, what="--lateness", allow_zero=True))
-    rejected: list[Rejected] = []
+    max_future = None if str(args.max_future).lower() == "none" else option_seconds(
+        args.max_future, what="--max-future", allow_zero=True)
     matches: Counter[str] = Counter()
+    late = 0
     with ExitStack() as stack:
         if input_spec == "-":
             source = sys.stdin.buffer
@@ -49,27 +96,30 @@ def run_replay(args: argparse.Namespace) -> int:
                 print(f"goldrush replay: cannot read {input_spec}: {exc.strerror}", file=sys.stderr)
                 return 2
         out = stack.enter_context(open(args.out, "w")) if args.out else sys.stdout
+        rejected = Rejections(stack.enter_context(open(args.rejected, "w")) if args.rejected else None)
+        late_out = stack.enter_context(open(args.late, "w")) if args.late else None
         write = out.write
 
+        def on_late(ev: Any) -> None:
+            nonlocal late
+            late += 1
+            if late_out is not None:
+                late_out.write(_record(ev.to_dict()) + "\n")
+
         actions: Counter[str] = Counter()
-        for m in feed(engine, read_jsonl(source, rejected), rejected):
+        for m in feed(engine, read_jsonl(source, rejected), rejected, max_future=max_future, check_data=False,
+                      late=on_late):
             matches[m.pattern] += 1
             if args.actions:
                 for a in engine.drain_actions():
                     actions[a.type] += 1
-                    write(dumps(a.to_dict()) + "\n")
+                    write(_record(a.to_dict()) + "\n")
             else:
-                write(dumps(m.to_dict()) + "\n")
-    events = engine.buffer.arrivals + len(engine.late) + len(rejected)
-    if args.rejected:
-        with open(args.rejected, "w") as f:
-            for r in sorted(rejected, key=lambda r: r.index):
-                f.write(dumps(r.to_dict()) + "\n")
-    if args.late:
-        with open(args.late, "w") as f:
-            for ev in engine.late:
-                f.write(dumps(ev.to_dict()) + "\n")
-    _summary(events, rejected, len(engine.late), matches, engine.suppressed)
+                write(_record(m.to_dict()) + "\n")
+    # a failed evaluation was an arrival, then a rejection: count it once
+    events = (engine.buffer.arrivals + late + engine.stats["duplicates"] + sum(rejected.by_code.values())
+              - rejected.by_code["evaluation_failed"])
+    _summary(events, rejected, late, engine.stats["duplicates"], matches, engine.suppressed)
     if args.actions:
         held = {k: v for k, v in engine.policies.stats.items() if not k.startswith("emitted_")}
         print(f"actions: {sum(actions.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(actions.items())),
@@ -79,15 +129,18 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(events: int, rejected: list[Rejected], late: int, matches: Counter, suppressed: Counter) -> None:
+def _summary(events: int, rejected: Rejections, late: int, duplicates: int, matches: Counter,
+             suppressed: Counter) -> None:
     err = sys.stderr
     print(f"events read: {events}", file=err)
-    by_reason = Counter(r.code for r in rejected)
-    print(f"rejected: {len(rejected)}" + ("" if not by_reason else " (" + ", ".join(
+    by_reason = rejected.by_code
+    print(f"rejected: {sum(by_reason.values())}" + ("" if not by_reason else " (" + ", ".join(
         f"{code}: {n}" for code, n in by_reason.most_common()) + ")"), file=err)
-    for r in sorted(rejected, key=lambda r: r.index)[:5]:
+    for r in rejected.first:
         print(f"  line {r.index}: {r.reason}", file=err)
     print(f"late: {late}", file=err)
+    if duplicates:
+        print(f"duplicates: {duplicates} (an id already in its tenant's reorder window)", file=err)
     print(f"matches: {sum(matches.values())}", file=err)
     for name, n in sorted(matches.items()):
         extra = f" (+{suppressed[name]} suppressed by cooldown)" if suppressed.get(name) else ""

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .events import Event, decode
+from .events import DERIVED, Event, decode
 
 
 def to_row(ev: Event) -> list[Any]:
-    """The event without its tenant; the id is fixed here (derived once, at ingest, if absent)."""
-    return [ev.name, ev.timestamp, ev.source, ev.subsystem, ev.id, ev.data]
+    """The event without its tenant; the id is fixed here (derived once, at ingest, if absent).
+    A derived id travels as `[id]`: only ids the input carried are de-duplicated (goldrush/reorder.py)."""
+    event_id = ev.id
+    return [ev.name, ev.timestamp, ev.source, ev.subsystem, event_id if ev._raw is None else [event_id], ev.data]
 
 
 def from_row(tenant: str, row: list[Any] | dict[str, Any]) -> Event:
@@ -25,4 +27,6 @@ def from_row(tenant: str, row: list[Any] | dict[str, Any]) -> Event:
     if type(row) is dict:
         return decode(row)
     name, timestamp, source, subsystem, event_id, data = row
+    if type(event_id) is list:
+        return Event(name, timestamp, tenant, source, subsystem, data, event_id[0], DERIVED)
     return Event(name, timestamp, tenant, source, subsystem, data, event_id)

@@ -229,11 +229,17 @@ def key_of(pattern: Pattern, ev: Ev) -> tuple | None:
 
 
 def processing_order(events: list[Ev], lateness: float) -> tuple[list[Ev], list[Ev]]:
-    """Per tenant: late events, and the others sorted by (time, arrival)."""
+    """Per tenant: late events, and the others sorted by (time, arrival).
+
+    An event whose id an accepted event of its tenant carried, with a timestamp at or above
+    the tenant's watermark when it arrives, is a duplicate: left out, and it moves no clock."""
     high: dict[str, float] = {}
     kept, late = [], []
     for e in events:
-        h = max(high.get(e.tenant, -math.inf), e.ts)
+        h = high.get(e.tenant, -math.inf)
+        if e.id is not None and any(k.tenant == e.tenant and k.id == e.id and k.ts >= h - lateness for k in kept):
+            continue
+        h = max(h, e.ts)
         high[e.tenant] = h
         (late if e.ts < h - lateness else kept).append(e)
     return sorted(kept, key=lambda e: (e.ts, e.arrival)), late

@@ -142,5 +142,7 @@ def streams(draw, min_size=0, max_size=40):
         ev = {"name": draw(st.sampled_from(NAMES)), "timestamp": t, "id": f"e{i}",
               "tenant": draw(st.sampled_from(["t1", "t1", "t2"])),
               "source": draw(st.sampled_from(["s1", "s1", "s2", None])), "data": data}
+        if out and draw(st.integers(0, 9)) == 0:  # a producer's retry: an earlier id again, maybe re-stamped
+            ev = dict(draw(st.sampled_from(out[-5:])), timestamp=draw(st.sampled_from([t, t - 2, None])) or t)
         out.append(ev)
     return out

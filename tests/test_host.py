@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from goldrush.agents.config import WorkerConfig
 from goldrush.agents.host import EngineHost
+from goldrush.agents.table_keys import tenant_key
 from goldrush.events import decode
 from goldrush.internal_codec import pack
 
@@ -21,7 +22,7 @@ def test_a_tenant_restored_with_buffered_events_is_flushed_when_it_stays_quiet()
     before = EngineHost(WorkerConfig(broker="unused:9092"))
     before.ensure_loaded("t", table)
     before.engine.push_many([ev("t", 1000.0)])  # held back by the 2 s lateness
-    before.tenant_snapshots.write(table, "t", pack(before.snapshot("t")))
+    before.tenant_snapshots.write(table, tenant_key("t"), pack(before.snapshot("t")))
 
     after = EngineHost(WorkerConfig(broker="unused:9092"))  # the restarted worker
     stream_event = object()  # the (re-delivered) engine-in message that made it load the tenant
@@ -50,7 +51,8 @@ def test_only_tenants_with_buffered_events_are_remembered_for_the_idle_flush():
 def test_tenants_holding_buffered_events_are_marked_in_the_table_only_when_that_changes():
     """See agents/quiet_flush.py: the marks let a restarted worker load the quiet tenants whose
     buffered events still wait for the idle flush."""
-    from goldrush.agents.quiet_flush import StandIn, mark_key, marked_tenants
+    from goldrush.agents.quiet_flush import StandIn, marked_tenants
+    from goldrush.agents.table_keys import mark_key
 
     host = EngineHost(WorkerConfig(broker="unused:9092"))
     on_p1 = StandIn("engine-in", 1)
