@@ -30,14 +30,16 @@ import logging
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import faust
 from faust.streams import _current_event
 
 from goldrush.compiler import canonical_key
-from goldrush.events import Event
+from goldrush.events import Event, future_limit
 from goldrush.gctune import THROUGHPUT_THRESHOLDS
 from goldrush.internal_codec import pack, unpack
 from goldrush.jsonio import dumps_bytes
@@ -62,6 +64,13 @@ from .forwarding import (
 from .host import EngineHost
 from .ingest import decode_message, name_filter
 from .key_expiry import floor_key
+from .letters import (
+    evaluation_letter,
+    late_record,
+    letter_key,
+    unpublishable_letter,
+    unreadable_letter,
+)
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
 from .quiet_flush import StandIn, mark_partition, marked_tenants
@@ -193,13 +202,14 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     async def ingest(records: list[Any]) -> None:
         """Decode a batch of source records; dead letters out, events to engine-in grouped by tenant."""
         by_tenant: dict[str, list[Sourced]] = {}
+        limit = future_limit(cfg.max_future)
         for msg in records:
             topic, partition, offset = msg.topic, msg.partition, msg.offset
-            events, letters, filtered = decode_message(msg.value, topic, partition, offset, filters.get(topic))
+            events, letters, filtered = decode_message(msg.value, topic, partition, offset, filters.get(topic), limit)
             metrics.inc("goldrush_events_filtered_total", filtered)
             for letter in letters:
                 metrics.inc("goldrush_rejected_total", reason=letter.code)
-                await emit(DEADLETTER, msg.key, dumps_bytes(letter.to_dict()))
+                await emit(DEADLETTER, letter_key(msg.key), dumps_bytes(letter.to_dict()))
             for index, ev in events:
                 items = by_tenant.get(ev.tenant)
                 if items is None:
@@ -247,6 +257,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         out.actions += stage.drain_actions()
         out.late += engine.late
         engine.late.clear()
+        for ev, error in stage.drain_failed():
+            metrics.inc("goldrush_rejected_total", reason="evaluation_failed")
+            out.dead.append(evaluation_letter(ev, error))
         by_key: dict[tuple[int, Any], list] = {}
         outbox = stage.drain_outbox()
         metrics.inc("goldrush_events_forwarded_total", len(outbox))
@@ -311,14 +324,13 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 await emit(DEADLETTER, kb, value)
             for m in outcome.matches:
                 metrics.inc("goldrush_matches_total", pattern=m.pattern)
-                await emit(MATCHES, m.tenant.encode(), dumps_bytes(m.to_dict()))
+                await emit_record("match", MATCHES, m.tenant, m.to_dict)
             for a in outcome.actions:
                 metrics.inc("goldrush_actions_total", type=a.type)
-                await emit(ACTIONS[a.type], a.tenant.encode(), dumps_bytes(a.to_dict()))
+                await emit_record("action", ACTIONS[a.type], a.tenant, a.to_dict)
             for ev in outcome.late:
                 metrics.inc("goldrush_late_total")
-                await emit(LATE, ev.tenant.encode(), dumps_bytes(
-                    {"reason": "below the tenant's watermark", "event": ev.to_dict()}))
+                await emit_record("late event", LATE, ev.tenant, partial(late_record, ev))
             for kb, value in outcome.forwards:
                 await emit(keyed.get_topic_name(), kb, value)
             for partition, value in outcome.progress:
@@ -332,6 +344,17 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 # committed: otherwise a SIGKILL loses state the committed offsets skip past.
                 await app.producer.flush()
 
+    async def emit_record(kind: str, topic: str, tenant: str, record: Callable[[], Any]) -> None:
+        """Publish one output record; one that cannot be serialized or sent is dead-lettered with
+        the reason, and the batch goes on (it crashed the stage, and another tenant lost its output)."""
+        try:
+            value = dumps_bytes(record())
+            await emit(topic, tenant.encode(), value)
+        except Exception as exc:  # noqa: BLE001 - contained to this record, reported with its error
+            metrics.inc("goldrush_rejected_total", reason="unpublishable")
+            log.warning("a %s of tenant %.64r could not be published (%s): dead-lettered", kind, tenant, exc)
+            await emit(DEADLETTER, *unpublishable_letter(kind, tenant, record(), exc))
+
     @app.agent(engine_in)
     async def evaluate(stream: faust.StreamT) -> None:
         await topics_tracked()
@@ -339,18 +362,28 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             events: list[Event] = []
             touched: dict[str, Any] = {}  # tenant → its last engine-in event
             now = time.monotonic()
+            dead: list[tuple[bytes, bytes]] = []
             for event in batch:
                 tenant = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-                host.ensure_loaded(tenant, state, event)
-                offset = event.message.offset
-                if offset <= host.offsets.get(tenant, -1):
-                    continue  # applied before a restart: its effect is in the snapshot
+                try:
+                    host.ensure_loaded(tenant, state, event)
+                    offset = event.message.offset
+                    if offset <= host.offsets.get(tenant, -1):
+                        continue  # applied before a restart: its effect is in the snapshot
+                    fresh = host.fresh(tenant, unpack(event.value))
+                except Exception as exc:  # noqa: BLE001 - one unreadable message, not the stage
+                    log.exception("engine-in message %s/%s of tenant %.64r could not be read: dead-lettered",
+                                  event.message.partition, event.message.offset, tenant)
+                    metrics.inc("goldrush_rejected_total", reason="unreadable_internal")
+                    dead.append(unreadable_letter(event.message, event.key, event.value, exc))
+                    continue
                 host.offsets[tenant] = offset
                 host.arrived(tenant, event, now)
-                events.extend(host.fresh(tenant, unpack(event.value)))
+                events.extend(fresh)
                 touched[tenant] = event
             metrics.inc("goldrush_events_evaluated_total", len(events))
             outcome = settle(engine.push_many(events), touched)
+            outcome.dead += dead
             for ev in events:
                 outcome.counts["events", ev.tenant, ev.name] += 1
             for m in outcome.matches:
@@ -413,6 +446,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     floor = host.key_index.floor(tenant, partition, key_state)
                     found, done = keys.apply(group.index, key, [(seq, from_row(tenant, row)) for seq, row in msg["events"]],
                                              floor)
+                for ev, error in keys.drain_failed():
+                    metrics.inc("goldrush_rejected_total", reason="evaluation_failed")
+                    outcome.dead.append(evaluation_letter(ev, error))
                     evaluated += len(done)
                     outcome.matches += found
                     if group.has_actions:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from goldrush.events import DEFAULT_MAX_FUTURE
 from goldrush.topics import SOURCE_TOPICS, default_broker
 
 
@@ -29,4 +30,6 @@ class WorkerConfig(BaseModel):
     stop_timeout: float = Field(default=15.0, gt=0, description="hard exit if a graceful stop takes longer, s")
     fetch_wait: float = Field(default=0.1, gt=0, description="longest a fetch may wait for data, s (agents/fetch_wait.py)")
     data_dir: str | None = Field(default=None, description="Faust's data directory (default: a temp dir per app id)")
+    max_future: str | float | None = Field(default=DEFAULT_MAX_FUTURE, description=(
+        "events stamped further ahead of the wall clock are dead-lettered (future_timestamp); None: no limit"))
     rebalance_timeout: float = 4.0  # the embedded broker holds a join for this long

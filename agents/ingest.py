@@ -6,14 +6,13 @@ that is not an event becomes a `DeadLetter` with the reason and where it came fr
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from goldrush.codegen import glob_matcher
 from goldrush.events import Event, InvalidEvent, decode
-from goldrush.jsonio import BadJSON, loads
+from goldrush.jsonio import BadJSON, bounded_original, dumps_bytes_safe, loads_flagged
 
 MAX_MESSAGE_BYTES = 1_000_000  # larger messages are dead letters, not parsed
 
@@ -29,17 +28,9 @@ class DeadLetter:
     original: bytes
 
     def to_dict(self) -> dict[str, Any]:
-        try:
-            text: str | None = self.original.decode("utf-8")
-            encoded = None
-        except UnicodeDecodeError:
-            text, encoded = None, base64.b64encode(self.original).decode()
         out: dict[str, Any] = {"reason": self.reason, "code": self.code, "topic": self.topic,
                                "partition": self.partition, "offset": self.offset, "index": self.index}
-        if text is not None:
-            out["original"] = text[:100_000]
-        else:
-            out["original_base64"] = encoded
+        out.update(bounded_original(self.original))
         return out
 
 
@@ -51,9 +42,22 @@ def name_filter(globs: list[str] | None) -> Callable[[str], bool] | None:
 
 
 def decode_message(value: bytes | None, topic: str, partition: int, offset: int,
-                   keep: Callable[[str], bool] | None = None
+                   keep: Callable[[str], bool] | None = None, future_limit: float | None = None
                    ) -> tuple[list[tuple[int, Event]], list[DeadLetter], int]:
-    """((index in the message, event) pairs, dead letters, events filtered out by name) for one message."""
+    """((index in the message, event) pairs, dead letters, events filtered out by name) for one message.
+
+    Never raises: whatever a message holds, it ends as events or dead letters (a poison message
+    that raised was read again on every restart of the consumer, and its partition stalled)."""
+    try:
+        return _decode_message(value, topic, partition, offset, keep, future_limit)
+    except Exception as exc:  # noqa: BLE001 - a decoder bug must cost one message, not the partition
+        reason = f"the message could not be decoded: {type(exc).__name__}: {exc}"[:500]
+        return [], [DeadLetter(reason, "decode_failed", topic, partition, offset, None, value or b"")], 0
+
+
+def _decode_message(value: bytes | None, topic: str, partition: int, offset: int,
+                    keep: Callable[[str], bool] | None, future_limit: float | None
+                    ) -> tuple[list[tuple[int, Event]], list[DeadLetter], int]:
     raw = value or b""
 
     def dead(code: str, reason: str, index: int | None = None, original: bytes = raw) -> DeadLetter:
@@ -62,7 +66,7 @@ def decode_message(value: bytes | None, topic: str, partition: int, offset: int,
     if len(raw) > MAX_MESSAGE_BYTES:
         return [], [dead("too_large", f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")], 0
     try:
-        payload = loads(raw)
+        payload, lenient = loads_flagged(raw)
     except (BadJSON, RecursionError) as exc:
         return [], [dead("invalid_json", f"not JSON: {exc}")], 0
     items = payload if isinstance(payload, list) else [payload]
@@ -72,11 +76,9 @@ def decode_message(value: bytes | None, topic: str, partition: int, offset: int,
     for i, item in enumerate(items):
         index = i if isinstance(payload, list) else None
         try:
-            ev = decode(item)
+            ev = decode(item, future_limit, lenient)
         except InvalidEvent as exc:
-            from goldrush.jsonio import dumps_bytes
-
-            letters.append(dead(exc.code, exc.message, index, dumps_bytes(item) if index is not None else raw))
+            letters.append(dead(exc.code, exc.message, index, dumps_bytes_safe(item) if index is not None else raw))
             continue
         if keep is not None and not keep(ev.name):
             filtered += 1

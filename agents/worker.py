@@ -7,8 +7,9 @@ import asyncio
 import sys
 from typing import Any
 
-from goldrush.cli_args import port_number, positive_float, positive_int
+from goldrush.cli_args import MAX_FUTURE_HELP, max_future, port_number, positive_float, positive_int
 from goldrush.durations import option_seconds
+from goldrush.events import DEFAULT_MAX_FUTURE
 from goldrush.loader import DEFAULT_PATTERNS
 from goldrush.topics import SOURCE_TOPICS, default_broker
 
@@ -95,6 +96,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-expiry", default="30s",
                    help="how often idle key-stage keys are let go (their state equals a fresh key's); "
                         "0 keeps every key (default 30s)")
+    p.add_argument("--max-future", type=max_future, default=DEFAULT_MAX_FUTURE, metavar="DURATION",
+                   help=MAX_FUTURE_HELP)
     p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
     p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"),
                    help="(default warning; info logs restores, rebalances and key expiry)")
@@ -112,7 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                            event_filters=filters, lateness=lateness, partitions=args.partitions,
                            web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
                            stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
-                           key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True))
+                           key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True),
+                           max_future=args.max_future)
         return run_worker(cfg, args.loglevel)
 
     p.set_defaults(handler=handler)

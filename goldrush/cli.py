@@ -11,8 +11,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from .cli_args import non_negative_float, port_number, positive_float, positive_int
+from .cli_args import (
+    MAX_FUTURE_HELP,
+    max_future,
+    non_negative_float,
+    port_number,
+    positive_float,
+    positive_int,
+)
 from .errors import PatternError
+from .events import DEFAULT_MAX_FUTURE
 from .loader import DEFAULT_PATTERNS
 from .topics import DEFAULT_SOURCE, default_broker
 
@@ -132,9 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write matches here instead of stdout")
     p.add_argument("--rejected", metavar="FILE", help="write rejected inputs with reasons (JSONL)")
     p.add_argument("--late", metavar="FILE", help="write late events (JSONL)")
-    p.add_argument("--max-future", default="1d", metavar="DURATION",
-                   help="reject events stamped further ahead of the wall clock than this; 'none': no limit "
-                        "(default 1d, as the worker)")
+    p.add_argument("--max-future", type=max_future, default=DEFAULT_MAX_FUTURE, metavar="DURATION",
+                   help=MAX_FUTURE_HELP)
     p.add_argument("--actions", action="store_true",
                    help="print the actions the matches produced (policies applied) instead of matches")
     p.set_defaults(handler=_replay)

@@ -47,3 +47,20 @@ def non_negative_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
+
+
+def max_future(text: str) -> float | None:
+    """--max-future: a duration (0 and up), or 'none' for no limit."""
+    if text.strip().lower() == "none":
+        return None
+    from .durations import to_seconds
+    from .errors import PatternError
+
+    try:
+        return to_seconds(text, what="--max-future", allow_zero=True)
+    except PatternError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+MAX_FUTURE_HELP = ("reject events stamped further ahead of the wall clock than this, e.g. 1h; "
+                   "'none': no limit (default 1d)")

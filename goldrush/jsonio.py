@@ -7,6 +7,8 @@ its content (SEMANTICS §1), not thrown away for its spelling.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
@@ -42,3 +44,36 @@ def dumps(obj: Any) -> str:
 
 def dumps_bytes(obj: Any) -> bytes:
     return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
+def dumps_bytes_safe(obj: Any) -> bytes:
+    """`dumps_bytes`, or for values orjson refuses (integers beyond 64 bits, lone surrogates)
+    the stdlib's ASCII JSON, which escapes them: a report about bad input must not fail on it."""
+    try:
+        return dumps_bytes(obj)
+    except (TypeError, ValueError):
+        return json.dumps(obj, default=str, ensure_ascii=True).encode()
+
+
+ORIGINAL_BYTES = 64 * 1024  # of a rejected input kept in a report (a dead letter, a --rejected line)
+
+
+def bounded_original(original: bytes, field: str = "original") -> dict[str, Any]:
+    """What a report keeps of its input: all of it up to ORIGINAL_BYTES, else a prefix with the
+    size and SHA-256 of the whole, so that a report never exceeds what a producer may send
+    (a 2 MB message's base64 dead letter did, and its partition stalled on the retries)."""
+    out: dict[str, Any] = {}
+    kept = original
+    if len(original) > ORIGINAL_BYTES:
+        kept = original[:ORIGINAL_BYTES]
+        out[f"{field}_bytes"] = len(original)
+        out[f"{field}_sha256"] = hashlib.sha256(original).hexdigest()
+        out[f"{field}_truncated"] = True
+    try:
+        out[field] = kept.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(original) > ORIGINAL_BYTES and exc.start >= len(kept) - 3:  # cut inside a character
+            out[field] = kept[:exc.start].decode("utf-8", "replace")
+        else:
+            out[f"{field}_base64"] = base64.b64encode(kept).decode()
+    return out

@@ -34,10 +34,15 @@ def instances_reported(ev: Event) -> int | None:
     return _instances(ev.data.get("instances"))
 
 
+MAX_INSTANCES = 2**31 - 1  # a reported count above this is a producer's bug, not a fleet
+
+
 def _instances(value: Any) -> int | None:
-    if type(value) is int and value >= 0:
+    """A whole, non-negative count up to MAX_INSTANCES; anything else is not a usable count
+    (`instances: 1e300` made a scale-in action whose `from` no JSON encoder could write)."""
+    if type(value) is int and 0 <= value <= MAX_INSTANCES:
         return value
-    if type(value) is float and value.is_integer() and value >= 0:
+    if type(value) is float and value.is_integer() and 0 <= value <= MAX_INSTANCES:
         return int(value)
     return None
 

@@ -13,7 +13,7 @@ from typing import IO, Any
 from .durations import option_seconds
 from .engine import Engine
 from .events import InvalidEvent, check_values
-from .jsonio import BadJSON, dumps, loads_flagged
+from .jsonio import ORIGINAL_BYTES, BadJSON, bounded_original, dumps, loads_flagged
 from .loader import load_patterns
 from .replay import Rejected, feed
 
@@ -62,7 +62,13 @@ class Rejections:
         if len(self.first) < 5:
             self.first.append(r)
         if self.out is not None:
-            self.out.write(_record(r.to_dict()) + "\n")
+            record = r.to_dict()
+            text = _record(record)
+            if len(text) > ORIGINAL_BYTES:  # a huge input is reported by its prefix, size and digest
+                del record["input"]
+                record.update(bounded_original(_record(r.input).encode("utf-8", "surrogatepass"), "input"))
+                text = _record(record)
+            self.out.write(text + "\n")
 
 
 def _record(obj: Any) -> str:
@@ -82,8 +88,6 @@ def run_replay(args: argparse.Namespace) -> int:
         return 2
     patterns = load_patterns(patterns_spec)
     engine = Engine(patterns, allowed_lateness=option_seconds(args.lateness, what="--lateness", allow_zero=True))
-    max_future = None if str(args.max_future).lower() == "none" else option_seconds(
-        args.max_future, what="--max-future", allow_zero=True)
     matches: Counter[str] = Counter()
     late = 0
     with ExitStack() as stack:
@@ -107,7 +111,7 @@ def run_replay(args: argparse.Namespace) -> int:
                 late_out.write(_record(ev.to_dict()) + "\n")
 
         actions: Counter[str] = Counter()
-        for m in feed(engine, read_jsonl(source, rejected), rejected, max_future=max_future, check_data=False,
+        for m in feed(engine, read_jsonl(source, rejected), rejected, max_future=args.max_future, check_data=False,
                       late=on_late):
             matches[m.pattern] += 1
             if args.actions:

@@ -88,6 +88,11 @@ class TenantStage:
             actions += self.sequencer.drain()
         return actions
 
+    def drain_failed(self) -> list[tuple[Event, str]]:
+        """Events whose evaluation raised since the last call, with the error (see `Engine.failed`)."""
+        failed, self.engine.failed = self.engine.failed, []
+        return failed
+
     def on_results(self, tenant: str, group: int, done: list[list]) -> None:
         """A key group's verdicts on some of the tenant's events (see `KeyStage.apply`)."""
         if self.sequencer is None:
@@ -152,6 +157,14 @@ class KeyStage:
             done.append([seq, [m.to_dict() for m in found]])
         self.last[(group, key)] = last
         return matches, done
+
+    def drain_failed(self) -> list[tuple[Event, str]]:
+        """Events whose evaluation raised since the last call, in any group (see `Engine.failed`)."""
+        failed = []
+        for engine in self.engines:
+            failed += engine.failed
+            engine.failed = []
+        return failed
 
     def forget_idle(self, group: int, key: Any, now: float) -> bool:
         """Forget the key if its state is idle at `now`; True if it was.
