@@ -47,6 +47,7 @@ from goldrush.keygroups import partition_key
 from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 from goldrush.wire import from_row, to_row
 
+from .broker_watch import BrokerWatch
 from .config import WorkerConfig
 from .early_start import EarlyStartApp
 from .fetch_wait import cap_fetch_wait
@@ -85,6 +86,7 @@ RATE_EXPIRES = timedelta(minutes=5)
 # How often quiet tenants are looked for: a tenant's last events are released between `lateness`
 # and `lateness` + this after its last message. Only tenants with buffered events are looked at.
 IDLE_CHECK = 0.25
+UNLOAD_CHECK = 10.0  # seconds between looks for idle tenants to unload
 
 
 def _wall_clock(event: Any) -> float:
@@ -99,7 +101,8 @@ class Outcome:
     of unloaded (empty) state and would overwrite good state in the changelog.
     """
 
-    __slots__ = ("dead", "matches", "actions", "late", "forwards", "progress", "verdicts", "snapshots", "counts")
+    __slots__ = ("dead", "matches", "actions", "late", "forwards", "progress", "verdicts", "snapshots", "counts",
+                 "tenants")
 
     def __init__(self) -> None:
         self.dead: list[tuple[bytes, bytes]] = []  # (key, value) for the dead-letter topic
@@ -112,6 +115,7 @@ class Outcome:
         # (table, key, stream event, snapshot), in order; a snapshot of None deletes the key's
         self.snapshots: list[tuple[Any, str, Any, dict | None]] = []
         self.counts: Counter = Counter()  # ("events"|"matches", tenant, name) → n, for the rate tables
+        self.tenants: list[str] = []  # whose snapshots these are: not unloaded before they are written
 
 
 def build_app(cfg: WorkerConfig) -> faust.App:
@@ -184,7 +188,13 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     # The topics partitioned like the state, made with `cfg.partitions` on the first start (agents/worker.py checks)
     app.goldrush_partitioned = ([t.get_topic_name() for t in internal]  # type: ignore[attr-defined]
                                 + [t.changelog_topic.get_topic_name() for t in app.tables.values()])
-    register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources)
+    watch = BrokerWatch(cfg.broker, app.goldrush_partitioned)  # type: ignore[attr-defined]
+    register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources, watch)
+
+    @app.early_task
+    async def watch_broker() -> None:
+        """From the start, recovery included: see agents/broker_watch.py."""
+        await watch.run()
 
     tracking: list[asyncio.Task] = []
 
@@ -278,6 +288,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     out.progress += [(partition, data) for partition in range(cfg.partitions)]
         out.snapshots += [(state, tenant_key(tenant), source_event, host.snapshot(tenant))
                           for tenant, source_event in tenants.items()]
+        out.tenants += tenants
+        host.settled(tenants)
         out.snapshots += [(state, key, source_event, mark)
                           for key, source_event, mark in host.marks.changes(tenants, engine.buffer)]
         return out
@@ -343,6 +355,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 # The changelog must be on the broker before this batch's offsets are
                 # committed: otherwise a SIGKILL loses state the committed offsets skip past.
                 await app.producer.flush()
+            host.published(outcome.tenants)
 
     async def emit_record(kind: str, topic: str, tenant: str, record: Callable[[], Any]) -> None:
         """Publish one output record; one that cannot be serialized or sent is dead-lettered with
@@ -382,7 +395,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 events.extend(fresh)
                 touched[tenant] = event
             metrics.inc("goldrush_events_evaluated_total", len(events))
+            duplicates = engine.stats["duplicates"]
             outcome = settle(engine.push_many(events), touched)
+            metrics.inc("goldrush_duplicates_total", engine.stats["duplicates"] - duplicates)
             outcome.dead += dead
             for ev in events:
                 outcome.counts["events", ev.tenant, ev.name] += 1
@@ -446,9 +461,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                     floor = host.key_index.floor(tenant, partition, key_state)
                     found, done = keys.apply(group.index, key, [(seq, from_row(tenant, row)) for seq, row in msg["events"]],
                                              floor)
-                for ev, error in keys.drain_failed():
-                    metrics.inc("goldrush_rejected_total", reason="evaluation_failed")
-                    outcome.dead.append(evaluation_letter(ev, error))
+                    for ev, error in keys.drain_failed():
+                        metrics.inc("goldrush_rejected_total", reason="evaluation_failed")
+                        outcome.dead.append(evaluation_letter(ev, error))
                     evaluated += len(done)
                     outcome.matches += found
                     if group.has_actions:
@@ -513,6 +528,13 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             for m in outcome.matches:
                 outcome.counts["matches", m.tenant, m.pattern] += 1
             await publish(outcome)
+
+    @app.timer(UNLOAD_CHECK)
+    async def unload_idle() -> None:
+        """Tenants unused for `unload_after` leave memory; their state is in the table (changelog)."""
+        gone = host.unload_idle(cfg.unload_after)
+        if gone:
+            log.info("%d idle tenants unloaded (%d loaded)", len(gone), len(host.loaded))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: faust.App, revoked: Any, **kwargs: Any) -> None:

@@ -32,4 +32,6 @@ class WorkerConfig(BaseModel):
     data_dir: str | None = Field(default=None, description="Faust's data directory (default: a temp dir per app id)")
     max_future: str | float | None = Field(default=DEFAULT_MAX_FUTURE, description=(
         "events stamped further ahead of the wall clock are dead-lettered (future_timestamp); None: no limit"))
+    unload_after: float = Field(default=300.0, gt=0, description=(
+        "seconds a tenant may stay unused before its state leaves memory (it stays in the table)"))
     rebalance_timeout: float = 4.0  # the embedded broker holds a join for this long

@@ -23,6 +23,8 @@ from typing import Any
 
 import faust
 
+from .broker_watch import RepeatLimiter
+
 log = logging.getLogger("goldrush.worker")
 
 
@@ -31,6 +33,12 @@ class GoldrushWorker(faust.Worker):
         super().__init__(app, **kwargs)
         self.spinner = None
         self.stop_timeout = stop_timeout
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        """Reconnect storms (aiokafka logs each failed attempt) become a line per interval."""
+        limiter = RepeatLimiter()
+        for handler in logger.handlers:
+            handler.addFilter(limiter)
 
     def _schedule_shutdown(self, signum: signal.Signals) -> None:
         if not self._signal_stop_time:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from goldrush.compiler import CompiledSet
@@ -51,10 +53,16 @@ class EngineHost:
         self.marks = BufferMarks()  # see agents/quiet_flush.py
         self.marks_scanned = False  # the marked tenants of this assignment are loaded
         self.resets_reported: set[str] = set()  # patterns whose changed definition was logged
+        # tenant → wall-clock time it was last used, oldest first (re-inserted on use): idle tenants
+        # are unloaded (`unload_idle`), so memory follows the active tenants, not every tenant ever seen
+        self.last_used: dict[str, float] = {}
+        self.unpublished: Counter[str] = Counter()  # tenant → settled outcomes whose snapshot is not written yet
+        self.unloaded_total = 0
 
     # -- tenant stage ------------------------------------------------------------
     def ensure_loaded(self, tenant: str, table: Any, stream_event: Any = None) -> None:
         """Restore `tenant` from the table the first time one of its messages (`stream_event`) is seen."""
+        self.used(tenant)
         if tenant in self.loaded:
             return
         stored = self.tenant_snapshots.read(table, tenant_key(tenant))
@@ -146,6 +154,48 @@ class EngineHost:
                 idle.append(tenant)
         return idle
 
+    def used(self, tenant: str, now: float | None = None) -> None:
+        self.last_used.pop(tenant, None)
+        self.last_used[tenant] = time.monotonic() if now is None else now
+
+    def settled(self, tenants: Iterable[str]) -> None:
+        """Snapshots of `tenants` were taken; until `published`, their state is newer than the table's."""
+        self.unpublished.update(list(tenants))  # a list: a mapping would be taken for counts
+
+    def published(self, tenants: Iterable[str]) -> None:
+        tenants = list(tenants)
+        self.unpublished.subtract(tenants)
+        for tenant in tenants:
+            if self.unpublished[tenant] <= 0:
+                del self.unpublished[tenant]
+
+    def unload_idle(self, idle_for: float, now: float | None = None) -> list[str]:
+        """Unload tenants unused for `idle_for` seconds whose state is all in the table: nothing
+        buffered, no policy work waiting, every snapshot written. The next message reloads them."""
+        now = time.monotonic() if now is None else now
+        gone = []
+        for tenant, at in list(self.last_used.items()):
+            if now - at < idle_for:
+                break  # oldest first: the rest were used later
+            if (self.engine.buffer.holds(tenant) or self.stage.waiting(tenant) or tenant in self.unpublished
+                    or tenant in self.last_arrival):
+                self.used(tenant, now)  # busy: look again after another `idle_for`
+                continue
+            del self.last_used[tenant]
+            if tenant in self.loaded:
+                self.unload_tenant(tenant)
+                gone.append(tenant)
+        self.unloaded_total += len(gone)
+        return gone
+
+    def unload_tenant(self, tenant: str) -> None:
+        self.engine.unload_tenant(tenant)
+        self.loaded.discard(tenant)
+        self.offsets.pop(tenant, None)
+        self.sources.pop(tenant, None)
+        self.progress_sent.pop(tenant, None)
+        self.marks.marked.discard(tenant)
+
     # -- key stage -----------------------------------------------------------------
     def group(self, key_by: list[str]) -> KeyGroup | None:
         """The loaded key group with this `key_by` (messages name it, not an index, so that a
@@ -219,6 +269,8 @@ class EngineHost:
         self.key_snapshots.forget()
         self.key_index.clear()
         self.progress_sent.clear()
+        self.last_used.clear()
+        self.unpublished.clear()
 
     def state_size(self) -> int:
         return self.engine.state_size() + self.keys.state_size()

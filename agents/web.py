@@ -81,13 +81,14 @@ def consumer_lag(app: faust.App, topics: set[str]) -> Iterator[tuple[str, int, f
 
 
 def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str, Any], size: float,
-                   topics: set[str], sources: Any) -> None:
-    """`topics`: the internal ones Faust reads; `sources`: the source consumer (agents/source_consumer.py)."""
+                   topics: set[str], sources: Any, watch: Any) -> None:
+    """`topics`: the internal ones Faust reads; `sources`: the source consumer (agents/source_consumer.py);
+    `watch`: the broker watch (agents/broker_watch.py): not ready while the broker is unreachable."""
 
     cached = CachedRates(rates, size)
 
     def ready_now() -> bool:
-        return is_ready(app) and sources.ready
+        return is_ready(app) and sources.ready and watch.reachable
 
     def gauges() -> Iterator[tuple[str, dict[str, str], float]]:
         yield "goldrush_ready", {}, 1.0 if ready_now() else 0.0
@@ -96,7 +97,9 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
         yield "goldrush_keys_forgotten_total", {}, float(host.key_index.forgotten)
         yield "goldrush_policy_waiting", {}, float(host.policy_waiting())
         yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
+        yield "goldrush_tenants_unloaded_total", {}, float(host.unloaded_total)
         yield "goldrush_source_restarts_total", {}, float(sources.restarts)
+        yield "goldrush_broker_reachable", {}, 1.0 if watch.reachable else 0.0
         for model, n in MODEL_ERRORS.items():
             yield "goldrush_model_errors_total", {"model": model}, float(n)
         for pattern, n in host.states_reset().items():

@@ -98,6 +98,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "0 keeps every key (default 30s)")
     p.add_argument("--max-future", type=max_future, default=DEFAULT_MAX_FUTURE, metavar="DURATION",
                    help=MAX_FUTURE_HELP)
+    p.add_argument("--unload-after", default="5m", metavar="DURATION",
+                   help="unload a tenant's state from memory after it is unused this long; it stays in "
+                        "the changelog and is reloaded by its next event (default 5m)")
     p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
     p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"),
                    help="(default warning; info logs restores, rebalances and key expiry)")
@@ -116,7 +119,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                            web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
                            stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
                            key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True),
-                           max_future=args.max_future)
+                           max_future=args.max_future,
+                           unload_after=option_seconds(args.unload_after, what="--unload-after"))
         return run_worker(cfg, args.loglevel)
 
     p.set_defaults(handler=handler)
