@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from goldrush import replay
+from goldrush.agents.table_keys import tenant_key
 from goldrush.broker import EmbeddedBroker, free_port, stop_process
 from goldrush.client import EventProducer
 from goldrush.patterns import ALL
@@ -494,7 +495,7 @@ def test_a_hot_tenants_snapshot_larger_than_a_record_survives_sigkill(fresh_brok
                 while time.monotonic() < deadline:
                     for records in (await consumer.getmany(timeout_ms=500)).values():
                         for r in records:
-                            if r.key == b'"hot"' and r.value and r.value.startswith(b"\xc1"):
+                            if r.key == json.dumps(tenant_key("hot")).encode() and r.value and r.value.startswith(b"\xc1"):
                                 snapshot_seen = prometheus(http_get(worker.web_port, "/metrics")[1])
                                 if snapshot_seen["goldrush_events_evaluated_total"] == len(events):
                                     return True
