@@ -62,7 +62,7 @@ from .forwarding import (
 from .host import EngineHost
 from .ingest import decode_message, name_filter
 from .key_expiry import floor_key
-from .metrics import Metrics
+from .metrics import Metrics, input_written_at
 from .produced_topics import track_produced_topics
 from .quiet_flush import StandIn, marked_tenants
 from .source_consumer import SourceConsumer
@@ -89,7 +89,8 @@ class Outcome:
     of unloaded (empty) state and would overwrite good state in the changelog.
     """
 
-    __slots__ = ("dead", "matches", "actions", "late", "forwards", "progress", "verdicts", "snapshots", "counts")
+    __slots__ = ("dead", "matches", "actions", "late", "forwards", "progress", "verdicts", "snapshots", "counts",
+                 "since")
 
     def __init__(self) -> None:
         self.dead: list[tuple[bytes, bytes]] = []  # (key, value) for the dead-letter topic
@@ -102,6 +103,7 @@ class Outcome:
         # (table, key, stream event, snapshot), in order; a snapshot of None deletes the key's
         self.snapshots: list[tuple[Any, str, Any, dict | None]] = []
         self.counts: Counter = Counter()  # ("events"|"matches", tenant, name) → n, for the rate tables
+        self.since: float | None = None  # when the batch's earliest input record was written (detection latency)
 
 
 def build_app(cfg: WorkerConfig) -> faust.App:
@@ -310,6 +312,10 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             for m in outcome.matches:
                 metrics.inc("goldrush_matches_total", pattern=m.pattern)
                 await emit(MATCHES, m.tenant.encode(), dumps_bytes(m.to_dict()))
+            if outcome.since is not None and outcome.matches:
+                latency = time.time() - outcome.since
+                for _ in outcome.matches:
+                    metrics.observe("goldrush_detection_latency_seconds", latency)
             for a in outcome.actions:
                 metrics.inc("goldrush_actions_total", type=a.type)
                 await emit(ACTIONS[a.type], a.tenant.encode(), dumps_bytes(a.to_dict()))
@@ -349,11 +355,13 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 touched[tenant] = event
             metrics.inc("goldrush_events_evaluated_total", len(events))
             outcome = settle(engine.push_many(events), touched)
+            outcome.since = input_written_at(batch)
             for ev in events:
                 outcome.counts["events", ev.tenant, ev.name] += 1
             for m in outcome.matches:
                 outcome.counts["matches", m.tenant, m.pattern] += 1
             await publish(outcome)
+            metrics.observe("goldrush_batch_seconds", time.monotonic() - now, stage="tenant")
 
     if keyed_stage:
         assert key_state is not None
@@ -381,7 +389,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             """The key stage: each key group's patterns over its keys' events, in the tenants' order."""
             await topics_tracked()
             async for batch in stream.take_events(cfg.batch, cfg.batch_within):
+                started = time.monotonic()
                 outcome = Outcome()
+                outcome.since = input_written_at(batch)
                 reports: dict[tuple[str, int], list] = {}  # (tenant, group) → verdicts
                 touched: dict[str, tuple[int, tuple, Any]] = {}  # table key → (group, key, its last event)
                 forgotten: list[tuple[str, int, tuple]] = []
@@ -428,12 +438,14 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                                       for table_key, (group_index, key, event) in touched.items()]
                 await publish(outcome)
                 host.unload_forgotten(forgotten, touched)
+                metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage="key")
 
         @app.agent(verdicts)
         async def apply_verdicts(stream: faust.StreamT) -> None:
             """Key-stage verdicts complete the tenant's queued policy work, in replay order."""
             await topics_tracked()
             async for batch in stream.take_events(cfg.batch, cfg.batch_within):
+                started = time.monotonic()
                 touched: dict[str, Any] = {}
                 counts: Counter = Counter()
                 for event in batch:
@@ -451,6 +463,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 outcome = settle([], touched)
                 outcome.counts.update(counts)
                 await publish(outcome)
+                metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage="verdicts")
 
     def load_marked_tenants() -> None:
         """Once this assignment is recovered: see agents/quiet_flush.py."""
@@ -471,11 +484,14 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         idle = host.idle_tenants()
         if idle:  # one publish (one producer flush) for all of them, not one per tenant
             await topics_tracked()
+            started = time.monotonic()
             matches = [m for tenant in idle for m in engine.flush_tenant(tenant)]
             outcome = settle(matches, {tenant: host.last_event[tenant] for tenant in idle})
+            outcome.since = input_written_at(host.last_event[tenant] for tenant in idle)
             for m in outcome.matches:
                 outcome.counts["matches", m.tenant, m.pattern] += 1
             await publish(outcome)
+            metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage="idle_flush")
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: faust.App, revoked: Any, **kwargs: Any) -> None:
