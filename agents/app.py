@@ -67,6 +67,7 @@ from .produced_topics import track_produced_topics
 from .quiet_flush import StandIn, marked_tenants
 from .source_consumer import SourceConsumer
 from .web import is_ready, register_views
+from .web_server import web_settings
 
 log = logging.getLogger("goldrush.worker")
 
@@ -126,8 +127,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         broker=f"kafka://{cfg.broker}",
         store="memory://",
         topic_partitions=cfg.partitions,
-        web_port=cfg.web_port,
-        web_host=cfg.web_host,
+        **web_settings(cfg.web_host, cfg.web_port),  # bind exactly --web-host, no Faust views
         producer_acks=1,
         consumer_auto_offset_reset="earliest",
         broker_rebalance_timeout=cfg.rebalance_timeout,

@@ -59,7 +59,12 @@ def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | Non
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
     from .app import build_app
     from .faust_worker import GoldrushWorker
+    from .web_server import web_port_problem
 
+    problem = web_port_problem(cfg.web_host, cfg.web_port)
+    if problem:
+        print(f"goldrush worker: {problem}", file=sys.stderr)
+        return 2
     existing = asyncio.run(_partition_counts(cfg.broker))
     app = build_app(cfg)
     why = partitions_changed(cfg, {t: existing[t] for t in app.goldrush_partitioned if existing.get(t)})
