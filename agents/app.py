@@ -46,6 +46,7 @@ from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 from goldrush.wire import from_row, to_row
 
 from .config import WorkerConfig
+from .dashboard import Activity, register_dashboard
 from .early_start import EarlyStartApp
 from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
@@ -177,6 +178,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     app.goldrush_partitioned = ([t.get_topic_name() for t in internal]  # type: ignore[attr-defined]
                                 + [t.changelog_topic.get_topic_name() for t in app.tables.values()])
     register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources)
+    activity = Activity()
+    register_dashboard(app, metrics, host, rates, RATE_WINDOW, lambda: is_ready(app) and sources.ready, activity)
 
     tracking: list[asyncio.Task] = []
 
@@ -330,6 +333,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             for tb, value in outcome.verdicts:
                 await emit(verdicts.get_topic_name(), tb, value)
             await app.producer.flush()
+            activity.record(outcome.matches, outcome.actions)
             if outcome.snapshots:
                 write_tables(outcome)
                 # The changelog must be on the broker before this batch's offsets are
