@@ -100,7 +100,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-expiry", default="30s",
                    help="how often idle key-stage keys are let go (their state equals a fresh key's); "
                         "0 keeps every key (default 30s)")
-    p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
+    p.add_argument("--app-id", default="goldrush",
+                   help="consumer group, internal topic prefix and name of the state (default goldrush)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="Faust's bookkeeping directory; the tables themselves are in memory and Kafka "
+                        "(default: <temp dir>/goldrush-faust/<app-id>)")
     p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"),
                    help="(default warning; info logs restores, rebalances and key expiry)")
 
@@ -116,6 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
                            event_filters=filters, lateness=lateness, partitions=args.partitions,
                            web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
+                           data_dir=args.data_dir,
                            stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
                            key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True))
         return run_worker(cfg, args.loglevel)

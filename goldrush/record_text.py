@@ -12,15 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def iso_time(value: Any) -> str:
-    """Epoch seconds as `2026-01-01T00:00:04.950Z` (milliseconds, UTC); anything else as it is."""
+def iso_time(value: Any, timespec: str = "milliseconds") -> str:
+    """Epoch seconds as `2026-01-01T00:00:04.950Z` (UTC; `timespec` as for `isoformat`); anything else as it is."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return "" if value is None else str(value)
     try:
         stamp = datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
         return str(value)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return stamp.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def key_text(key: Any) -> str:
