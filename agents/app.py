@@ -67,6 +67,7 @@ from .metrics import Metrics, input_written_at
 from .produced_topics import track_produced_topics
 from .quiet_flush import StandIn, marked_tenants
 from .source_consumer import SourceConsumer
+from .status import register_status
 from .web import is_ready, register_views
 from .web_server import web_settings
 
@@ -178,6 +179,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     app.goldrush_partitioned = ([t.get_topic_name() for t in internal]  # type: ignore[attr-defined]
                                 + [t.changelog_topic.get_topic_name() for t in app.tables.values()])
     register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources)
+    register_status(app, cfg.status_every, metrics, host, sources, {t.get_topic_name() for t in internal})
     activity = Activity()
     register_dashboard(app, metrics, host, rates, RATE_WINDOW, lambda: is_ready(app) and sources.ready, activity)
 

@@ -23,7 +23,8 @@ def banner(cfg: WorkerConfig, app: Any) -> str:
     key_stage = f"key stage on ({groups} key group{'s' * (groups != 1)})" if groups else "no key stage"
     return (f"goldrush worker {cfg.app_id!r}: broker {cfg.broker}; {len(patterns)} patterns from "
             f"{cfg.patterns or DEFAULT_PATTERNS}, {key_stage}; lateness {host.engine.lateness:g} s; "
-            f"sources {', '.join(cfg.topics)}; web http://{cfg.web_host}:{cfg.web_port}/ready (/health /metrics /rates)")
+            f"sources {', '.join(cfg.topics)}; web http://{cfg.web_host}:{cfg.web_port}/ (dashboard; "
+            "/health /ready /metrics /rates)")
 
 
 async def _partition_counts(broker: str) -> dict[str, int]:
@@ -56,7 +57,7 @@ def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | Non
             f"the first start: run with --partitions {counts[0]}, or with a new --app-id to start with fresh state")
 
 
-def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
+def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str = "warning") -> int:
     from .app import build_app
     from .faust_worker import GoldrushWorker
     from .web_server import web_port_problem
@@ -72,7 +73,8 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
         print(f"goldrush worker: {why}", file=sys.stderr)
         return 2
     print(banner(cfg, app), file=sys.stderr, flush=True)
-    worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=loglevel, quiet=True)
+    worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=faust_loglevel, own_loglevel=loglevel,
+                            status=cfg.status_every > 0, quiet=True)
     worker.execute_from_commandline()
     return 0
 
@@ -105,8 +107,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="Faust's bookkeeping directory; the tables themselves are in memory and Kafka "
                         "(default: <temp dir>/goldrush-faust/<app-id>)")
-    p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"),
-                   help="(default warning; info logs restores, rebalances and key expiry)")
+    levels = ("debug", "info", "warning", "error")
+    p.add_argument("--loglevel", default="warning", choices=levels,
+                   help="goldrush's own log lines (default warning; info logs restores, rebalances and key expiry)")
+    p.add_argument("--faust-loglevel", default="warning", choices=levels,
+                   help="log lines of Faust, aiokafka and the web server (default warning)")
+    p.add_argument("--status-every", default="60s", metavar="DURATION",
+                   help="log a status line (events/s, late, matches, actions, lag) this often; 0: never (default 60s)")
 
     def handler(args: argparse.Namespace) -> int:
         filters: dict[str, list[str]] = {}
@@ -121,8 +128,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                            event_filters=filters, lateness=lateness, partitions=args.partitions,
                            web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
                            data_dir=args.data_dir,
+                           status_every=option_seconds(args.status_every, what="--status-every", allow_zero=True),
                            stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
                            key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True))
-        return run_worker(cfg, args.loglevel)
+        return run_worker(cfg, args.loglevel, args.faust_loglevel)
 
     p.set_defaults(handler=handler)

@@ -88,6 +88,10 @@ def _broker(args: argparse.Namespace) -> int:
         print(f"goldrush broker: {exc}", file=sys.stderr)
         return 1
     print(f"embedded broker on {broker.bootstrap} (memory storage); Ctrl-C stops it", file=sys.stderr)
+    import signal
+
+    # The broker runs in a session of its own: a SIGTERM here must stop it too (via the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         assert broker.process is not None
         return broker.process.wait()

@@ -154,7 +154,7 @@ def test_the_worker_says_what_it_runs_when_it_starts(tmp_path):
             f"data_dir={str(tmp_path)!r}); print(banner(cfg, build_app(cfg)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     for part in ("'probe'", "broker kafka:9092", f"{len(load_patterns())} patterns from goldrush.patterns",
-                 "key stage on (", "lateness 0.5 s", "sources a, b", "http://127.0.0.1:6066/ready"):
+                 "key stage on (", "lateness 0.5 s", "sources a, b", "http://127.0.0.1:6066/ (dashboard"):
         assert part in out, out
 
 

@@ -51,7 +51,8 @@ def test_web_views_bind_the_given_host_only_and_faust_views_are_off(broker, tmp_
     hostile = ["\ud800", "name\nwith \"quotes\"", "n" * 200_000]
     events = [{"name": name, "timestamp": 1_700_000_000 + i, "tenant": "acme", "data": {}}
               for i, name in enumerate(["vsm.ok", *hostile])]
-    worker = start_worker(broker.bootstrap, tmp_path, "gr-exposure", "--web-host", HOST)
+    worker = start_worker(broker.bootstrap, tmp_path, "gr-exposure", "--web-host", HOST,
+                          "--loglevel", "info", "--status-every", "1s")
     port = worker.web_port  # type: ignore[attr-defined]
     try:
         wait_until(lambda: get(HOST, port, "/ready")[0] == 200)
@@ -70,8 +71,14 @@ def test_web_views_bind_the_given_host_only_and_faust_views_are_off(broker, tmp_
         assert status == 200
         names = {r["name"] for r in json.loads(body)["events"]}
         assert "vsm.ok" in names
+        wait_until(lambda: "goldrush.status: status:" in (tmp_path / "gr-exposure.log").read_text(), 30)
     finally:
         stop_process(worker, 20)
+    log = (tmp_path / "gr-exposure.log").read_text()
+    # --loglevel info: goldrush's lines at info, Faust's and aiokafka's only from warning up
+    assert "] goldrush.worker: partitions" in log
+    assert not [line for line in log.splitlines() if "[INFO]" in line and "goldrush." not in line], log
+    assert "[INFO] goldrush.agents.early_start" not in log
 
 
 def test_a_web_port_in_use_is_one_line_and_exit_2(tmp_path):
