@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import IO, Any
 
@@ -13,12 +13,17 @@ from .durations import option_seconds
 from .engine import Engine
 from .jsonio import BadJSON, dumps, loads
 from .loader import load_patterns
+from .progress import count_lines, progress
+from .rejects import exit_status, replay_rejected
 from .replay import Rejected, feed
 
 
-def read_jsonl(stream: IO[bytes], rejected: list[Rejected]) -> Iterator[Any]:
+def read_jsonl(stream: IO[bytes], rejected: list[Rejected],
+               shown: Callable[[int], None] = lambda done: None) -> Iterator[Any]:
     """Parsed objects; lines that are not JSON become rejections (line numbers from 1)."""
     for lineno, line in enumerate(stream, 1):
+        if lineno % 1000 == 0:
+            shown(lineno)
         if not line.strip():
             continue
         try:
@@ -52,7 +57,11 @@ def run_replay(args: argparse.Namespace) -> int:
         write = out.write
 
         actions: Counter[str] = Counter()
-        for m in feed(engine, read_jsonl(source, rejected), rejected):
+        # A bar only on a terminal, and not when matches go to that terminal too
+        bar = sys.stderr.isatty() and (bool(args.out) or not sys.stdout.isatty())
+        total = count_lines(source) if bar and source.seekable() else None
+        shown = stack.enter_context(progress(total, "replaying", enabled=bar))
+        for m in feed(engine, read_jsonl(source, rejected, shown), rejected):
             matches[m.pattern] += 1
             if args.actions:
                 for a in engine.drain_actions():
@@ -64,7 +73,7 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.rejected:
         with open(args.rejected, "w") as f:
             for r in sorted(rejected, key=lambda r: r.index):
-                f.write(dumps(r.to_dict()) + "\n")
+                f.write(dumps(replay_rejected(r.to_dict())) + "\n")
     if args.late:
         with open(args.late, "w") as f:
             for ev in engine.late:
@@ -76,7 +85,7 @@ def run_replay(args: argparse.Namespace) -> int:
               file=sys.stderr)
         if held:
             print("held back by policy: " + ", ".join(f"{k}: {v}" for k, v in sorted(held.items())), file=sys.stderr)
-    return 0
+    return exit_status(len(rejected))
 
 
 def _summary(events: int, rejected: list[Rejected], late: int, matches: Counter, suppressed: Counter) -> None:

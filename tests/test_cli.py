@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_replay_prints_matches_and_a_summary(tmp_path, capsys):
     write_jsonl(inp, [{"name": V, "timestamp": t, "data": {"input_variety": 9, "output_variety": 1}}
                       for t in (0, 10, 20)] + ["{not json", [1], {"name": "x", "timestamp": -100}])
     rejected = tmp_path / "rejected.jsonl"
-    assert main(["replay", "goldrush.patterns", str(inp), "--lateness", "5s", "--rejected", str(rejected)]) == 0
+    assert main(["replay", "goldrush.patterns", str(inp), "--lateness", "5s", "--rejected", str(rejected)]) == 1
     out, err = capsys.readouterr()
     matches = [json.loads(line) for line in out.splitlines()]
     assert [m["pattern"] for m in matches] == ["variety_imbalance"]
@@ -29,7 +30,7 @@ def test_replay_prints_matches_and_a_summary(tmp_path, capsys):
     assert "events read: 6" in err and "invalid_json: 1" in err and "not_object: 1" in err
     assert "late: 1" in err and "variety_imbalance: 1" in err
     dead = [json.loads(line) for line in rejected.read_text().splitlines()]
-    assert [(d["index"], d["code"]) for d in dead] == [(4, "invalid_json"), (5, "not_object")]
+    assert [(d["line"], d["code"]) for d in dead] == [(4, "invalid_json"), (5, "not_object")]
 
 
 def test_replay_with_one_argument_uses_the_builtins_and_writes_out(tmp_path, capsys):
@@ -181,3 +182,63 @@ def test_bad_numbers_are_refused_before_anything_starts(argv, option):
     assert proc.returncode == 2, proc.stderr
     assert option in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert "embedded broker" not in proc.stderr and "Unclosed" not in proc.stderr, proc.stderr
+
+
+def _tail(broker, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "goldrush.cli", "tail", "--broker", broker.bootstrap, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_tail_labels_late_records_and_follow_new_shows_only_new_ones(broker):
+    """`--follow-new` printed old records (the embedded broker's "latest" offset is the last record's,
+    one short); late records were labelled `DEAD … (None/None@None)`."""
+    import asyncio
+    import json
+
+    topic = "gr-tail-late"
+
+    def late(i: int) -> bytes:
+        return json.dumps({"reason": "below the tenant's watermark", "event": {
+            "name": "vsm.old", "timestamp": 1767225604.95 + i, "tenant": "acme", "id": f"e{i}", "data": {}}}).encode()
+
+    async def send(values: list[bytes]) -> None:  # send_raw writes to vsm.events; this topic is ours
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        try:
+            for v in values:
+                await producer.send_and_wait(topic, v)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send([late(0), late(1)]))
+    everything = _tail(broker, "--topic", topic, "--max", "2", "--timeout", "60").communicate(timeout=90)[0]
+    lines = everything.splitlines()
+    assert len(lines) == 2 and all(" LATE " in line for line in lines), everything
+    assert lines[0].startswith("2026-01-01T00:00:04.950Z") and "vsm.old" in lines[0] and "acme" in lines[0]
+    assert "id=e0" in lines[0] and "below the tenant's watermark" in lines[0] and "None" not in lines[0]
+
+    follower = _tail(broker, "--topic", topic, "--follow-new", "--timeout", "12")
+    time.sleep(6)  # it has joined and polled: the old records are behind it
+    asyncio.run(send([late(2)]))
+    out, err = follower.communicate(timeout=60)
+    assert [line for line in out.splitlines() if line.strip()] and "id=e2" in out, (out, err)
+    assert "id=e0" not in out and "id=e1" not in out, out
+
+
+def test_produce_and_replay_write_rejected_lines_alike_and_exit_1(tmp_path, broker):
+    inp = tmp_path / "events.jsonl"
+    write_jsonl(inp, [{"name": "vsm.x", "timestamp": 1}, "{not json", {"name": "vsm.y"}])
+    files = {}
+    for command in ("replay", "produce"):
+        files[command] = tmp_path / f"{command}-rejected.jsonl"
+        extra = ["--broker", broker.bootstrap, "--topic", "gr-produce-rejects"] if command == "produce" else []
+        proc = subprocess.run([sys.executable, "-m", "goldrush.cli", command, str(inp), "--rejected",
+                               str(files[command]), *extra], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, (command, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    rows = {c: [json.loads(line) for line in f.read_text().splitlines()] for c, f in files.items()}
+    assert [(r["line"], r["code"]) for r in rows["replay"]] == [(r["line"], r["code"]) for r in rows["produce"]]
+    assert [r["line"] for r in rows["replay"]] == [2, 3]
+    assert all(set(r) == {"line", "code", "reason", "input"} for c in rows for r in rows[c])
