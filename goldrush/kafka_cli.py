@@ -60,14 +60,14 @@ async def _produce(args: argparse.Namespace) -> int:
 async def _tail(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer
 
-    from .client import started
+    from .client import NewOnly, started
 
     topics = resolve(args.topic or ["matches", "actions"])
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=args.broker,
                                 auto_offset_reset="latest" if args.follow_new else "earliest")
     await started(consumer)
     seen = 0
-    follow_new, first_seen, started_ms = args.follow_new, set(), int(time.time() * 1000)
+    new_only = NewOnly() if args.follow_new else None
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     try:
         while args.max is None or seen < args.max:
@@ -77,10 +77,8 @@ async def _tail(args: argparse.Namespace) -> int:
             batch = await consumer.getmany(timeout_ms=min(wait_ms, 500))
             for tp, records in batch.items():
                 for r in records:
-                    if follow_new and tp not in first_seen:
-                        first_seen.add(tp)
-                        if r.timestamp is not None and 0 <= r.timestamp < started_ms:
-                            continue  # the last old record: a broker whose "latest" offset is off by one
+                    if new_only is not None and new_only.old(tp.topic, tp.partition, r.timestamp):
+                        continue
                     print(r.value.decode("utf-8", "replace") if args.json else _pretty(tp.topic, r.value), flush=True)
                     seen += 1
                     if args.max is not None and seen >= args.max:
