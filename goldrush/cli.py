@@ -109,9 +109,9 @@ def _schema(args: argparse.Namespace) -> int:
 
         doc = action_schema()
     elif args.what == "events":
-        from .events import Envelope
+        from .event_schema import event_input_schema
 
-        doc = Envelope.model_json_schema()
+        doc = event_input_schema()
     else:
         from .match import match_schema
 
