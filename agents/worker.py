@@ -83,15 +83,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run a streaming worker (Faust) on Kafka")
     p.add_argument("--broker", default=default_broker(), help="bootstrap server (env GOLDRUSH_BROKER)")
     p.add_argument("--patterns", help="pattern file or module (default: built-ins)")
-    p.add_argument("--topics", nargs="+", default=list(SOURCE_TOPICS), help="source topics")
+    p.add_argument("--topics", nargs="+", default=list(SOURCE_TOPICS),
+                   help="source topics (default: vsm.events and the seed's seven per-system topics)")
     p.add_argument("--filter", action="append", default=[], metavar="TOPIC=GLOB[,GLOB]",
                    help="keep only these event names from TOPIC (repeatable)")
     p.add_argument("--lateness", default="2s", help="allowed lateness for reordering, e.g. 500ms or 0 (default 2s)")
     p.add_argument("--partitions", type=positive_int, default=4,
                    help="partitions of the internal topics and tables, made on the first start: the most "
                         "workers that can share the work (default 4)")
-    p.add_argument("--web-port", type=port_number, default=6066, help="port of /health, /ready, /metrics, /rates")
-    p.add_argument("--web-host", default="127.0.0.1", help="interface for the web views (0.0.0.0 in containers)")
+    p.add_argument("--web-port", type=port_number, default=6066, help="port of the dashboard (/), /health, /ready, /metrics, /rates")
+    p.add_argument("--web-host", default="127.0.0.1", help="the one address the web views listen on (0.0.0.0: every interface, in containers)")
     p.add_argument("--fetch-wait", type=positive_float, default=0.1, metavar="SECONDS",
                    help="longest the broker may hold a fetch that has no data yet (default 0.1)")
     p.add_argument("--stop-timeout", type=positive_float, default=15.0, metavar="SECONDS",

@@ -117,7 +117,7 @@ def _pretty(topic: str, value: bytes) -> str:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="send events from a JSONL file to Kafka")
     p.add_argument("file", help="JSONL file of events, or - for stdin")
-    p.add_argument("--topic", default=DEFAULT_SOURCE, help=f"(default {DEFAULT_SOURCE})")
+    p.add_argument("--topic", default=DEFAULT_SOURCE, help="source topic to send to")
     p.add_argument("--batch", type=positive_int, default=1, help="events per Kafka message (a JSON array when > 1)")
     p.add_argument("--broker", default=default_broker(), help="bootstrap server (env GOLDRUSH_BROKER)")
     p.add_argument("--rejected", metavar="FILE", help="write lines that are not events here (JSONL)")

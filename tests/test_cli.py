@@ -246,3 +246,25 @@ def test_produce_and_replay_write_rejected_lines_alike_and_exit_1(tmp_path, brok
     assert [(r["line"], r["code"]) for r in rows["replay"]] == [(r["line"], r["code"]) for r in rows["produce"]]
     assert [r["line"] for r in rows["replay"]] == [2, 3]
     assert all(set(r) == {"line", "code", "reason", "input"} for c in rows for r in rows[c])
+
+
+def test_every_option_has_help_and_says_its_default():
+    import argparse
+
+    from goldrush.cli import build_parser
+    from goldrush.cli_help import has_default, parsers
+
+    missing, hidden = [], []
+    for path, parser in parsers(build_parser()):
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            name = " ".join((*path, *(action.option_strings or [action.dest])))
+            if not action.help:
+                missing.append(name)
+            elif has_default(action) and "default" not in formatter._expand_help(action).lower():
+                hidden.append(name)
+        parser.format_help()  # every help text formats
+    assert not missing, f"options with no help: {missing}"
+    assert not hidden, f"options whose help hides the default: {hidden}"
