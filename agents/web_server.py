@@ -13,6 +13,7 @@ import errno
 import socket
 from typing import Any
 
+from faust.types.settings import Settings
 from faust.web.drivers import DRIVERS
 from faust.web.drivers.aiohttp import Web
 
@@ -20,27 +21,26 @@ DRIVER = "goldrush"
 
 
 class GoldrushWeb(Web):
-    """Faust's aiohttp server without its `/` index: the dashboard is served there."""
+    """Faust's aiohttp server with none of Faust's own views (they are class-level lists in
+    every faust-streaming release the worker allows, the settings below only in the newer)."""
 
-    production_blueprints = ()  # ("", production_index): answered {"status": "OK"} at /
+    default_blueprints = ()  # /router (which worker holds a key) and /table (every table's contents)
+    production_blueprints = ()  # {"status": "OK"} at /, where the dashboard is served
+    debug_blueprints = ()  # /graph and statistics
+    optional_blueprints = ()  # /performance
 
 
 DRIVERS.aliases[DRIVER] = f"{__name__}:GoldrushWeb"
 
 
+VIEW_FLAGS = ("web_router_enabled", "web_tables_enabled", "web_stats_enabled", "web_graph_enabled",
+              "web_metrics_enabled")
+
+
 def web_settings(host: str, port: int) -> dict[str, Any]:
     """Faust app settings: bind `host` only, none of Faust's own views."""
-    return {
-        "web": f"{DRIVER}://",
-        "web_bind": host,
-        "web_host": host,
-        "web_port": port,
-        "web_router_enabled": False,  # /router/: which worker holds a key
-        "web_tables_enabled": False,  # /table/…: every table's contents
-        "web_stats_enabled": False,
-        "web_graph_enabled": False,
-        "web_metrics_enabled": False,
-    }
+    flags = {flag: False for flag in VIEW_FLAGS if hasattr(Settings, flag)}
+    return {"web": f"{DRIVER}://", "web_bind": host, "web_host": host, "web_port": port, **flags}
 
 
 def web_port_problem(host: str, port: int) -> str | None:
