@@ -9,7 +9,7 @@ same counters and rate tables as `/metrics`, plus the last records this worker p
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -33,12 +33,14 @@ class Activity:
         self.matches: deque[dict[str, str]] = deque(maxlen=keep)
         self.actions: deque[dict[str, str]] = deque(maxlen=keep)
 
-    def record(self, matches: Iterable[Any], actions: Iterable[Any]) -> None:
-        for m in matches:
+    def record(self, matches: Sequence[Any], actions: Sequence[Any]) -> None:
+        """Only the newest `keep` of a batch are formatted: a batch may hold thousands of matches."""
+        keep = self.matches.maxlen or RECENT
+        for m in matches[-keep:]:
             self.matches.appendleft({
                 "time": iso_time(m.timestamp), "tenant": label_value(m.tenant, TEXT),
                 "pattern": label_value(m.pattern, TEXT), "key": label_value(key_text(m.key), TEXT)})
-        for a in actions:
+        for a in actions[-keep:]:
             d = a.to_dict()
             self.actions.appendleft({
                 "time": iso_time(d.get("timestamp")), "tenant": label_value(d.get("tenant"), TEXT),
