@@ -28,7 +28,7 @@ from .simulator import simulate
 from .topics import ACTIONS, MATCHES
 
 SCENARIOS = ["normal", "variety_imbalance", "oscillation", "cascade", "opportunity", "mixed"]
-WORKER_STOP = 3.0  # seconds the worker gets to stop before it is killed (its state is disposable here)
+WORKER_STOP = 2.0  # seconds the worker gets to stop before it is killed (its state is disposable here)
 QUIET = 6.0  # the stream is over once nothing new came for this long
 
 
