@@ -15,17 +15,22 @@ from .engine import Engine
 from .events import InvalidEvent, check_values
 from .jsonio import ORIGINAL_BYTES, BadJSON, bounded_original, dumps, loads_flagged
 from .loader import load_patterns
+from .progress import count_lines, progress
+from .rejects import exit_status, replay_rejected
 from .replay import Rejected, feed
 
 PREFIX_CHARS = 4096  # of a rejected line kept in the --rejected file
 
 
-def read_jsonl(stream: IO[bytes], reject: Callable[[Rejected], None]) -> Iterator[tuple[int, Any]]:
+def read_jsonl(stream: IO[bytes], reject: Callable[[Rejected], None],
+               shown: Callable[[int], None] = lambda done: None) -> Iterator[tuple[int, Any]]:
     """Parsed objects; lines that are not JSON become rejections (line numbers from 1).
 
     Lines only the lenient parser reads have their `data` checked here as the worker checks
     them (goldrush.events.check_values), so that feed can skip that walk for the others."""
     for lineno, line in enumerate(stream, 1):
+        if lineno % 1000 == 0:
+            shown(lineno)
         if not line.strip():
             continue
         try:
@@ -57,12 +62,15 @@ class Rejections:
         self.by_code: Counter[str] = Counter()
         self.first: list[Rejected] = []
 
+    def __len__(self) -> int:
+        return sum(self.by_code.values())
+
     def __call__(self, r: Rejected) -> None:
         self.by_code[r.code] += 1
         if len(self.first) < 5:
             self.first.append(r)
         if self.out is not None:
-            record = r.to_dict()
+            record = replay_rejected(r.to_dict())
             text = _record(record)
             if len(text) > ORIGINAL_BYTES:  # a huge input is reported by its prefix, size and digest
                 del record["input"]
@@ -111,8 +119,12 @@ def run_replay(args: argparse.Namespace) -> int:
                 late_out.write(_record(ev.to_dict()) + "\n")
 
         actions: Counter[str] = Counter()
-        for m in feed(engine, read_jsonl(source, rejected), rejected, max_future=args.max_future, check_data=False,
-                      late=on_late):
+        # A bar only on a terminal, and not when matches go to that terminal too
+        bar = sys.stderr.isatty() and (bool(args.out) or not sys.stdout.isatty())
+        total = count_lines(source) if bar and source.seekable() else None
+        shown = stack.enter_context(progress(total, "replaying", enabled=bar))
+        for m in feed(engine, read_jsonl(source, rejected, shown), rejected, max_future=args.max_future,
+                      check_data=False, late=on_late):
             matches[m.pattern] += 1
             if args.actions:
                 for a in engine.drain_actions():
@@ -130,7 +142,7 @@ def run_replay(args: argparse.Namespace) -> int:
               file=sys.stderr)
         if held:
             print("held back by policy: " + ", ".join(f"{k}: {v}" for k, v in sorted(held.items())), file=sys.stderr)
-    return 0
+    return exit_status(len(rejected))
 
 
 def _summary(events: int, rejected: Rejections, late: int, duplicates: int, matches: Counter,
