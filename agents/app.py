@@ -77,8 +77,8 @@ from .metrics import Metrics, input_written_at
 from .produced_topics import track_produced_topics
 from .quiet_flush import StandIn, mark_partition, marked_tenants
 from .source_consumer import SourceConsumer
-from .table_keys import TENANT, tenant_key
 from .status import register_status
+from .table_keys import TENANT, tenant_key
 from .web import is_ready, register_views
 from .web_server import web_settings
 
