@@ -29,12 +29,16 @@ def _check(args: argparse.Namespace) -> int:
     from .compiler import CompiledSet
     from .loader import load_patterns
 
+    from .check_cli import findings_for, print_findings
+
     patterns = load_patterns(args.patterns)
     compiled = CompiledSet(patterns)
-    out = {"patterns": [p.to_dict() for p in patterns], "compiled": compiled.describe()}
+    findings = findings_for(patterns, args.events)
+    out = {"patterns": [p.to_dict() for p in patterns], "compiled": compiled.describe(),
+           "warnings": [f.to_dict() for f in findings]}
     if args.json:
         print(json.dumps(out, indent=2, default=str))
-        return 0
+        return print_findings(findings, args.strict)
     for p in patterns:
         print(f"# {p.name}: OK")
         print(json.dumps(p.to_dict(), indent=2, default=str))
@@ -46,7 +50,7 @@ def _check(args: argparse.Namespace) -> int:
     for cp in out["compiled"]["patterns"]:
         print(f"pattern {cp['name']}: key_by={cp['key_by']} evaluation order {cp['evaluation_order']} "
               f"definition {cp['definition']}")
-    return 0
+    return print_findings(findings, args.strict)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -105,9 +109,10 @@ def _schema(args: argparse.Namespace) -> int:
 
         doc = action_schema()
     elif args.what == "events":
-        from .events import Envelope
+        from .check_cli import schema_events
 
-        doc = Envelope.model_json_schema()
+        print(schema_events(args.json))
+        return 0
     else:
         from .match import match_schema
 
@@ -140,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("patterns", nargs="?", default=None,
                    help=f"a .py/.json file or dotted module (default {DEFAULT_PATTERNS})")
     p.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    from .check_cli import add_check_arguments
+
+    add_check_arguments(p)
     p.set_defaults(handler=_check)
 
     p = sub.add_parser("simulate", help="generate realistic VSM events whose scenarios make patterns fire")
@@ -169,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print a JSON schema for consumers")
     p.add_argument("what", choices=["actions", "matches", "events"])
+    p.add_argument("--json", action="store_true",
+                   help="events: the catalogue and the envelope's JSON Schema as JSON (default: text)")
     p.set_defaults(handler=_schema)
 
     p = sub.add_parser("bench", help="benchmarks (figures for notes and the README; never tests)")
