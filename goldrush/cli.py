@@ -26,10 +26,9 @@ def _replay(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import json
 
+    from .check_cli import findings_for, print_findings
     from .compiler import CompiledSet
     from .loader import load_patterns
-
-    from .check_cli import findings_for, print_findings
 
     patterns = load_patterns(args.patterns)
     compiled = CompiledSet(patterns)
@@ -278,8 +277,15 @@ def _demo_command(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def _explain_command(sub: argparse._SubParsersAction) -> None:
+    from .explainer.cli import register
+
+    register(sub)
+
+
 # Subcommands that live in their own modules register themselves here.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command, _demo_command]
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command, _demo_command,
+                                                                   _explain_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,167 @@
+"""`goldrush.explain`: why a pattern did (or did not) match, from the engine's own decisions.
+
+The patterns run exactly as in `replay` (same compiled set, reorder buffer and policies);
+one of them is watched (`observer.Observer`). The result says, per clause, what its
+event specs saw and why the rest were not selected, which matches happened with the
+events and clause states behind them, and, without a match, the nearest miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..durations import Duration
+from ..events import parse_timestamp
+from ..replay import Rejected, feed
+from .observer import Observer
+from .text import main_reason, spec_line, state_text, when
+
+HOLD_EXAMPLES = 5
+
+
+@dataclass
+class Explanation:
+    """A structured explanation; `to_dict()` is JSON-ready, `text()` is for people."""
+
+    doc: dict[str, Any]
+
+    @property
+    def matches(self) -> list[dict[str, Any]]:
+        return self.doc["matches"]
+
+    @property
+    def reason(self) -> str:
+        return self.doc["main_reason"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.doc
+
+    def text(self) -> str:
+        return render(self.doc)
+
+
+def explain(patterns: Any, events: Iterable[Any] | str | Path, *, pattern: str, tenant: str | None = None,
+            key: dict[str, Any] | None = None, match: str | None = None, at: Any = None,
+            allowed_lateness: Duration = "2s") -> Explanation:
+    """Explain `pattern` over `events` (dicts, `Event`s or a JSONL path), as replay evaluates it.
+
+    `tenant`/`key` narrow it to one tenant or key (`{"source": "checkout"}`); `match` picks
+    one match by its `match_id`; `at` (epoch seconds or ISO 8601) asks for the clause states
+    of each key at that time. Raises `KeyError` for an unknown pattern or match id.
+    """
+    at_t = None if at is None else parse_timestamp(at, "at")
+    obs = Observer(patterns, pattern, allowed_lateness=allowed_lateness, tenant=tenant,
+                   key=None if key is None else {k: str(v) for k, v in key.items()}, at=at_t)
+    rejected: list[Rejected] = []
+    read = 0
+    for _ in feed(obs, _numbered(events, rejected), rejected):
+        pass
+    read = obs.buffer.arrivals + len(obs.late) + len(rejected)
+    doc = _document(obs, read, rejected, tenant, key, at_t)
+    if match is not None:
+        chosen = [m for m in doc["matches"] if m["match"]["match_id"] == match]
+        if not chosen:
+            ids = ", ".join(m["match"]["match_id"] for m in doc["matches"][:5]) or "none"
+            raise KeyError(f"pattern {pattern!r} has no match with id {match!r} in these events "
+                           f"({len(doc['matches'])} matches; first ids: {ids})")
+        doc["match"] = chosen[0]
+    return Explanation(doc)
+
+
+def _numbered(events: Iterable[Any] | str | Path, rejected: list[Rejected]) -> Iterable[tuple[int, Any]]:
+    if isinstance(events, str | Path):
+        from ..replay_cli import read_jsonl
+
+        with open(events, "rb") as f:
+            yield from read_jsonl(f, rejected)
+        return
+    yield from enumerate(events)
+
+
+def _document(obs: Observer, read: int, rejected: list[Rejected], tenant: str | None,
+              key: dict[str, Any] | None, at: float | None) -> dict[str, Any]:
+    from ..checks import did_you_mean
+
+    counts: dict[str, int] = {}
+    examples: list[dict[str, Any]] = []
+    for h in obs.holds:
+        counts[h["kind"]] = counts.get(h["kind"], 0) + 1
+        if counts[h["kind"]] <= HOLD_EXAMPLES:
+            examples.append(h)
+    clauses = [c.to_dict() for c in obs.clauses]
+    unseen = [s.text for c in obs.clauses for s in c.specs if not s.seen]
+    hint = None
+    if unseen and obs.names:
+        globs = [obs.compiled.specs[g].glob for g in range(len(obs.compiled.specs))]
+        hint = next((did_you_mean(g, obs.names) for g in globs if g not in obs.names
+                     and did_you_mean(g, obs.names)), None)
+    doc: dict[str, Any] = {
+        "pattern": obs.cp.name, "key_by": list(obs.cp.key_by), "tenant": tenant, "key": key,
+        "events_read": read, "rejected": len(rejected), "late": len(obs.late),
+        "observations": obs.observations, "clauses": clauses, "matches": obs.matches,
+        "holds": examples, "hold_counts": counts, "nearest_miss": obs.closest.state,
+        "did_you_mean": hint,
+    }
+    if at is not None:
+        doc["at"] = {"time": at, "keys": obs.at_states}
+    doc["main_reason"] = main_reason(doc)
+    return doc
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The explanation as text: verdict, clause tallies, matches, holds, nearest miss."""
+    scope = "".join(f" {k}={v}" for k, v in (("tenant", doc["tenant"]),) if v) + "".join(
+        f" {k}={v}" for k, v in (doc["key"] or {}).items())
+    lines = [f"pattern {doc['pattern']}  key_by {tuple(doc['key_by'])}{scope}",
+             f"events read {doc['events_read']} (rejected {doc['rejected']}, late {doc['late']}); "
+             f"evaluated for this pattern at {doc['observations']} events",
+             f"verdict: {doc['main_reason']}", ""]
+    for c in doc["clauses"]:
+        lines.append(f"clause {c['label']}: held at {c['held']} of {c['observed']} evaluations"
+                     + (f", first at {when(c['first_held'])}" if c["first_held"] is not None else ""))
+        for s in c["specs"]:
+            lines.append(f"  {spec_line(s)}")
+        if c["peak"] and not c["held"]:
+            lines.append(f"  nearest: {state_text(c['peak'])} at {when(c['peak']['at'])} [{c['peak']['key']}]")
+    chosen = [doc["match"]] if "match" in doc else doc["matches"][:20]
+    if chosen:
+        lines += ["", f"matches ({len(doc['matches'])}{', showing ' + str(len(chosen)) if len(chosen) < len(doc['matches']) else ''}):"]
+    for m in chosen:
+        lines += _match_lines(m)
+    if doc["holds"]:
+        lines += ["", "not matched although the clauses got far: " + ", ".join(f"{k} ×{n}" for k, n in doc["hold_counts"].items())]
+        lines += [f"  {when(h['at'])} [{h['key']}] {h['text']}" for h in doc["holds"]]
+    near = doc["nearest_miss"]
+    if near and not doc["matches"]:
+        lines += ["", f"nearest miss: {when(near['at'])} [{near['key']}]"]
+        lines += [f"  #{s['clause']} {'held' if s['holds'] else 'did not hold'}: {state_text(s)}"
+                  for s in near["clauses"]]
+    if "at" in doc:
+        lines += ["", f"clause states at {when(doc['at']['time'])}:"]
+        for key, snap in doc["at"]["keys"].items():
+            lines.append(f"  [{key}] as of {when(snap['at'])}:")
+            lines += [f"    #{s['clause']} {'holds' if s['holds'] else 'does not hold'}: {state_text(s)}"
+                      for s in snap["clauses"]]
+    return "\n".join(lines)
+
+
+def _match_lines(m: dict[str, Any]) -> list[str]:
+    rec = m["match"]
+    out = [f"  {when(rec['timestamp'])} [{','.join(f'{k}={v}' for k, v in rec['key'].items())}] "
+           f"match_id {rec['match_id']}"]
+    for e in m["events"]:
+        out.append(f"    event {e['id']} {e['name']} at {when(e['timestamp'])} data {e['data']}")
+    for s in m["clauses"]:
+        out.append(f"    #{s['clause']}: {state_text(s)}")
+    for a in m["actions"]:
+        out.append(f"    action {a['type']} {a.get('params', {})}")
+    for k, n in m["held_by_policy"].items():
+        if not k.startswith("emitted_"):
+            out.append(f"    action held by policy: {k} ×{n}")
+    return out
+
+
+__all__ = ["Explanation", "explain", "Observer"]
