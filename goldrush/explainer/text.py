@@ -92,8 +92,7 @@ def main_reason(doc: dict[str, Any]) -> str:
                 fields = ", ".join(repr(k) for k in s["without_key"])
                 return f"clause {c['label']}: all {lacking} events of {s['spec']} lack key field {fields}"
     for c in clauses:
-        if c["specs"] and all(s["seen"] and not s["selected"] for s in c["specs"] if s["seen"]) \
-                and not any(s["selected"] for s in c["specs"]):
+        if any(s["seen"] for s in c["specs"]) and not any(s["selected"] for s in c["specs"]):
             s = next(s for s in c["specs"] if s["seen"])
             return f"clause {c['label']}: no event selected — " + spec_line(s)
     for c in clauses:
