@@ -18,6 +18,7 @@ from ..events import parse_timestamp
 from ..replay import Rejected, feed
 from .observer import Observer
 from .text import main_reason, spec_line, state_text, when
+from .watch import Watch
 
 HOLD_EXAMPLES = 5
 
@@ -53,14 +54,10 @@ def explain(patterns: Any, events: Iterable[Any] | str | Path, *, pattern: str, 
     of each key at that time. Raises `KeyError` for an unknown pattern or match id.
     """
     at_t = None if at is None else parse_timestamp(at, "at")
-    obs = Observer(patterns, pattern, allowed_lateness=allowed_lateness, tenant=tenant,
+    obs = Observer(patterns, [pattern], allowed_lateness=allowed_lateness, tenant=tenant,
                    key=None if key is None else {k: str(v) for k, v in key.items()}, at=at_t)
-    rejected: list[Rejected] = []
-    read = 0
-    for _ in feed(obs, _numbered(events, rejected), rejected):
-        pass
-    read = obs.buffer.arrivals + len(obs.late) + len(rejected)
-    doc = _document(obs, read, rejected, tenant, key, at_t)
+    rejected = run(obs, events)
+    doc = document(obs, obs.watches[pattern], rejected, tenant, key, at_t)
     if match is not None:
         chosen = [m for m in doc["matches"] if m["match"]["match_id"] == match]
         if not chosen:
@@ -69,6 +66,14 @@ def explain(patterns: Any, events: Iterable[Any] | str | Path, *, pattern: str, 
                            f"({len(doc['matches'])} matches; first ids: {ids})")
         doc["match"] = chosen[0]
     return Explanation(doc)
+
+
+def run(obs: Observer, events: Iterable[Any] | str | Path) -> list[Rejected]:
+    """Feed `events` through the observer as replay does; the rejected inputs."""
+    rejected: list[Rejected] = []
+    for _ in feed(obs, _numbered(events, rejected), rejected):
+        pass
+    return rejected
 
 
 def _numbered(events: Iterable[Any] | str | Path, rejected: list[Rejected]) -> Iterable[tuple[int, Any]]:
@@ -81,32 +86,27 @@ def _numbered(events: Iterable[Any] | str | Path, rejected: list[Rejected]) -> I
     yield from enumerate(events)
 
 
-def _document(obs: Observer, read: int, rejected: list[Rejected], tenant: str | None,
-              key: dict[str, Any] | None, at: float | None) -> dict[str, Any]:
+def document(obs: Observer, w: Watch, rejected: list[Rejected], tenant: str | None = None,
+             key: dict[str, Any] | None = None, at: float | None = None) -> dict[str, Any]:
+    """The JSON-ready explanation of one watched pattern."""
     from ..checks import did_you_mean
 
-    counts: dict[str, int] = {}
-    examples: list[dict[str, Any]] = []
-    for h in obs.holds:
-        counts[h["kind"]] = counts.get(h["kind"], 0) + 1
-        if counts[h["kind"]] <= HOLD_EXAMPLES:
-            examples.append(h)
-    clauses = [c.to_dict() for c in obs.clauses]
-    unseen = [s.text for c in obs.clauses for s in c.specs if not s.seen]
     hint = None
-    if unseen and obs.names:
-        globs = [obs.compiled.specs[g].glob for g in range(len(obs.compiled.specs))]
-        hint = next((did_you_mean(g, obs.names) for g in globs if g not in obs.names
-                     and did_you_mean(g, obs.names)), None)
+    unseen = [s for c in w.clauses for s in c.specs if not s.seen and s.glob is not None]
+    for spec in unseen:
+        if spec.glob not in obs.names:
+            hint = did_you_mean(spec.glob, obs.names)
+            if hint:
+                break
     doc: dict[str, Any] = {
-        "pattern": obs.cp.name, "key_by": list(obs.cp.key_by), "tenant": tenant, "key": key,
-        "events_read": read, "rejected": len(rejected), "late": len(obs.late),
-        "observations": obs.observations, "clauses": clauses, "matches": obs.matches,
-        "holds": examples, "hold_counts": counts, "nearest_miss": obs.closest.state,
-        "did_you_mean": hint,
+        "pattern": w.cp.name, "key_by": list(w.cp.key_by), "tenant": tenant, "key": key,
+        "events_read": obs.buffer.arrivals + len(obs.late) + len(rejected), "rejected": len(rejected),
+        "late": len(obs.late), "observations": w.observations, "clauses": [c.to_dict() for c in w.clauses],
+        "matches": w.matches, "holds": w.holds, "hold_counts": dict(w.hold_counts),
+        "nearest_miss": w.closest.state, "did_you_mean": hint,
     }
     if at is not None:
-        doc["at"] = {"time": at, "keys": obs.at_states}
+        doc["at"] = {"time": at, "keys": w.at_states}
     doc["main_reason"] = main_reason(doc)
     return doc
 
@@ -133,7 +133,7 @@ def render(doc: dict[str, Any]) -> str:
         lines += _match_lines(m)
     if doc["holds"]:
         lines += ["", "not matched although the clauses got far: " + ", ".join(f"{k} ×{n}" for k, n in doc["hold_counts"].items())]
-        lines += [f"  {when(h['at'])} [{h['key']}] {h['text']}" for h in doc["holds"]]
+        lines += [f"  {when(h['at'])} [{h['key']}] {h['text']}" for h in doc["holds"][:HOLD_EXAMPLES]]
     near = doc["nearest_miss"]
     if near and not doc["matches"]:
         lines += ["", f"nearest miss: {when(near['at'])} [{near['key']}]"]

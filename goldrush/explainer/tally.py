@@ -72,6 +72,7 @@ class SpecTally:
 
     text: str
     glob_matches: Any
+    glob: str | None = None  # the event name glob (None: a metric of every event)
     pred: Any = None  # the compiled predicate (None: always TRUE); a metric path for metrics
     node: Any = None
     metric_path: tuple[str, ...] | None = None
@@ -168,12 +169,12 @@ def clause_tallies(compiled: CompiledSet, cp: CompiledPattern) -> list[ClauseTal
             gids = (op.gid,)
         else:
             gids = getattr(op, "gids", ())
-        specs = [SpecTally(spec_text(compiled, g), compiled.specs[g].matches, compiled.specs[g].pred,
-                           compiled.specs[g].node) for g in dict.fromkeys(gids)]
+        specs = [SpecTally(spec_text(compiled, g), compiled.specs[g].matches, compiled.specs[g].glob,
+                           compiled.specs[g].pred, compiled.specs[g].node) for g in dict.fromkeys(gids)]
         mid = op.mid if isinstance(op, TrendOp) else getattr(op, "mid", None)
         if mid is not None:
             m = compiled.metrics[mid]
             specs.append(SpecTally(f"metric(data.{'.'.join(m.path)}" + (f", event={m.event!r})" if m.event else ")"),
-                                   m.matches, metric_path=m.path))
+                                   m.matches, m.event, metric_path=m.path))
         out.append(ClauseTally(op.slot + 1, clause_label(op.slot + 1, clause), specs))
     return out
