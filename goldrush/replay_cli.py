@@ -14,6 +14,7 @@ from .engine import Engine
 from .jsonio import BadJSON, dumps, loads
 from .loader import load_patterns
 from .replay import Rejected, feed
+from .replay_reasons import Tee, reasons_of, zero_match_reasons
 
 
 def read_jsonl(stream: IO[bytes], rejected: list[Rejected]) -> Iterator[Any]:
@@ -36,12 +37,24 @@ def run_replay(args: argparse.Namespace) -> int:
         print("goldrush replay: INPUT is required (a JSONL file or -)", file=sys.stderr)
         return 2
     patterns = load_patterns(patterns_spec)
-    engine = Engine(patterns, allowed_lateness=option_seconds(args.lateness, what="--lateness", allow_zero=True))
+    lateness = option_seconds(args.lateness, what="--lateness", allow_zero=True)
+    report = getattr(args, "report", None)
+    if report:  # the engine itself, with every pattern watched for the plots (same matches)
+        from .explainer import Observer
+
+        engine: Engine = Observer(patterns, allowed_lateness=lateness, keep_series=True)
+    else:
+        engine = Engine(patterns, allowed_lateness=lateness)
     rejected: list[Rejected] = []
     matches: Counter[str] = Counter()
+    actions: Counter[str] = Counter()
+    all_actions: list[Any] = []
+    tee = None
     with ExitStack() as stack:
         if input_spec == "-":
-            source = sys.stdin.buffer
+            tee = Tee(sys.stdin.buffer)
+            stack.callback(tee.close)
+            source: Any = tee
         else:
             try:
                 source = stack.enter_context(open(input_spec, "rb"))
@@ -50,17 +63,39 @@ def run_replay(args: argparse.Namespace) -> int:
                 return 2
         out = stack.enter_context(open(args.out, "w")) if args.out else sys.stdout
         write = out.write
-
-        actions: Counter[str] = Counter()
         for m in feed(engine, read_jsonl(source, rejected), rejected):
             matches[m.pattern] += 1
+            produced = engine.drain_actions()
+            all_actions += produced
             if args.actions:
-                for a in engine.drain_actions():
+                for a in produced:
                     actions[a.type] += 1
                     write(dumps(a.to_dict()) + "\n")
             else:
                 write(dumps(m.to_dict()) + "\n")
+        _write_side_files(args, rejected, engine)
+        zero = [p.name for p in patterns if not matches[p.name]]
+        if report:
+            reasons = reasons_of(engine, rejected)  # type: ignore[arg-type]
+        else:
+            reasons = zero_match_reasons(patterns, input_spec if tee is None else tee.path, lateness, zero)
     events = engine.buffer.arrivals + len(engine.late) + len(rejected)
+    _summary(events, rejected, len(engine.late), [p.name for p in patterns], matches, engine.suppressed, reasons)
+    if args.actions:
+        held = {k: v for k, v in engine.policies.stats.items() if not k.startswith("emitted_")}
+        print(f"actions: {sum(actions.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(actions.items())),
+              file=sys.stderr)
+        if held:
+            print("held back by policy: " + ", ".join(f"{k}: {v}" for k, v in sorted(held.items())), file=sys.stderr)
+    if report:
+        from .report import write_report
+
+        write_report(report, engine, patterns, rejected, all_actions, reasons)  # type: ignore[arg-type]
+        print(f"report: {report}", file=sys.stderr)
+    return 0
+
+
+def _write_side_files(args: argparse.Namespace, rejected: list[Rejected], engine: Engine) -> None:
     if args.rejected:
         with open(args.rejected, "w") as f:
             for r in sorted(rejected, key=lambda r: r.index):
@@ -69,17 +104,11 @@ def run_replay(args: argparse.Namespace) -> int:
         with open(args.late, "w") as f:
             for ev in engine.late:
                 f.write(dumps(ev.to_dict()) + "\n")
-    _summary(events, rejected, len(engine.late), matches, engine.suppressed)
-    if args.actions:
-        held = {k: v for k, v in engine.policies.stats.items() if not k.startswith("emitted_")}
-        print(f"actions: {sum(actions.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(actions.items())),
-              file=sys.stderr)
-        if held:
-            print("held back by policy: " + ", ".join(f"{k}: {v}" for k, v in sorted(held.items())), file=sys.stderr)
-    return 0
 
 
-def _summary(events: int, rejected: list[Rejected], late: int, matches: Counter, suppressed: Counter) -> None:
+def _summary(events: int, rejected: list[Rejected], late: int, names: list[str], matches: Counter,
+             suppressed: Counter, reasons: dict[str, str]) -> None:
+    """Counts, then every pattern: its matches, or 0 and the main reason it had none."""
     err = sys.stderr
     print(f"events read: {events}", file=err)
     by_reason = Counter(r.code for r in rejected)
@@ -89,6 +118,7 @@ def _summary(events: int, rejected: list[Rejected], late: int, matches: Counter,
         print(f"  line {r.index}: {r.reason}", file=err)
     print(f"late: {late}", file=err)
     print(f"matches: {sum(matches.values())}", file=err)
-    for name, n in sorted(matches.items()):
+    for name in names:
         extra = f" (+{suppressed[name]} suppressed by cooldown)" if suppressed.get(name) else ""
-        print(f"  {name}: {n}{extra}", file=err)
+        why = f" — {reasons[name]}" if not matches[name] and name in reasons else ""
+        print(f"  {name}: {matches[name]}{extra}{why}", file=err)

@@ -164,4 +164,4 @@ def _match_lines(m: dict[str, Any]) -> list[str]:
     return out
 
 
-__all__ = ["Explanation", "explain", "Observer"]
+__all__ = ["Explanation", "explain", "Observer", "document", "run"]

@@ -25,7 +25,7 @@ class Observer(Engine):
 
     def __init__(self, patterns: Any, watch: Iterable[str] | None = None, *, allowed_lateness: Any = "2s",
                  tenant: str | None = None, key: dict[str, str] | None = None, at: float | None = None,
-                 keep_states: bool = False):
+                 keep_series: bool = False):
         super().__init__(patterns, allowed_lateness=allowed_lateness)
         by_name = {cp.name: cp for cp in self.compiled.patterns}
         names = list(by_name) if watch is None else list(watch)
@@ -37,7 +37,7 @@ class Observer(Engine):
                 raise KeyError(f"no pattern named {name!r}" + (f"; did you mean {hint}?" if hint else "")
                                + f" (loaded: {', '.join(by_name)})")
         self.watches: dict[str, Watch] = {
-            name: Watch(self.compiled, by_name[name], tenant, key or {}, at, keep_states) for name in names}
+            name: Watch(self.compiled, by_name[name], tenant, key or {}, at, keep_series) for name in names}
         self.names: Counter[str] = Counter()  # every event name processed (for "did you mean")
         self._late_seen = 0
 

@@ -21,7 +21,7 @@ class Watch:
     """One pattern's tallies, matches, holds and nearest miss, fed by the `Observer`."""
 
     def __init__(self, compiled: CompiledSet, cp: CompiledPattern, tenant: str | None,
-                 key_filter: dict[str, str], at: float | None, keep_states: bool):
+                 key_filter: dict[str, str], at: float | None, keep_series: bool):
         self.compiled, self.cp = compiled, cp
         self.tenant, self.key_filter, self.at = tenant, key_filter, at
         self.clauses: list[ClauseTally] = clause_tallies(compiled, cp)
@@ -32,8 +32,9 @@ class Watch:
         self.at_states: dict[str, dict[str, Any]] = {}
         self.observations = 0
         self.disagreements: list[tuple] = []  # states.py said otherwise than the engine: a bug, tested to stay empty
-        self.keep_states = keep_states
-        self.timeline: list[tuple[float, str, list[dict[str, Any]]]] = []  # (t, key, states) when kept
+        self.keep_series = keep_series
+        # (t, key, clause number, value, confidence) per evaluation of a windowed clause, when kept
+        self.series: list[tuple[float, str, int, float, float | None]] = []
         self.fired: list | None = None
         self.held: dict[int, bool] = {}
         self.updated = False
@@ -107,8 +108,8 @@ class Watch:
         held = sum(1 for s in states if s["holds"])
         reached = seq is None or self.fired is not None or states[seq.slot]["reached"] > 0
         self.closest.offer((reached, held), {"at": t, "key": key_text, "clauses": states})
-        if self.keep_states:
-            self.timeline.append((t, key_text, states))
+        if self.keep_series:
+            self._keep_series(t, key_text, states, readable)
         if self.at is not None and t <= self.at:
             self.at_states[key_text] = {"at": t, "event": ev.id, "clauses": states}
         for m in matches:
@@ -122,6 +123,21 @@ class Watch:
                        until=None if live is None else live.cool_until)
         elif not matches:
             self._blocked(t, key_text)
+
+    def _keep_series(self, t: float, key_text: str, states: list[dict[str, Any]], st: Any) -> None:
+        """The figures the report plots: window counts, metric samples with the trend's
+        confidence, model scores."""
+        for s in states:
+            op = s["op"]
+            if op == "frequency":
+                self.series.append((t, key_text, s["clause"], float(s["count"]), None))
+            elif op == "trend":
+                times = st.ops[s["clause"] - 1].times
+                if times and times[-1] == t:  # this event gave a sample
+                    value = st.ops[s["clause"] - 1].values[-1]
+                    self.series.append((t, key_text, s["clause"], value, s["confidence"]))
+            elif op == "anomaly" and s.get("score") is not None and s.get("at") == t:
+                self.series.append((t, key_text, s["clause"], s["score"], None))
 
     def _blocked(self, t: float, key_text: str) -> None:
         if self.cp.sequence is not None and self.fired is not None:
