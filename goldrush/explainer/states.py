@@ -10,7 +10,11 @@ a model's score is the one the engine compared.
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
+from scipy.special import stdtr
 
 from ..compiler import CompiledPattern, CompiledSet
 from ..expr import render
@@ -65,17 +69,43 @@ def _sequence(compiled: CompiledSet, op: SequenceOp, st: list, t: float) -> dict
 
 
 def _trend(op: TrendOp, st: Any, t: float) -> dict[str, Any]:
-    pairs = [(ts, v) for ts, v in zip(st.times, st.values, strict=True) if t - op.duration < ts <= t]
-    n = len(pairs)
+    times = np.fromiter(st.times, float, len(st.times))
+    inside = (times > t - op.duration) & (times <= t)
+    times = times[inside]
+    values = np.fromiter(st.values, float, len(st.values))[inside]
+    n = len(times)
     direction = "increasing" if op.sign > 0 else "decreasing"
     out: dict[str, Any] = {"op": "trend", "samples": n, "min_samples": op.min_samples, "direction": direction,
                            "required_confidence": op.confidence, "duration": op.duration,
                            "slope_per_second": None, "confidence": None, "holds": False}
     if n >= 3:
-        slope, conf = slope_confidence([p[0] for p in pairs], [p[1] for p in pairs])
+        slope, conf = fit(times, values, op.confidence)
         out.update(slope_per_second=slope, confidence=conf)
         out["holds"] = n >= op.min_samples and slope * op.sign > 0 and conf >= op.confidence
     return out
+
+
+def fit(times: np.ndarray, values: np.ndarray, required: float) -> tuple[float, float]:
+    """`trendstat.slope_confidence` in numpy (the window is refitted at every event), and
+    exactly that function where the answer is within 1e-9 of `required`, as the engine does."""
+    tc = times - times[0]
+    tc -= tc.mean()
+    vc = values - values.mean()
+    sxx, sxy, syy = float(tc @ tc), float(tc @ vc), float(vc @ vc)
+    if sxx <= 0.0 or syy <= 0.0 or values.max() == values.min():
+        return 0.0, 0.0
+    b = sxy / sxx
+    if b == 0.0:
+        return 0.0, 0.0
+    r = vc - b * tc
+    ssr = float(r @ r)
+    if ssr <= 1e-12 * syy:
+        conf = 1.0
+    else:
+        conf = float(stdtr(len(times) - 2, abs(b) / math.sqrt(ssr / (len(times) - 2) / sxx)))
+    if abs(conf - required) <= 1e-9 or ssr <= 1e-6 * syy:
+        return slope_confidence(times.tolist(), values.tolist())
+    return b, conf
 
 
 def _model(op: Any, st: Any, t: float) -> dict[str, Any]:
