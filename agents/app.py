@@ -47,6 +47,7 @@ from goldrush.wire import from_row, to_row
 
 from .config import WorkerConfig
 from .early_start import EarlyStartApp
+from .explain_view import register_explain_view
 from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
 from .forwarding import (
@@ -175,6 +176,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     app.goldrush_partitioned = ([t.get_topic_name() for t in internal]  # type: ignore[attr-defined]
                                 + [t.changelog_topic.get_topic_name() for t in app.tables.values()])
     register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources)
+    register_explain_view(app, host)
 
     tracking: list[asyncio.Task] = []
 
