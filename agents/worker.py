@@ -57,6 +57,9 @@ def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | Non
 
 
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
+    from goldrush.check_cli import startup_warnings
+    from goldrush.loader import load_patterns
+
     from .app import build_app
     from .faust_worker import GoldrushWorker
 
@@ -67,6 +70,8 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
         print(f"goldrush worker: {why}", file=sys.stderr)
         return 2
     print(banner(cfg, app), file=sys.stderr, flush=True)
+    for line in startup_warnings(load_patterns(cfg.patterns)):
+        print(f"goldrush worker: {line}", file=sys.stderr, flush=True)
     worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0

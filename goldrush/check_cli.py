@@ -40,6 +40,19 @@ def print_findings(findings: list[Finding], strict: bool) -> int:
     return 2 if strict and findings else 0
 
 
+def startup_warnings(patterns: list[Pattern], shown: int = 5) -> list[str]:
+    """What a worker prints at start: the catalogue findings, which never stop it."""
+    findings = check_patterns(patterns)
+    if not findings:
+        return []
+    lines = [f"{len(findings)} catalogue warning{'s' if len(findings) != 1 else ''} about the patterns "
+             "(the worker runs them anyway; `goldrush check PATTERNS` lists them all, --strict fails on them):"]
+    lines += [f"  {f}" for f in findings[:shown]]
+    if len(findings) > shown:
+        lines.append(f"  … and {len(findings) - shown} more")
+    return lines
+
+
 def add_check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", metavar="SAMPLE.jsonl",
                    help="check names and fields against this sample of events instead of the VSM catalogue")

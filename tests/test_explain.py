@@ -168,3 +168,13 @@ def test_the_explain_command(tmp_path, capsys):
     assert main(["explain", str(pf), str(events), "--pattern", "q"]) == 2
     assert "no pattern named 'q'" in capsys.readouterr().err
     assert main(["explain", str(pf), str(tmp_path / "missing.jsonl"), "--pattern", "p"]) == 2
+
+
+def test_at_reads_the_windows_at_that_time_not_at_the_last_event():
+    p = Pattern("p", frequency(event("a"), (">=", 3), "10s"))
+    events = [ev("a", 0, 1), ev("a", 1, 2), ev("a", 30, 3)]
+    doc = explain([p], events, pattern="p", at=T0 + 5).to_dict()
+    assert doc["at"]["keys"]["tenant=acme"]["clauses"][0]["count"] == 2
+    doc = explain([p], events, pattern="p", at=T0 + 20).to_dict()  # both have left the 10 s window
+    snap = doc["at"]["keys"]["tenant=acme"]
+    assert snap["clauses"][0]["count"] == 0 and snap["last_event"] == "e2"

@@ -87,3 +87,6 @@ def test_the_worker_answers_explain_from_both_stages(fresh_broker, tmp_path):
     assert seq_doc["evaluated_by"].startswith("key stage")
     assert seq_doc["keys"][0]["clauses"][0]["events"] == ["e5", "e7"]
     assert missing[0] == 404
+    log = (tmp_path / "gr-explain.log").read_text()  # catalogue warnings are printed, and the worker ran
+    assert "catalogue warnings about the patterns (the worker runs them anyway" in log
+    assert "no event in the VSM catalogue is named 'op'" in log

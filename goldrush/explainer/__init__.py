@@ -142,10 +142,13 @@ def render(doc: dict[str, Any]) -> str:
     if "at" in doc:
         lines += ["", f"clause states at {when(doc['at']['time'])}:"]
         for key, snap in doc["at"]["keys"].items():
-            lines.append(f"  [{key}] as of {when(snap['at'])}:")
-            lines += [f"    #{s['clause']} {'holds' if s['holds'] else 'does not hold'}: {state_text(s)}"
-                      for s in snap["clauses"]]
+            lines.append(f"  [{key}] (its last event before: {snap['last_event']} at {when(snap['last_event_at'])}):")
+            lines += [f"    #{s['clause']} {_verdict(s['holds'])}: {state_text(s)}" for s in snap["clauses"]]
     return "\n".join(lines)
+
+
+def _verdict(holds: bool | None) -> str:
+    return "fires only at an event" if holds is None else "holds" if holds else "does not hold"
 
 
 def _match_lines(m: dict[str, Any]) -> list[str]:

@@ -110,8 +110,9 @@ class Watch:
         self.closest.offer((reached, held), {"at": t, "key": key_text, "clauses": states})
         if self.keep_series:
             self._keep_series(t, key_text, states, readable)
-        if self.at is not None and t <= self.at:
-            self.at_states[key_text] = {"at": t, "event": ev.id, "clauses": states}
+        if self.at is not None and t <= self.at:  # the windows as they stand at `at`, after this event
+            self.at_states[key_text] = {"at": self.at, "last_event": ev.id, "last_event_at": t,
+                                        "clauses": key_states(self.compiled, self.cp, readable, self.at)}
         for m in matches:
             events = list(self.fired) if self.fired is not None else [ev]
             self.matches.append({"match": m.to_dict(), "events": [e.to_dict() for e in events], "clauses": states,
