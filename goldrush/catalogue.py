@@ -7,32 +7,19 @@ real events (`Catalogue.from_events`) can stand in for it or be merged into it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codegen import get_path, glob_matcher
+from .codegen import glob_matcher
+from .events import _kind
 
 ENVELOPE_ATTRIBUTES = ("tenant", "source", "subsystem")
 VALUES_KEPT = 12  # distinct string values remembered per field (enumerations, for "did you mean")
 
 
-def json_kind(value: Any) -> str:
-    """The JSON type name of a value, as comparisons see it (SEMANTICS §2)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+# The JSON type name of a value, as comparisons see it (SEMANTICS §2); the decoder's own.
+json_kind = _kind
 
 
 @dataclass
@@ -198,18 +185,6 @@ def _leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield path, v
         if isinstance(v, dict):
             yield from _leaves(v, path + ".")
-
-
-def field_kind(data: dict[str, Any], path: tuple[str, ...]) -> str:
-    """The JSON kind of a field in one event's data, NaN and missing included (for reasons)."""
-    from .threevalued import MISSING
-
-    v = get_path(data, path)
-    if v is MISSING:
-        return "missing"
-    if isinstance(v, float) and math.isnan(v):
-        return "NaN"
-    return json_kind(v)
 
 
 VSM_CATALOGUE = Catalogue()

@@ -31,11 +31,6 @@ class Reason:
     op: str | None = None
     bound: Any = None
 
-    def text(self) -> str:
-        if self.verdict is None:
-            return f"{self.condition} UNKNOWN: {self.field} {self.problem}"
-        return f"{self.condition} FALSE" + (f" ({self.field} = {self.value!r})" if self.field else "")
-
 
 def problem_of(value: Any, wanted: str) -> str:
     if value is MISSING:
