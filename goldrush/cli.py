@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--late", metavar="FILE", help="write late events (JSONL)")
     p.add_argument("--actions", action="store_true",
                    help="print the actions the matches produced (policies applied) instead of matches")
+    p.add_argument("--no-reasons", action="store_true",
+                   help="skip the second pass that finds why patterns with 0 matches matched nothing")
     p.add_argument("--report", metavar="FILE.html",
                    help="also write a self-contained HTML report: summary, match and action timelines, "
                         "the series each frequency/trend/anomaly clause evaluated")

@@ -77,6 +77,8 @@ def run_replay(args: argparse.Namespace) -> int:
         zero = [p.name for p in patterns if not matches[p.name]]
         if report:
             reasons = reasons_of(engine, rejected)  # type: ignore[arg-type]
+        elif getattr(args, "no_reasons", False):
+            reasons = {}
         else:
             reasons = zero_match_reasons(patterns, input_spec if tee is None else tee.path, lateness, zero)
     events = engine.buffer.arrivals + len(engine.late) + len(rejected)

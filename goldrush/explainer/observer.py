@@ -72,12 +72,13 @@ class Observer(Engine):
             for w in watches:
                 w.reset(self.suppressed[w.cp.name])
             actions = len(self.actions)
-            stats = Counter(self.policies.stats)
+            stats = dict(self.policies.stats)
             found = super().process_many([ev])
             out += found
             self.names[ev.name] += 1
             new_actions = self.actions[actions:]
-            held_by_policy = Counter(self.policies.stats) - stats if found else Counter()
+            held_by_policy = Counter({k: n - stats.get(k, 0) for k, n in self.policies.stats.items()
+                                      if n != stats.get(k, 0)}) if found else Counter()
             for w in watches:
                 key = w.tally_specs(ev)
                 if key is not None and w.updated:

@@ -33,7 +33,8 @@ def clause_state(compiled: CompiledSet, op: Any, st: Any, t: float) -> dict[str,
     if isinstance(op, SequenceOp):
         return _sequence(compiled, op, st, t)
     if isinstance(op, FrequencyOp):
-        count = sum(1 for ts in st if t - op.within < ts <= t)
+        inside = not st or (t - op.within < st[0] and st[-1] <= t)  # expired to t already: the usual case
+        count = len(st) if inside else sum(1 for ts in st if t - op.within < ts <= t)
         sign = next(k for k, f in COUNT_OPS.items() if f is op.compare)
         return {"op": "frequency", "count": count, "compare": sign, "threshold": op.n, "within": op.within,
                 "holds": op.compare(count, op.n)}
@@ -69,20 +70,43 @@ def _sequence(compiled: CompiledSet, op: SequenceOp, st: list, t: float) -> dict
 
 
 def _trend(op: TrendOp, st: Any, t: float) -> dict[str, Any]:
-    times = np.fromiter(st.times, float, len(st.times))
-    inside = (times > t - op.duration) & (times <= t)
-    times = times[inside]
-    values = np.fromiter(st.values, float, len(st.values))[inside]
-    n = len(times)
+    window = st.times
+    if not window or (t - op.duration < window[0] and window[-1] <= t):  # expired to t already
+        n, times, values = len(window), None, None
+    else:
+        times = np.fromiter(window, float, len(window))
+        inside = (times > t - op.duration) & (times <= t)
+        times = times[inside]
+        values = np.fromiter(st.values, float, len(st.values))[inside]
+        n = len(times)
     direction = "increasing" if op.sign > 0 else "decreasing"
     out: dict[str, Any] = {"op": "trend", "samples": n, "min_samples": op.min_samples, "direction": direction,
                            "required_confidence": op.confidence, "duration": op.duration,
                            "slope_per_second": None, "confidence": None, "holds": False}
     if n >= 3:
-        slope, conf = fit(times, values, op.confidence)
+        quick = _from_sums(st, n, op.confidence) if times is None else None
+        if quick is None and times is None:
+            times, values = np.fromiter(st.times, float, n), np.fromiter(st.values, float, n)
+        slope, conf = quick if quick is not None else fit(times, values, op.confidence)
         out.update(slope_per_second=slope, confidence=conf)
         out["holds"] = n >= op.min_samples and slope * op.sign > 0 and conf >= op.confidence
     return out
+
+
+def _from_sums(st: Any, n: int, required: float) -> tuple[float, float] | None:
+    """The fit from the running sums the engine keeps (`TrendOp._decide`'s fast path), or None
+    where that path defers to the exact fit: cancellation, a near-exact fit, or an answer
+    within 1e-9 of `required`."""
+    sx, sy = st.sx, st.sy
+    cxx, cyy, cxy = st.sxx - sx * sx / n, st.syy - sy * sy / n, st.sxy - sx * sy / n
+    if not (cxx > 1e-4 * st.sxx and cyy > 1e-4 * st.syy and abs(cxy) > 1e-6 * math.sqrt(st.sxx * st.syy)):
+        return None
+    b = cxy / cxx
+    ssr = cyy - b * cxy
+    if not ssr > 1e-6 * cyy:
+        return None
+    conf = float(stdtr(n - 2, abs(b) / math.sqrt(ssr / (n - 2) / cxx)))
+    return None if abs(conf - required) <= 1e-9 else (b, conf)
 
 
 def fit(times: np.ndarray, values: np.ndarray, required: float) -> tuple[float, float]:
