@@ -147,6 +147,7 @@ def test_tenant_key_and_at_narrow_the_explanation():
     assert doc["clauses"][0]["specs"][0]["seen"] == 2 and len(result.matches) == 1
     assert list(doc["at"]["keys"]) == ["tenant=acme,source=x"]
     assert doc["at"]["keys"]["tenant=acme,source=x"]["clauses"][0]["count"] == 1
+    assert doc["clauses"][0]["specs"][0]["without_key"] == {"source": 1}  # could be this key's, lacks the field
     whole = explain([p], events, pattern="p", tenant="acme").to_dict()
     assert whole["clauses"][0]["specs"][0]["without_key"] == {"source": 1}
 

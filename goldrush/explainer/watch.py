@@ -50,9 +50,9 @@ class Watch:
             return False, None
         key = ev.tenant if self.cp.tenant_key else self.cp.key(ev)
         if self.key_filter:
-            if key is None:
-                return all(str(getattr(ev, k, None)) == v for k, v in self.key_filter.items()
-                           if k in ("source", "subsystem")), None
+            if key is None:  # counted as "without key" unless a key field it does have differs
+                return all(v is None or str(v) == want for v, want in
+                           ((self._field(ev, k), want) for k, want in self.key_filter.items())), None
             values = self.cp.key_dict(key)
             if any(str(values.get(k)) != v for k, v in self.key_filter.items()):
                 return False, None
@@ -79,13 +79,16 @@ class Watch:
                         spec.reject(ev, None if spec.node is None else diagnose(spec.node, ev.data))
         return None if late else key
 
+    @staticmethod
+    def _field(ev: Event, k: str) -> Any:
+        """A key field of the event, None when it is missing or null."""
+        if k in ("tenant", "source", "subsystem"):
+            return getattr(ev, k)
+        v = get_path(ev.data, tuple(k.split(".")))
+        return None if v is MISSING else v
+
     def _missing_key_fields(self, ev: Event) -> list[str]:
-        out = []
-        for k in self.cp.key_by[1:]:
-            v = getattr(ev, k) if k in ("source", "subsystem") else get_path(ev.data, tuple(k.split(".")))
-            if v is None or v is MISSING:
-                out.append(k)
-        return out
+        return [k for k in self.cp.key_by[1:] if self._field(ev, k) is None]
 
     # -- what the engine decided ---------------------------------------------------
     def observe(self, ev: Event, key: Any, state: tuple, matches: list[Match], suppressed: int,
