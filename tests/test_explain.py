@@ -179,3 +179,30 @@ def test_at_reads_the_windows_at_that_time_not_at_the_last_event():
     doc = explain([p], events, pattern="p", at=T0 + 20).to_dict()  # both have left the 10 s window
     snap = doc["at"]["keys"]["tenant=acme"]
     assert snap["clauses"][0]["count"] == 0 and snap["last_event"] == "e2"
+
+
+def test_unknown_tenants_and_key_fields_are_named():
+    p = Pattern("p", frequency(event("a"), (">=", 3), "10s"), key_by=("tenant", "source"))
+    events = [ev("a", 0, 1, source="x")]
+    assert "no event of tenant 'acm' in the input (did you mean 'acme'?)" in explain(
+        [p], events, pattern="p", tenant="acm").reason
+    with pytest.raises(KeyError, match="key field 'sourc' is not in the key_by"):
+        explain([p], events, pattern="p", key={"sourc": "x"})
+
+
+def test_every_built_in_pattern_agrees_with_the_engine_on_simulated_events():
+    from goldrush.explainer import run
+    from goldrush.patterns import ALL
+
+    events = [e for s in ("cascade", "oscillation", "opportunity", "variety_imbalance")
+              for e in simulate(s, tenants=1, rate=4, duration=1200, seed=len(s))]
+    for i, e in enumerate(events):
+        e["tenant"], e["id"] = f"{e['tenant']}-{i // 4800}", f"{e['id']}-{i // 4800}"
+    obs = Observer(ALL)
+    run(obs, events)
+    expected = replay(ALL, events)
+    assert expected  # the scenarios make patterns fire
+    for p in ALL:
+        w = obs.watches[p.name]
+        assert [m["match"] for m in w.matches] == [m.to_dict() for m in expected if m.pattern == p.name]
+        assert w.disagreements == []

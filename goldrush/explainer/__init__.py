@@ -108,6 +108,10 @@ def document(obs: Observer, w: Watch, rejected: list[Rejected], tenant: str | No
     if at is not None:
         doc["at"] = {"time": at, "keys": w.at_states}
     doc["main_reason"] = main_reason(doc)
+    if tenant is not None and tenant not in obs.tenants_seen:
+        hint = did_you_mean(tenant, obs.tenants_seen)
+        doc["main_reason"] = f"no event of tenant {tenant!r} in the input" + (
+            f" (did you mean {hint}?)" if hint else f" ({len(obs.tenants_seen)} tenants seen)")
     return doc
 
 

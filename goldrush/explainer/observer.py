@@ -36,9 +36,14 @@ class Observer(Engine):
                 hint = did_you_mean(name, by_name)
                 raise KeyError(f"no pattern named {name!r}" + (f"; did you mean {hint}?" if hint else "")
                                + f" (loaded: {', '.join(by_name)})")
+        unknown = [k for k in (key or {}) for name in names if k not in by_name[name].key_by]
+        if unknown:
+            raise KeyError(f"key field {unknown[0]!r} is not in the key_by of {names[0]!r} "
+                           f"({', '.join(by_name[names[0]].key_by)})")
         self.watches: dict[str, Watch] = {
             name: Watch(self.compiled, by_name[name], tenant, key or {}, at, keep_series) for name in names}
         self.names: Counter[str] = Counter()  # every event name processed (for "did you mean")
+        self.tenants_seen: Counter[str] = Counter()
         self._late_seen = 0
 
     # -- recording what the engine decides -----------------------------------------
@@ -76,6 +81,7 @@ class Observer(Engine):
             found = super().process_many([ev])
             out += found
             self.names[ev.name] += 1
+            self.tenants_seen[ev.tenant] += 1
             new_actions = self.actions[actions:]
             held_by_policy = Counter({k: n - stats.get(k, 0) for k, n in self.policies.stats.items()
                                       if n != stats.get(k, 0)}) if found else Counter()
