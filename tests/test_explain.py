@@ -206,3 +206,15 @@ def test_every_built_in_pattern_agrees_with_the_engine_on_simulated_events():
         w = obs.watches[p.name]
         assert [m["match"] for m in w.matches] == [m.to_dict() for m in expected if m.pattern == p.name]
         assert w.disagreements == []
+
+
+def test_actions_held_back_by_a_policy_are_named_per_match():
+    from goldrush.actions import AutoScale
+
+    p = Pattern("p", sequence(event("a")), action=AutoScale(direction="scale_out", cooldown="1h", max_instances=9))
+    q = Pattern("q", sequence(event("a")), action=AutoScale(direction="scale_out", cooldown="1h", max_instances=9))
+    result = explain([p, q], [ev("a", 0, 1), ev("a", 1, 2)], pattern="p")
+    first, second = result.matches
+    assert [a["type"] for a in first["actions"]] == ["autoscale"] and first["held_by_policy"] == {}
+    assert second["actions"] == [] and second["held_by_policy"] == {"autoscale_cooldown": 1}
+    assert result.to_dict()["hold_counts"] == {"policy": 1}

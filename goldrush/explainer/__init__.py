@@ -166,8 +166,7 @@ def _match_lines(m: dict[str, Any]) -> list[str]:
     for a in m["actions"]:
         out.append(f"    action {a['type']} {a.get('params', {})}")
     for k, n in m["held_by_policy"].items():
-        if not k.startswith("emitted_"):
-            out.append(f"    action held by policy: {k} ×{n}")
+        out.append(f"    action held by policy: {k} ×{n}")
     return out
 
 

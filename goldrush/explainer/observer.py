@@ -45,6 +45,8 @@ class Observer(Engine):
         self.names: Counter[str] = Counter()  # every event name processed (for "did you mean")
         self.tenants_seen: Counter[str] = Counter()
         self._late_seen = 0
+        self.policy_log: dict[str, tuple[list[Any], dict[str, int]]] = {}  # match id → (actions, policy holds)
+        self._record_policies()
 
     # -- recording what the engine decides -----------------------------------------
     def _bind(self, name: str) -> tuple:
@@ -76,21 +78,33 @@ class Observer(Engine):
         for ev in events:
             for w in watches:
                 w.reset(self.suppressed[w.cp.name])
-            actions = len(self.actions)
-            stats = dict(self.policies.stats)
             found = super().process_many([ev])
             out += found
             self.names[ev.name] += 1
             self.tenants_seen[ev.tenant] += 1
-            new_actions = self.actions[actions:]
-            held_by_policy = Counter({k: n - stats.get(k, 0) for k, n in self.policies.stats.items()
-                                      if n != stats.get(k, 0)}) if found else Counter()
             for w in watches:
                 key = w.tally_specs(ev)
                 if key is not None and w.updated:
-                    w.observe(ev, key, self._state(w, ev, key), [m for m in found if m.pattern == w.cp.name],
-                              self.suppressed[w.cp.name] - w.suppressed_before, new_actions, held_by_policy)
+                    mine = [(m, *self.policy_log.pop(m.match_id, ([], {}))) for m in found if m.pattern == w.cp.name]
+                    w.observe(ev, key, self._state(w, ev, key), mine, self.suppressed[w.cp.name] - w.suppressed_before)
+            self.policy_log.clear()
         return out
+
+    def _record_policies(self) -> None:
+        """Wrap the policies' `on_match` to keep, per match, its action records and what the policies
+        held back (their counters' change during that call)."""
+        policies = self.policies
+        on_match = policies.on_match
+
+        def recorded(match: Match) -> list[Any]:
+            before = dict(policies.stats)
+            records = on_match(match)
+            held = {k: n - before.get(k, 0) for k, n in policies.stats.items()
+                    if n != before.get(k, 0) and not k.startswith("emitted_")}
+            self.policy_log[match.match_id] = (records, held)
+            return records
+
+        policies.on_match = recorded
 
     def _state(self, w: Watch, ev: Event, key: Any) -> tuple[KeyState, KeyState | None]:
         """(the key's state to read, the live one or None): a state the sweep just dropped

@@ -91,8 +91,10 @@ class Watch:
         return [k for k in self.cp.key_by[1:] if self._field(ev, k) is None]
 
     # -- what the engine decided ---------------------------------------------------
-    def observe(self, ev: Event, key: Any, state: tuple, matches: list[Match], suppressed: int,
-                actions: list[Any], held_by_policy: Counter) -> None:
+    def observe(self, ev: Event, key: Any, state: tuple, matches: list[tuple[Match, list[Any], dict[str, int]]],
+                suppressed: int) -> None:
+        """After the engine processed `ev` for `key`: read the states; record matches (with their
+        action records and policy holds) and what held a match back."""
         t = ev.timestamp
         readable, live = state
         self.observations += 1
@@ -116,12 +118,13 @@ class Watch:
         if self.at is not None and t <= self.at:  # the windows as they stand at `at`, after this event
             self.at_states[key_text] = {"at": self.at, "last_event": ev.id, "last_event_at": t,
                                         "clauses": key_states(self.compiled, self.cp, readable, self.at)}
-        for m in matches:
+        for m, actions, held_by_policy in matches:
             events = list(self.fired) if self.fired is not None else [ev]
             self.matches.append({"match": m.to_dict(), "events": [e.to_dict() for e in events], "clauses": states,
-                                 "actions": [a.to_dict() for a in actions if a.pattern == m.pattern],
-                                 "held_by_policy": {k: n for k, n in held_by_policy.items()
-                                                    if not k.startswith("emitted_")}})
+                                 "actions": [a.to_dict() for a in actions], "held_by_policy": held_by_policy})
+            if held_by_policy:
+                self._hold("policy", t, key_text, "matched, but the action policies held back: " + ", ".join(
+                    f"{k} ×{n}" for k, n in held_by_policy.items()), match_id=m.match_id)
         if suppressed:
             self._hold("cooldown", t, key_text, "matched, but held back by the pattern's cooldown",
                        until=None if live is None else live.cool_until)
