@@ -218,3 +218,11 @@ def test_actions_held_back_by_a_policy_are_named_per_match():
     assert [a["type"] for a in first["actions"]] == ["autoscale"] and first["held_by_policy"] == {}
     assert second["actions"] == [] and second["held_by_policy"] == {"autoscale_cooldown": 1}
     assert result.to_dict()["hold_counts"] == {"policy": 1}
+
+
+def test_late_events_are_the_reason_when_nothing_else_came():
+    p = Pattern("p", recent(event("b")))
+    events = [ev("a", 100, 1), ev("b", 0, 2), ev("b", 1, 3)]
+    result = explain([p], events, pattern="p")
+    assert result.to_dict()["clauses"][0]["specs"][0]["late"] == 2
+    assert "all 2 events of event('b') came late" in result.reason

@@ -87,6 +87,9 @@ def main_reason(doc: dict[str, Any]) -> str:
         return f"no event of {names} in the input" + (f" (did you mean {hint}?)" if hint else "")
     for c in clauses:
         for s in c["specs"]:
+            if s["late"] and not s["seen"]:
+                return (f"clause {c['label']}: all {s['late']} events of {s['spec']} came late "
+                        f"(below their tenant's watermark; a larger allowed lateness would keep them)")
             lacking = sum(s["without_key"].values())
             if lacking and not s["seen"]:
                 fields = ", ".join(repr(k) for k in s["without_key"])
