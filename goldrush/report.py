@@ -10,6 +10,7 @@ scores) per key with the threshold and the matches marked.
 
 from __future__ import annotations
 
+import bisect
 import html
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from plotly.subplots import make_subplots
 
 from .dsl import Pattern
 from .explainer import Observer, document
+from .explainer.series import Point, downsample
 from .explainer.watch import Watch
 
 MAX_KEYS = 6  # keys plotted per clause: those with matches first, then the busiest
@@ -29,20 +31,6 @@ MAX_POINTS = 2000  # per series: min and max of each bucket are kept, so peaks s
 
 def _time(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
-
-
-def downsample(points: list[tuple[float, float]], limit: int = MAX_POINTS) -> list[tuple[float, float]]:
-    """At most about `limit` points: the lowest and highest of each of `limit / 2` buckets, in order."""
-    if len(points) <= limit:
-        return points
-    size = len(points) / (limit // 2)
-    out: list[tuple[float, float]] = []
-    for b in range(limit // 2):
-        bucket = points[int(b * size):int((b + 1) * size)]
-        if bucket:
-            lo, hi = min(bucket, key=lambda p: p[1]), max(bucket, key=lambda p: p[1])
-            out += sorted({lo, hi})
-    return out
 
 
 def timeline(rows: list[dict[str, Any]], label: str, title: str, symbol: str) -> go.Figure:
@@ -63,38 +51,43 @@ def timeline(rows: list[dict[str, Any]], label: str, title: str, symbol: str) ->
     return fig
 
 
-def clause_figure(w: Watch, clause: int, series: dict[str, list[tuple]], matches: list[dict[str, Any]]) -> go.Figure:
+def clause_figure(w: Watch, clause: int, series: dict[str, list[Point]], matches: list[dict[str, Any]]) -> go.Figure:
     """One windowed clause's series per key, its threshold, and the key's matches marked."""
-    state = next(c for c in w.clauses if c.index == clause)
+    label = next(c.label for c in w.clauses if c.index == clause)
     op = w.cp.ops[clause - 1]
-    kind = (state.peak.state or {}).get("op", type(op).__name__)
+    kind = label.split("(")[-1].rstrip(")")
     trend = kind == "trend"
     fig = make_subplots(specs=[[{"secondary_y": trend}]])
-    matched = {m["match"]["timestamp"]: m for m in matches}
     for key, pts in series.items():
-        xy = downsample([(p[0], p[3]) for p in pts])
-        fig.add_trace(go.Scatter(x=[_time(t) for t, _ in xy], y=[v for _, v in xy], mode="lines", name=key,
+        xy = downsample(pts, MAX_POINTS)
+        fig.add_trace(go.Scatter(x=[_time(p[0]) for p in xy], y=[p[1] for p in xy], mode="lines", name=key,
                                  legendgroup=key), secondary_y=False)
-        hits = [p for p in pts if p[0] in matched and _key_of(matched[p[0]]) == key]
+        hits = [_at(pts, m["match"]["timestamp"]) for m in matches if _key_of(m) == key]
         if hits:
-            fig.add_trace(go.Scatter(x=[_time(p[0]) for p in hits], y=[p[3] for p in hits], mode="markers",
+            fig.add_trace(go.Scatter(x=[_time(p[0]) for p in hits], y=[p[1] for p in hits], mode="markers",
                                      name=f"{key} match", legendgroup=key,
                                      marker={"symbol": "star", "size": 13, "color": "crimson"}), secondary_y=False)
         if trend:
-            conf = downsample([(p[0], p[4]) for p in pts if p[4] is not None])
-            fig.add_trace(go.Scatter(x=[_time(t) for t, _ in conf], y=[c for _, c in conf], mode="lines",
+            conf = downsample([p for p in pts if p[2] is not None], MAX_POINTS)
+            fig.add_trace(go.Scatter(x=[_time(p[0]) for p in conf], y=[p[2] for p in conf], mode="lines",
                                      name=f"{key} confidence", legendgroup=key, line={"dash": "dot"}),
                           secondary_y=True)
     threshold, what = _threshold(op, kind)
     if threshold is not None:
         fig.add_hline(y=threshold, line_dash="dash", line_color="crimson", annotation_text=what,
                       secondary_y=trend or None)
-    fig.update_layout(title=f"{w.cp.name} · clause {state.label}: {_ylabel(kind)}", height=360,
+    fig.update_layout(title=f"{w.cp.name} · clause {label}: {_ylabel(kind)}", height=360,
                       xaxis_title="event time (UTC)")
     fig.update_yaxes(title_text=_ylabel(kind), secondary_y=False)
     if trend:
         fig.update_yaxes(title_text="slope confidence", range=[0, 1.05], secondary_y=True)
     return fig
+
+
+def _at(points: list[Point], t: float) -> Point:
+    """The point at time `t`, or the last one before it (a thinned series may have dropped it)."""
+    i = bisect.bisect_right(points, t, key=lambda p: p[0])
+    return points[max(0, i - 1)]
 
 
 def _key_of(m: dict[str, Any]) -> str:
@@ -119,14 +112,11 @@ def _ylabel(kind: str) -> str:
     return {"frequency": "events in window", "trend": "metric value", "anomaly": "model score"}.get(kind, kind)
 
 
-def _clause_series(w: Watch) -> dict[int, dict[str, list[tuple]]]:
+def _clause_series(w: Watch) -> dict[int, dict[str, list[Point]]]:
     """Clause → key → its points, keeping the keys with matches first, then the busiest."""
-    per: dict[int, dict[str, list[tuple]]] = defaultdict(lambda: defaultdict(list))
-    for p in w.series:
-        per[p[2]][p[1]].append(p)
     matched = {_key_of(m) for m in w.matches}
     out = {}
-    for clause, keys in sorted(per.items()):
+    for clause, keys in w.series.by_clause().items():
         ranked = sorted(keys, key=lambda k: (k not in matched, -len(keys[k])))[:MAX_KEYS]
         out[clause] = {k: keys[k] for k in ranked}
     return out

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from goldrush.cli import main
+from goldrush.explainer.series import SeriesStore, downsample
 from goldrush.patterns import ALL
-from goldrush.report import downsample
 from goldrush.simulator import simulate
 
 
@@ -39,13 +39,19 @@ def test_the_report_is_self_contained_and_lists_every_pattern(report):
     assert "Matches per pattern, by tenant" in text and "Actions (after policies), by tenant" in text
     assert "events in window" in text and "holds when count" in text  # a frequency clause's series
     assert "model score" in text
+    assert '"symbol":"star"' in text  # matches marked on their clause's series
 
 
-def test_downsampling_keeps_the_peaks():
-    points = [(float(i), 0.0) for i in range(10_000)]
-    points[7777] = (7777.0, 42.0)
+def test_downsampling_keeps_the_peaks_and_bounds_memory():
+    points = [(float(i), 0.0, None) for i in range(10_000)]
+    points[7777] = (7777.0, 42.0, None)
     thin = downsample(points, 200)
-    assert len(thin) <= 200 and (7777.0, 42.0) in thin and thin == sorted(thin)
+    assert len(thin) <= 200 and (7777.0, 42.0, None) in thin and [p[0] for p in thin] == sorted(p[0] for p in thin)
+    store = SeriesStore(cap=1000)
+    for i in range(100_000):
+        store.add(1, "k", float(i), 99.0 if i == 54_321 else float(i % 7))
+    kept = store.by_clause()[1]["k"]
+    assert len(kept) <= 1000 and (54_321.0, 99.0, None) in kept
 
 
 def _chromium() -> str:

@@ -11,6 +11,7 @@ from ..events import Event
 from ..match import Match
 from ..threevalued import MISSING
 from .diagnose import diagnose
+from .series import SeriesStore
 from .states import key_states
 from .tally import ClauseTally, Peak, clause_tallies
 
@@ -33,8 +34,7 @@ class Watch:
         self.observations = 0
         self.disagreements: list[tuple] = []  # states.py said otherwise than the engine: a bug, tested to stay empty
         self.keep_series = keep_series
-        # (t, key, clause number, value, confidence) per evaluation of a windowed clause, when kept
-        self.series: list[tuple[float, str, int, float, float | None]] = []
+        self.series = SeriesStore()  # what windowed clauses evaluated, when kept (for the report)
         self.fired: list | None = None
         self.held: dict[int, bool] = {}
         self.updated = False
@@ -137,14 +137,14 @@ class Watch:
         for s in states:
             op = s["op"]
             if op == "frequency":
-                self.series.append((t, key_text, s["clause"], float(s["count"]), None))
+                self.series.add(s["clause"], key_text, t, float(s["count"]))
             elif op == "trend":
                 times = st.ops[s["clause"] - 1].times
                 if times and times[-1] == t:  # this event gave a sample
                     value = st.ops[s["clause"] - 1].values[-1]
-                    self.series.append((t, key_text, s["clause"], value, s["confidence"]))
+                    self.series.add(s["clause"], key_text, t, value, s["confidence"])
             elif op == "anomaly" and s.get("score") is not None and s.get("at") == t:
-                self.series.append((t, key_text, s["clause"], s["score"], None))
+                self.series.add(s["clause"], key_text, t, s["score"])
 
     def _blocked(self, t: float, key_text: str) -> None:
         if self.cp.sequence is not None and self.fired is not None:
