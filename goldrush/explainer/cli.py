@@ -8,7 +8,6 @@ import json
 import sys
 
 from ..durations import option_seconds
-from ..errors import PatternError
 from ..events import InvalidEvent
 from ..loader import load_patterns
 
@@ -57,7 +56,5 @@ def run(args: argparse.Namespace) -> int:
         why = exc.strerror if isinstance(exc, OSError) else str(exc)
         print(f"goldrush explain: {args.events if isinstance(exc, OSError) else '--at'}: {why}", file=sys.stderr)
         return 2
-    except PatternError:
-        raise
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else result.text())
     return 0
