@@ -63,7 +63,7 @@ def _chromium() -> str:
 
 def _run_chromium(*args: str) -> subprocess.CompletedProcess:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-             "--virtual-time-budget=15000", "--window-size=1400,2600"]
+             "--virtual-time-budget=10000", "--window-size=1400,2600"]
     return subprocess.run([_chromium(), *flags, *args], capture_output=True, text=True, timeout=180)
 
 
