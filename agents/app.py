@@ -51,6 +51,7 @@ from .broker_watch import BrokerWatch
 from .config import WorkerConfig
 from .dashboard import Activity, register_dashboard
 from .early_start import EarlyStartApp
+from .explain_view import register_explain_view
 from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
 from .forwarding import (
@@ -202,6 +203,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     async def watch_broker() -> None:
         """From the start, recovery included: see agents/broker_watch.py."""
         await watch.run()
+
+    register_explain_view(app, host)
 
     tracking: list[asyncio.Task] = []
 

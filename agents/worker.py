@@ -59,6 +59,9 @@ def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | Non
 
 
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str = "warning") -> int:
+    from goldrush.check_cli import startup_warnings
+    from goldrush.loader import load_patterns
+
     from .app import build_app
     from .faust_worker import GoldrushWorker
     from .web_server import web_port_problem
@@ -74,6 +77,8 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str
         print(f"goldrush worker: {why}", file=sys.stderr)
         return 2
     print(banner(cfg, app), file=sys.stderr, flush=True)
+    for line in startup_warnings(load_patterns(cfg.patterns)):
+        print(f"goldrush worker: {line}", file=sys.stderr, flush=True)
     worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=faust_loglevel, own_loglevel=loglevel,
                             status=cfg.status_every > 0, quiet=True)
     worker.execute_from_commandline()

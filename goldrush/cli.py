@@ -35,15 +35,18 @@ def _replay(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import json
 
+    from .check_cli import findings_for, print_findings
     from .compiler import CompiledSet
     from .loader import load_patterns
 
     patterns = load_patterns(args.patterns)
     compiled = CompiledSet(patterns)
-    out = {"patterns": [p.to_dict() for p in patterns], "compiled": compiled.describe()}
+    findings = findings_for(patterns, args.events)
+    out = {"patterns": [p.to_dict() for p in patterns], "compiled": compiled.describe(),
+           "warnings": [f.to_dict() for f in findings]}
     if args.json:
         print(json.dumps(out, indent=2, default=str))
-        return 0
+        return print_findings(findings, args.strict)
     for p in patterns:
         print(f"# {p.name}: OK")
         print(json.dumps(p.to_dict(), indent=2, default=str))
@@ -55,7 +58,7 @@ def _check(args: argparse.Namespace) -> int:
     for cp in out["compiled"]["patterns"]:
         print(f"pattern {cp['name']}: key_by={cp['key_by']} evaluation order {cp['evaluation_order']} "
               f"definition {cp['definition']}")
-    return 0
+    return print_findings(findings, args.strict)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -118,9 +121,10 @@ def _schema(args: argparse.Namespace) -> int:
 
         doc = action_schema()
     elif args.what == "events":
-        from .event_schema import event_input_schema
+        from .check_cli import schema_events
 
-        doc = event_input_schema()
+        print(schema_events(args.json))
+        return 0
     else:
         from .match import match_schema
 
@@ -149,12 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help=MAX_FUTURE_HELP)
     p.add_argument("--actions", action="store_true",
                    help="print the actions the matches produced (policies applied) instead of matches")
+    p.add_argument("--no-reasons", action="store_true",
+                   help="skip the second pass that finds why patterns with 0 matches matched nothing")
+    p.add_argument("--report", metavar="FILE.html",
+                   help="also write a self-contained HTML report: summary, match and action timelines, "
+                        "the series each frequency/trend/anomaly clause evaluated")
     p.set_defaults(handler=_replay)
 
     p = sub.add_parser("check", help="compile patterns and show what they compiled to")
     p.add_argument("patterns", nargs="?", default=None,
                    help=f"a .py/.json file or dotted module (default {DEFAULT_PATTERNS})")
     p.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    from .check_cli import add_check_arguments
+
+    add_check_arguments(p)
     p.set_defaults(handler=_check)
 
     p = sub.add_parser("simulate", help="generate realistic VSM events whose scenarios make patterns fire")
@@ -186,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print a JSON schema for consumers")
     p.add_argument("what", choices=["actions", "matches", "events"],
                    help="actions and matches: the records goldrush publishes; events: what producers send")
+    p.add_argument("--json", action="store_true",
+                   help="events: the catalogue and the envelope's JSON Schema as JSON (default: text)")
     p.set_defaults(handler=_schema)
 
     p = sub.add_parser("bench", help="benchmarks (figures for notes and the README; never tests)")
@@ -285,8 +299,15 @@ def _demo_command(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def _explain_command(sub: argparse._SubParsersAction) -> None:
+    from .explainer.cli import register
+
+    register(sub)
+
+
 # Subcommands that live in their own modules register themselves here.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command, _demo_command]
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command, _demo_command,
+                                                                   _explain_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
