@@ -7,8 +7,8 @@ COPY goldrush ./goldrush
 COPY patterns ./patterns
 COPY models ./models
 COPY agents ./agents
-RUN pip install --no-cache-dir . && useradd --system --home /app goldrush
-USER goldrush
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 --user-group --home /app goldrush
+USER 10001:10001
 
 ENV GOLDRUSH_BROKER=kafka:9092
 EXPOSE 6066

@@ -49,7 +49,9 @@ from goldrush.wire import from_row, to_row
 
 from .broker_watch import BrokerWatch
 from .config import WorkerConfig
+from .dashboard import Activity, register_dashboard
 from .early_start import EarlyStartApp
+from .explain_view import register_explain_view
 from .fetch_wait import cap_fetch_wait
 from .flow_control import resume_keeps_queued_messages
 from .forwarding import (
@@ -72,12 +74,14 @@ from .letters import (
     unpublishable_letter,
     unreadable_letter,
 )
-from .metrics import Metrics
+from .metrics import Metrics, input_written_at
 from .produced_topics import track_produced_topics
 from .quiet_flush import StandIn, mark_partition, marked_tenants
 from .source_consumer import SourceConsumer
+from .status import register_status
 from .table_keys import TENANT, tenant_key
 from .web import is_ready, register_views
+from .web_server import web_settings
 
 log = logging.getLogger("goldrush.worker")
 
@@ -102,7 +106,7 @@ class Outcome:
     """
 
     __slots__ = ("dead", "matches", "actions", "late", "forwards", "progress", "verdicts", "snapshots", "counts",
-                 "tenants")
+                 "tenants", "since")
 
     def __init__(self) -> None:
         self.dead: list[tuple[bytes, bytes]] = []  # (key, value) for the dead-letter topic
@@ -116,6 +120,7 @@ class Outcome:
         self.snapshots: list[tuple[Any, str, Any, dict | None]] = []
         self.counts: Counter = Counter()  # ("events"|"matches", tenant, name) → n, for the rate tables
         self.tenants: list[str] = []  # whose snapshots these are: not unloaded before they are written
+        self.since: float | None = None  # when the batch's earliest input record was written (detection latency)
 
 
 def build_app(cfg: WorkerConfig) -> faust.App:
@@ -138,8 +143,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         broker=f"kafka://{cfg.broker}",
         store="memory://",
         topic_partitions=cfg.partitions,
-        web_port=cfg.web_port,
-        web_host=cfg.web_host,
+        **web_settings(cfg.web_host, cfg.web_port),  # bind exactly --web-host, no Faust views
         producer_acks=1,
         consumer_auto_offset_reset="earliest",
         broker_rebalance_timeout=cfg.rebalance_timeout,
@@ -190,11 +194,17 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                                 + [t.changelog_topic.get_topic_name() for t in app.tables.values()])
     watch = BrokerWatch(cfg.broker, app.goldrush_partitioned)  # type: ignore[attr-defined]
     register_views(app, metrics, host, rates, RATE_WINDOW, {t.get_topic_name() for t in internal}, sources, watch)
+    register_status(app, cfg.status_every, metrics, host, sources, {t.get_topic_name() for t in internal})
+    activity = Activity()
+    register_dashboard(app, metrics, host, rates, RATE_WINDOW,
+                       lambda: is_ready(app) and sources.ready and watch.reachable, activity)
 
     @app.early_task
     async def watch_broker() -> None:
         """From the start, recovery included: see agents/broker_watch.py."""
         await watch.run()
+
+    register_explain_view(app, host)
 
     tracking: list[asyncio.Task] = []
 
@@ -337,6 +347,10 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             for m in outcome.matches:
                 metrics.inc("goldrush_matches_total", pattern=m.pattern)
                 await emit_record("match", MATCHES, m.tenant, m.to_dict)
+            if outcome.since is not None and outcome.matches:
+                latency = time.time() - outcome.since
+                for _ in outcome.matches:
+                    metrics.observe("goldrush_detection_latency_seconds", latency)
             for a in outcome.actions:
                 metrics.inc("goldrush_actions_total", type=a.type)
                 await emit_record("action", ACTIONS[a.type], a.tenant, a.to_dict)
@@ -350,6 +364,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             for tb, value in outcome.verdicts:
                 await emit(verdicts.get_topic_name(), tb, value)
             await app.producer.flush()
+            activity.record(outcome.matches, outcome.actions)
             if outcome.snapshots:
                 write_tables(outcome)
                 # The changelog must be on the broker before this batch's offsets are
@@ -399,11 +414,13 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             outcome = settle(engine.push_many(events), touched)
             metrics.inc("goldrush_duplicates_total", engine.stats["duplicates"] - duplicates)
             outcome.dead += dead
+            outcome.since = input_written_at(batch)
             for ev in events:
                 outcome.counts["events", ev.tenant, ev.name] += 1
             for m in outcome.matches:
                 outcome.counts["matches", m.tenant, m.pattern] += 1
             await publish(outcome)
+            metrics.observe("goldrush_batch_seconds", time.monotonic() - now, stage="tenant")
 
     if keyed_stage:
         assert key_state is not None
@@ -431,7 +448,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
             """The key stage: each key group's patterns over its keys' events, in the tenants' order."""
             await topics_tracked()
             async for batch in stream.take_events(cfg.batch, cfg.batch_within):
+                started = time.monotonic()
                 outcome = Outcome()
+                outcome.since = input_written_at(batch)
                 reports: dict[tuple[str, int], list] = {}  # (tenant, group) → verdicts
                 touched: dict[str, tuple[int, tuple, Any]] = {}  # table key → (group, key, its last event)
                 forgotten: list[tuple[str, int, tuple]] = []
@@ -481,12 +500,14 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                                       for table_key, (group_index, key, event) in touched.items()]
                 await publish(outcome)
                 host.unload_forgotten(forgotten, touched)
+                metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage="key")
 
         @app.agent(verdicts)
         async def apply_verdicts(stream: faust.StreamT) -> None:
             """Key-stage verdicts complete the tenant's queued policy work, in replay order."""
             await topics_tracked()
             async for batch in stream.take_events(cfg.batch, cfg.batch_within):
+                started = time.monotonic()
                 touched: dict[str, Any] = {}
                 counts: Counter = Counter()
                 for event in batch:
@@ -504,6 +525,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                 outcome = settle([], touched)
                 outcome.counts.update(counts)
                 await publish(outcome)
+                metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage="verdicts")
 
     def load_marked_tenants() -> None:
         """Once this assignment is recovered: see agents/quiet_flush.py."""
@@ -523,11 +545,14 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         idle = host.idle_tenants()
         if idle:  # one publish (one producer flush) for all of them, not one per tenant
             await topics_tracked()
+            started = time.monotonic()
             matches = [m for tenant in idle for m in engine.flush_tenant(tenant)]
             outcome = settle(matches, {tenant: host.last_event[tenant] for tenant in idle})
+            outcome.since = input_written_at(host.last_event[tenant] for tenant in idle)
             for m in outcome.matches:
                 outcome.counts["matches", m.tenant, m.pattern] += 1
             await publish(outcome)
+            metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage="idle_flush")
 
     @app.timer(UNLOAD_CHECK)
     async def unload_idle() -> None:

@@ -29,6 +29,7 @@ class WorkerConfig(BaseModel):
     batch_within: float = 0.2
     stop_timeout: float = Field(default=15.0, gt=0, description="hard exit if a graceful stop takes longer, s")
     fetch_wait: float = Field(default=0.1, gt=0, description="longest a fetch may wait for data, s (agents/fetch_wait.py)")
+    status_every: float = Field(default=60.0, ge=0, description="seconds between status lines in the log; 0: none")
     data_dir: str | None = Field(default=None, description="Faust's data directory (default: a temp dir per app id)")
     max_future: str | float | None = Field(default=DEFAULT_MAX_FUTURE, description=(
         "events stamped further ahead of the wall clock are dead-lettered (future_timestamp); None: no limit"))

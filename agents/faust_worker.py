@@ -24,18 +24,23 @@ from typing import Any
 import faust
 
 from .broker_watch import RepeatLimiter
+from .status import configure_logging
 
 log = logging.getLogger("goldrush.worker")
 
 
 class GoldrushWorker(faust.Worker):
-    def __init__(self, app: faust.App, *, stop_timeout: float, **kwargs: Any):
+    def __init__(self, app: faust.App, *, stop_timeout: float, own_loglevel: str = "warning",
+                 status: bool = False, **kwargs: Any):
         super().__init__(app, **kwargs)
         self.spinner = None
         self.stop_timeout = stop_timeout
+        self.own_loglevel, self.status = own_loglevel, status
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        """Reconnect storms (aiokafka logs each failed attempt) become a line per interval."""
+        """goldrush's lines at --loglevel, Faust's and its libraries' at --faust-loglevel (agents/status.py);
+        reconnect storms (aiokafka logs each failed attempt) become a line per interval."""
+        configure_logging(logger, self.own_loglevel, logging.getLevelName(level), self.status)
         limiter = RepeatLimiter()
         for handler in logger.handlers:
             handler.addFilter(limiter)

@@ -1,14 +1,25 @@
-"""Counters the agents bump, rendered with live gauges as Prometheus text (format 0.0.4).
+"""The worker's Prometheus metrics, exposed with `prometheus-client`.
 
-Kept free of Faust so that rendering is a pure function the tests can pin down.
+Counters are bumped by the agents (a dict add: `inc` is on the hot path); gauges are
+read live at each scrape; two histograms time detection and batches. Rendering is
+the client library's, so names, types, escaping and the format are the standard ones.
+Kept free of Faust so that tests can pin it down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
-#: metric name → (type, help) for everything the worker exports
+import prometheus_client
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from .series import label_value
+
+prometheus_client.disable_created_metrics()  # no `_created` series: dashboards do not use them
+
+#: metric name → (type, help) for every counter and gauge the worker exports
 CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_events_in_total": ("counter", "Events decoded from the source topics."),
     "goldrush_events_evaluated_total": ("counter", "Events run through the engine (after re-delivery dedupe)."),
@@ -32,28 +43,68 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_state_keys": ("gauge", "(pattern, key) states held in memory."),
     "goldrush_policy_waiting": ("gauge", "Events whose action policies wait for key-group verdicts."),
     "goldrush_tenants_loaded": ("gauge", "Tenants whose state this worker holds."),
-    "goldrush_event_rate": ("gauge", "Events per second in the current rate window, by tenant and name."),
-    "goldrush_match_rate": ("gauge", "Matches per second in the current rate window, by tenant and pattern."),
+    "goldrush_event_rate": ("gauge", "Events per second in the current rate window, by tenant and name "
+                                     "(the busiest series; the rest summed under tenant and name \"(other)\")."),
+    "goldrush_match_rate": ("gauge", "Matches per second in the current rate window, by tenant and pattern "
+                                     "(the busiest series; the rest summed under tenant and pattern \"(other)\")."),
+    "goldrush_rate_series": ("gauge", "Rate series (tenant, name) in the window, before the cut to the busiest, by kind."),
     "goldrush_ready": ("gauge", "1 when assigned partitions are recovered and processing."),
 }
 
+#: histograms: name → (help, label names, buckets in seconds)
+HISTOGRAMS: dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
+    "goldrush_detection_latency_seconds": (
+        "From the stage's input record being written (for the tenant stage: when ingest forwarded the "
+        "event) to its match being published; includes the reorder hold (allowed lateness).",
+        (), (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)),
+    "goldrush_batch_seconds": (
+        "Time to evaluate a batch and publish what it produced, by stage (tenant, key, verdicts, idle_flush).",
+        ("stage",), (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)),
+}
+
 Labels = tuple[tuple[str, str], ...]
+Gauge = tuple[str, dict[str, str], float]
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _family(name: str, labels: Iterable[str]) -> Metric:
+    kind, text = CATALOGUE.get(name, ("gauge", ""))
+    cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+    return cls(name, text, labels=list(labels))
 
 
-def _sample(name: str, labels: Labels, value: float) -> str:
-    if labels:
-        inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels)
-        return f"{name}{{{inner}}} {value:g}"
-    return f"{name} {value:g}"
+class _Collector:
+    """Yields the counters and the scrape's gauges as metric families, grouped by name."""
+
+    def __init__(self, counters: dict[tuple[str, Labels], float]):
+        self.counters = counters
+        self.gauges: Callable[[], Iterable[Gauge]] = lambda: ()
+
+    def collect(self) -> Iterator[Metric]:
+        rows: dict[str, list[tuple[Labels, float]]] = {}
+        for (name, labels), value in sorted(self.counters.items()):
+            rows.setdefault(name, []).append((labels, value))
+        for name, labels, value in self.gauges():
+            rows.setdefault(name, []).append((tuple(sorted(labels.items())), value))
+        for name in sorted(rows):
+            by_names: dict[tuple[str, ...], Metric] = {}
+            for labels, value in rows[name]:
+                keys = tuple(k for k, _ in labels)
+                family = by_names.get(keys)
+                if family is None:
+                    family = by_names[keys] = _family(name, keys)
+                family.add_metric([label_value(v) for _, v in labels], value)
+            yield from by_names.values()
 
 
-@dataclass
 class Metrics:
-    counters: dict[tuple[str, Labels], float] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.counters: dict[tuple[str, Labels], float] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._collector = _Collector(self.counters)
+        self.registry.register(self._collector)  # type: ignore[arg-type]
+        self.histograms: dict[str, Histogram] = {
+            name: Histogram(name, text, labels, buckets=buckets, registry=self.registry)
+            for name, (text, labels, buckets) in HISTOGRAMS.items()}
 
     def inc(self, name: str, n: float = 1, **labels: str) -> None:
         if n:
@@ -63,14 +114,22 @@ class Metrics:
     def get(self, name: str, **labels: str) -> float:
         return self.counters.get((name, tuple(sorted(labels.items()))), 0)
 
-    def render(self, gauges: Iterable[tuple[str, dict[str, str], float]] = ()) -> str:
-        rows: dict[str, list[str]] = {}
-        for (name, labels), value in sorted(self.counters.items()):
-            rows.setdefault(name, []).append(_sample(name, labels, value))
-        for name, labels, value in gauges:
-            rows.setdefault(name, []).append(_sample(name, tuple(sorted(labels.items())), value))
-        out = []
-        for name in sorted(rows):
-            kind, text = CATALOGUE.get(name, ("untyped", ""))
-            out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *rows[name]]
-        return "\n".join(out) + "\n"
+    def observe(self, name: str, seconds: float, **labels: str) -> None:
+        histogram: Any = self.histograms[name]
+        (histogram.labels(**labels) if labels else histogram).observe(max(0.0, seconds))
+
+    def render(self, gauges: Iterable[Gauge] = ()) -> str:
+        """The exposition text of the counters, the histograms and these gauges."""
+        rows = list(gauges)
+        self._collector.gauges = lambda: rows
+        try:
+            return generate_latest(self.registry).decode("utf-8")
+        finally:
+            self._collector.gauges = lambda: ()
+
+
+def input_written_at(events: Iterable[Any]) -> float | None:
+    """The earliest Kafka timestamp (seconds) of these stream events, for detection latency."""
+    stamps = [getattr(getattr(e, "message", None), "timestamp", None) for e in events]
+    found = [s for s in stamps if isinstance(s, int | float) and s > 0]
+    return min(found) if found else None

@@ -13,6 +13,7 @@ import faust
 from goldrush.models.clause import MODEL_ERRORS
 
 from .metrics import Metrics
+from .series import OTHER, busiest
 
 PROMETHEUS = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
 
@@ -80,6 +81,21 @@ def consumer_lag(app: faust.App, topics: set[str]) -> Iterator[tuple[str, int, f
         yield tp.topic, tp.partition, max(0, high - (0 if read is None else read + 1))
 
 
+def rates_document(rates: dict[str, Any], size: float, limit: str | None = None) -> dict[str, Any]:
+    """`/rates`: the busiest `limit` series of each kind (default 1000), labels made safe, and
+    how many series and events/s the cut left out (`other`)."""
+    try:
+        top = max(1, min(int(limit), 100_000)) if limit else 1000
+    except ValueError:
+        top = 1000
+    doc: dict[str, Any] = {"window_seconds": size}
+    for kind, label in (("events", "name"), ("matches", "pattern")):
+        cut = busiest(window_rates(rates[kind], size), top)
+        doc[kind] = [{"tenant": r.tenant, label: r.name, "per_second": r.per_second} for r in cut.top]
+        doc[f"{kind}_other"] = {"series": cut.other_series, "per_second": cut.other_per_second}
+    return doc
+
+
 def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str, Any], size: float,
                    topics: set[str], sources: Any, watch: Any) -> None:
     """`topics`: the internal ones Faust reads; `sources`: the source consumer (agents/source_consumer.py);
@@ -111,8 +127,13 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
             pass
         for metric, label, kind in (("goldrush_event_rate", "name", "events"),
                                     ("goldrush_match_rate", "pattern", "matches")):
-            for tenant, name, per_second in cached.rows(kind):
+            rows = cached.rows(kind)
+            yield "goldrush_rate_series", {"kind": kind}, float(len(rows))
+            cut = busiest(rows)
+            for tenant, name, per_second in cut.top:
                 yield metric, {"tenant": tenant, label: name}, per_second
+            if cut.other_series:
+                yield metric, {"tenant": OTHER, label: OTHER}, cut.other_per_second
 
     async def health(web: Any, request: Any) -> Any:
         return web.json({"status": "alive"})
@@ -125,12 +146,7 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
         return web.text(metrics.render(gauges()), content_type=PROMETHEUS)
 
     async def live_rates(web: Any, request: Any) -> Any:
-        return web.json({
-            "window_seconds": size,
-            "events": [{"tenant": t, "name": n, "per_second": r} for t, n, r in window_rates(rates["events"], size)],
-            "matches": [{"tenant": t, "pattern": n, "per_second": r}
-                        for t, n, r in window_rates(rates["matches"], size)],
-        })
+        return web.json(rates_document(rates, size, request.query.get("limit")))
 
     # Probes and scrapers call these without a trailing slash, people with one: serve both.
     for path, view in (("/health", health), ("/ready", ready), ("/metrics", prometheus), ("/rates", live_rates)):

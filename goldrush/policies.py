@@ -25,6 +25,7 @@ from .actions import AlgedonicAlert, AutoScale, CoordinationAdjustment
 from .dsl import Pattern
 from .events import Event
 from .match import Match
+from .record_text import iso_time
 
 SEEN_IDS = 100_000  # recent action ids remembered for de-duplication
 
@@ -188,7 +189,7 @@ class PolicyEngine:
         state[0], state[1] = proposed, t
         params = AutoScaleParams(direction=spec.direction, from_=current, to=proposed, target=str(value),
                                  min_instances=spec.min_instances, max_instances=spec.max_instances,
-                                 reason=f"pattern {match.pattern} matched at {t}")
+                                 reason=f"pattern {match.pattern} matched at {iso_time(t)}")
         return AutoScaleAction(params=params, **self._common(match, aid))
 
     def _alert(self, spec: AlgedonicAlert, match: Match, aid: str) -> AlgedonicAlertAction | None:
@@ -221,7 +222,7 @@ class PolicyEngine:
             return None
         self.coordination[ck] = t
         params = CoordinationParams(strategy=spec.strategy, factor=spec.factor,
-                                    reason=f"pattern {match.pattern} matched at {t}")
+                                    reason=f"pattern {match.pattern} matched at {iso_time(t)}")
         return CoordinationAdjustmentAction(params=params, **self._common(match, aid))
 
 

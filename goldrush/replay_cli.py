@@ -15,17 +15,23 @@ from .engine import Engine
 from .events import InvalidEvent, check_values
 from .jsonio import ORIGINAL_BYTES, BadJSON, bounded_original, dumps, loads_flagged
 from .loader import load_patterns
+from .progress import count_lines, progress
+from .rejects import exit_status, replay_rejected
 from .replay import Rejected, feed
+from .replay_reasons import Tee, reasons_of, zero_match_reasons
 
 PREFIX_CHARS = 4096  # of a rejected line kept in the --rejected file
 
 
-def read_jsonl(stream: IO[bytes], reject: Callable[[Rejected], None]) -> Iterator[tuple[int, Any]]:
+def read_jsonl(stream: IO[bytes], reject: Callable[[Rejected], None],
+               shown: Callable[[int], None] = lambda done: None) -> Iterator[tuple[int, Any]]:
     """Parsed objects; lines that are not JSON become rejections (line numbers from 1).
 
     Lines only the lenient parser reads have their `data` checked here as the worker checks
     them (goldrush.events.check_values), so that feed can skip that walk for the others."""
     for lineno, line in enumerate(stream, 1):
+        if lineno % 1000 == 0:
+            shown(lineno)
         if not line.strip():
             continue
         try:
@@ -57,12 +63,15 @@ class Rejections:
         self.by_code: Counter[str] = Counter()
         self.first: list[Rejected] = []
 
+    def __len__(self) -> int:
+        return sum(self.by_code.values())
+
     def __call__(self, r: Rejected) -> None:
         self.by_code[r.code] += 1
         if len(self.first) < 5:
             self.first.append(r)
         if self.out is not None:
-            record = r.to_dict()
+            record = replay_rejected(r.to_dict())
             text = _record(record)
             if len(text) > ORIGINAL_BYTES:  # a huge input is reported by its prefix, size and digest
                 del record["input"]
@@ -87,12 +96,24 @@ def run_replay(args: argparse.Namespace) -> int:
         print("goldrush replay: INPUT is required (a JSONL file or -)", file=sys.stderr)
         return 2
     patterns = load_patterns(patterns_spec)
-    engine = Engine(patterns, allowed_lateness=option_seconds(args.lateness, what="--lateness", allow_zero=True))
+    lateness = option_seconds(args.lateness, what="--lateness", allow_zero=True)
+    report = getattr(args, "report", None)
+    if report:  # the engine itself, with every pattern watched for the plots (same matches)
+        from .explainer import Observer
+
+        engine: Engine = Observer(patterns, allowed_lateness=lateness, keep_series=True)
+    else:
+        engine = Engine(patterns, allowed_lateness=lateness)
     matches: Counter[str] = Counter()
+    actions: Counter[str] = Counter()
+    reported_actions: list[Any] = []  # kept only for --report
     late = 0
+    tee = None
     with ExitStack() as stack:
         if input_spec == "-":
-            source = sys.stdin.buffer
+            tee = Tee(sys.stdin.buffer)
+            stack.callback(tee.close)
+            source: Any = tee
         else:
             try:
                 source = stack.enter_context(open(input_spec, "rb"))
@@ -110,35 +131,55 @@ def run_replay(args: argparse.Namespace) -> int:
             if late_out is not None:
                 late_out.write(_record(ev.to_dict()) + "\n")
 
-        actions: Counter[str] = Counter()
-        for m in feed(engine, read_jsonl(source, rejected), rejected, max_future=args.max_future, check_data=False,
-                      late=on_late):
+        # A bar only on a terminal, and not when matches go to that terminal too
+        bar = sys.stderr.isatty() and (bool(args.out) or not sys.stdout.isatty())
+        total = count_lines(source) if bar and tee is None and source.seekable() else None
+        shown = stack.enter_context(progress(total, "replaying", enabled=bar))
+        for m in feed(engine, read_jsonl(source, rejected, shown), rejected, max_future=args.max_future,
+                      check_data=False, late=on_late):
             matches[m.pattern] += 1
+            produced = engine.drain_actions()
+            if report:
+                reported_actions += produced
             if args.actions:
-                for a in engine.drain_actions():
+                for a in produced:
                     actions[a.type] += 1
                     write(_record(a.to_dict()) + "\n")
             else:
                 write(_record(m.to_dict()) + "\n")
+        zero = [p.name for p in patterns if not matches[p.name]]
+        if report:
+            reasons = reasons_of(engine, rejected)  # type: ignore[arg-type]
+        elif getattr(args, "no_reasons", False):
+            reasons = {}
+        else:
+            reasons = zero_match_reasons(patterns, input_spec if tee is None else tee.path, lateness, zero)
     # a failed evaluation was an arrival, then a rejection: count it once
-    events = (engine.buffer.arrivals + late + engine.stats["duplicates"] + sum(rejected.by_code.values())
+    events = (engine.buffer.arrivals + late + engine.stats["duplicates"] + len(rejected)
               - rejected.by_code["evaluation_failed"])
-    _summary(events, rejected, late, engine.stats["duplicates"], matches, engine.suppressed)
+    _summary(events, rejected, late, engine.stats["duplicates"], [p.name for p in patterns], matches,
+             engine.suppressed, reasons)
     if args.actions:
         held = {k: v for k, v in engine.policies.stats.items() if not k.startswith("emitted_")}
         print(f"actions: {sum(actions.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(actions.items())),
               file=sys.stderr)
         if held:
             print("held back by policy: " + ", ".join(f"{k}: {v}" for k, v in sorted(held.items())), file=sys.stderr)
-    return 0
+    if report:
+        from .report import write_report
+
+        write_report(report, engine, patterns, rejected, reported_actions, reasons)  # type: ignore[arg-type]
+        print(f"report: {report}", file=sys.stderr)
+    return exit_status(len(rejected))
 
 
-def _summary(events: int, rejected: Rejections, late: int, duplicates: int, matches: Counter,
-             suppressed: Counter) -> None:
+def _summary(events: int, rejected: Rejections, late: int, duplicates: int, names: list[str], matches: Counter,
+             suppressed: Counter, reasons: dict[str, str]) -> None:
+    """Counts, then every pattern: its matches, or 0 and the main reason it had none."""
     err = sys.stderr
     print(f"events read: {events}", file=err)
     by_reason = rejected.by_code
-    print(f"rejected: {sum(by_reason.values())}" + ("" if not by_reason else " (" + ", ".join(
+    print(f"rejected: {len(rejected)}" + ("" if not by_reason else " (" + ", ".join(
         f"{code}: {n}" for code, n in by_reason.most_common()) + ")"), file=err)
     for r in rejected.first:
         print(f"  line {r.index}: {r.reason}", file=err)
@@ -146,6 +187,7 @@ def _summary(events: int, rejected: Rejections, late: int, duplicates: int, matc
     if duplicates:
         print(f"duplicates: {duplicates} (an id already in its tenant's reorder window)", file=err)
     print(f"matches: {sum(matches.values())}", file=err)
-    for name, n in sorted(matches.items()):
+    for name in names:
         extra = f" (+{suppressed[name]} suppressed by cooldown)" if suppressed.get(name) else ""
-        print(f"  {name}: {n}{extra}", file=err)
+        why = f" — {reasons[name]}" if not matches[name] and name in reasons else ""
+        print(f"  {name}: {matches[name]}{extra}{why}", file=err)

@@ -230,3 +230,10 @@ def test_add_actions_keeps_the_existing_ones():
 
     both = p.add_actions(AlgedonicAlert(severity="low"))
     assert [a.type for a in both.actions] == ["coordination_adjustment", "algedonic_alert"]
+
+
+def test_action_reasons_say_when_in_iso_8601():
+    """Reasons carried raw epoch floats (`matched at 1767225604.95`)."""
+    p = fire(AutoScale(max_instances=9), CoordinationAdjustment(strategy="dampen", factor=0.5))
+    acts = replay([p], every([1767225604.95]), actions=True)
+    assert {a.params.reason for a in acts} == {"pattern p matched at 2026-01-01T00:00:04.950Z"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_replay_prints_matches_and_a_summary(tmp_path, capsys):
     write_jsonl(inp, [{"name": V, "timestamp": t, "data": {"input_variety": 9, "output_variety": 1}}
                       for t in (0, 10, 20)] + ["{not json", [1], {"name": "x", "timestamp": -100}])
     rejected = tmp_path / "rejected.jsonl"
-    assert main(["replay", "goldrush.patterns", str(inp), "--lateness", "5s", "--rejected", str(rejected)]) == 0
+    assert main(["replay", "goldrush.patterns", str(inp), "--lateness", "5s", "--rejected", str(rejected)]) == 1
     out, err = capsys.readouterr()
     matches = [json.loads(line) for line in out.splitlines()]
     assert [m["pattern"] for m in matches] == ["variety_imbalance"]
@@ -29,7 +30,7 @@ def test_replay_prints_matches_and_a_summary(tmp_path, capsys):
     assert "events read: 6" in err and "invalid_json: 1" in err and "not_object: 1" in err
     assert "late: 1" in err and "variety_imbalance: 1" in err
     dead = [json.loads(line) for line in rejected.read_text().splitlines()]
-    assert [(d["index"], d["code"]) for d in dead] == [(4, "invalid_json"), (5, "not_object")]
+    assert [(d["line"], d["code"]) for d in dead] == [(4, "invalid_json"), (5, "not_object")]
 
 
 def test_replay_with_one_argument_uses_the_builtins_and_writes_out(tmp_path, capsys):
@@ -154,7 +155,7 @@ def test_the_worker_says_what_it_runs_when_it_starts(tmp_path):
             f"data_dir={str(tmp_path)!r}); print(banner(cfg, build_app(cfg)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     for part in ("'probe'", "broker kafka:9092", f"{len(load_patterns())} patterns from goldrush.patterns",
-                 "key stage on (", "lateness 0.5 s", "sources a, b", "http://127.0.0.1:6066/ready"):
+                 "key stage on (", "lateness 0.5 s", "sources a, b", "http://127.0.0.1:6066/ (dashboard"):
         assert part in out, out
 
 
@@ -181,3 +182,89 @@ def test_bad_numbers_are_refused_before_anything_starts(argv, option):
     assert proc.returncode == 2, proc.stderr
     assert option in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert "embedded broker" not in proc.stderr and "Unclosed" not in proc.stderr, proc.stderr
+
+
+def _tail(broker, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "goldrush.cli", "tail", "--broker", broker.bootstrap, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_tail_labels_late_records_and_follow_new_shows_only_new_ones(broker):
+    """`--follow-new` printed old records (the embedded broker's "latest" offset is the last record's,
+    one short); late records were labelled `DEAD … (None/None@None)`."""
+    import asyncio
+    import json
+
+    topic = "gr-tail-late"
+
+    def late(i: int) -> bytes:
+        return json.dumps({"reason": "below the tenant's watermark", "event": {
+            "name": "vsm.old", "timestamp": 1767225604.95 + i, "tenant": "acme", "id": f"e{i}", "data": {}}}).encode()
+
+    async def send(values: list[bytes]) -> None:  # send_raw writes to vsm.events; this topic is ours
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        try:
+            for v in values:
+                await producer.send_and_wait(topic, v)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send([late(0), late(1)]))
+    everything = _tail(broker, "--topic", topic, "--max", "2", "--timeout", "60").communicate(timeout=90)[0]
+    lines = everything.splitlines()
+    assert len(lines) == 2 and all(" LATE " in line for line in lines), everything
+    first = next(line for line in lines if "id=e0" in line)  # partitions are read in any order
+    assert first.startswith("2026-01-01T00:00:04.950Z") and "vsm.old" in first and "acme" in first
+    assert "below the tenant's watermark" in first and "None" not in first
+
+    follower = _tail(broker, "--topic", topic, "--follow-new", "--max", "1", "--timeout", "90")
+    i = 2
+    while follower.poll() is None and i < 300:  # new records until it has printed one
+        asyncio.run(send([late(i)]))
+        i += 1
+        time.sleep(0.3)
+    out, err = follower.communicate(timeout=60)
+    assert len(out.splitlines()) == 1 and " LATE " in out, (out, err)
+    assert "id=e0" not in out and "id=e1" not in out, out  # the old ones are not shown
+
+
+def test_produce_and_replay_write_rejected_lines_alike_and_exit_1(tmp_path, broker):
+    inp = tmp_path / "events.jsonl"
+    write_jsonl(inp, [{"name": "vsm.x", "timestamp": 1}, "{not json", {"name": "vsm.y"}])
+    files = {}
+    for command in ("replay", "produce"):
+        files[command] = tmp_path / f"{command}-rejected.jsonl"
+        extra = ["--broker", broker.bootstrap, "--topic", "gr-produce-rejects"] if command == "produce" else []
+        proc = subprocess.run([sys.executable, "-m", "goldrush.cli", command, str(inp), "--rejected",
+                               str(files[command]), *extra], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, (command, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    rows = {c: [json.loads(line) for line in f.read_text().splitlines()] for c, f in files.items()}
+    assert [(r["line"], r["code"]) for r in rows["replay"]] == [(r["line"], r["code"]) for r in rows["produce"]]
+    assert [r["line"] for r in rows["replay"]] == [2, 3]
+    assert all(set(r) == {"line", "code", "reason", "input"} for c in rows for r in rows[c])
+
+
+def test_every_option_has_help_and_says_its_default():
+    import argparse
+
+    from goldrush.cli import build_parser
+    from goldrush.cli_help import has_default, parsers
+
+    missing, hidden = [], []
+    for path, parser in parsers(build_parser()):
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            name = " ".join((*path, *(action.option_strings or [action.dest])))
+            if not action.help:
+                missing.append(name)
+            elif has_default(action) and "default" not in formatter._expand_help(action).lower():
+                hidden.append(name)
+        parser.format_help()  # every help text formats
+    assert not missing, f"options with no help: {missing}"
+    assert not hidden, f"options whose help hides the default: {hidden}"

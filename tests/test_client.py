@@ -9,7 +9,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from goldrush import Envelope, InvalidEvent, replay
+from goldrush import Envelope, InvalidEvent, Match, replay
 from goldrush.client import ActionConsumer, EventProducer
 from goldrush.patterns import ALL
 from goldrush.topics import ACTIONS, MATCHES
@@ -81,7 +81,7 @@ def test_action_consumer_types_and_deduplicates(broker):
         finally:
             await producer.stop()
         got = []
-        async with ActionConsumer(broker.bootstrap) as consumer:
+        async with ActionConsumer(broker.bootstrap, from_beginning=True) as consumer:
             async def loop():
                 async for record in consumer:
                     got.append(record)
@@ -153,15 +153,55 @@ def test_the_readme_client_example_runs(broker):
             raise Seen
 
     async def run():
+        example = asyncio.create_task(asyncio.wait_for(namespace["example"](capture), 30))
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         await producer.start()
-        try:
-            await producer.send_and_wait(MATCHES, json.dumps(match.to_dict()).encode(), key=b"acme")
-            await producer.send_and_wait(ACTIONS["algedonic_alert"], json.dumps(action).encode(), key=b"acme")
+        try:  # the consumer reads what is published once it runs: publish until it has seen both
+            while not example.done():
+                await producer.send_and_wait(MATCHES, json.dumps(match.to_dict()).encode(), key=b"acme")
+                await producer.send_and_wait(ACTIONS["algedonic_alert"], json.dumps(action).encode(), key=b"acme")
+                await asyncio.sleep(0.5)
         finally:
             await producer.stop()
         with pytest.raises(Seen):
-            await asyncio.wait_for(namespace["example"](capture), 30)
+            await example
 
     asyncio.run(run())
     assert sorted(args[0] for args in printed) == ["algedonic_alert", "match"]
+
+
+def test_the_action_consumer_starts_at_new_records_unless_asked_for_the_history(broker):
+    """It read the whole history by default; and on the embedded broker, whose "latest" offset
+    is one short, a consumer from "latest" got the last old record of each partition."""
+    topic = f"gr-latest-{uuid.uuid4().hex[:8]}"
+
+    def record(i: int) -> bytes:
+        return json.dumps(Match("p", "acme", {"tenant": "acme"}, 1767225600.0 + i, [f"e{i}"]).to_dict()).encode()
+
+    async def run(**options) -> list:
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        got: list = []
+        try:
+            await producer.send_and_wait(topic, record(0), partition=0)
+            async with ActionConsumer(broker.bootstrap, topics=[topic], **options) as consumer:
+                consumer.parse = lambda t, v: Match.from_dict(json.loads(v))  # type: ignore[method-assign]
+
+                async def loop():
+                    async for r in consumer:
+                        got.append(r.event_ids[0])
+
+                task = asyncio.create_task(loop())
+                for _ in range(100):  # publish until the new record came (or 20 s)
+                    await producer.send_and_wait(topic, record(1), partition=0)
+                    await asyncio.sleep(0.2)
+                    if "e1" in got:
+                        break
+                await asyncio.sleep(0.5)
+                task.cancel()
+        finally:
+            await producer.stop()
+        return got
+
+    assert set(asyncio.run(run())) == {"e1"}
+    assert set(asyncio.run(run(from_beginning=True))) == {"e0", "e1"}

@@ -98,3 +98,10 @@ def test_bench_nab_prints_the_contract_line_and_nab_results(tmp_path, capsys):
     out = tmp_path / "anomaly_detection" / "realKnownCause" / "anomaly_detection_nyc_taxi.csv"
     lines = out.read_text().splitlines()
     assert lines[0] == "timestamp,value,anomaly_score,label" and len(lines) == 10321
+
+
+def test_a_missing_corpus_says_where_to_get_it(tmp_path):
+    from goldrush.nab.corpus import CorpusMissing, load_corpus
+
+    with pytest.raises(CorpusMissing, match=r"git clone https://github.com/numenta/NAB"):
+        load_corpus(tmp_path)

@@ -19,11 +19,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from goldrush.bench.floor import consume, count_decoded, decode_and_forward
 from goldrush.broker import EmbeddedBroker, free_port, stop_process
 from goldrush.jsonio import loads
+from goldrush.progress import progress
 from goldrush.simulator import simulate
 from goldrush.topics import ACTIONS
 
@@ -150,40 +152,56 @@ def main(events: int = 100_000, batch: int = 100, rate: float = 200.0, seconds: 
     broker = EmbeddedBroker(free_port())
     broker.start()
     out: dict[str, Any] = {"events": len(data), "batch": batch}
+    steps = iter(range(1, 17))  # 7 runs per message size, then 2 latency runs
     try:
         b = broker.bootstrap
-        for label, size in (("single", 1), ("batched", batch)):
-            topic = f"bench-{label}"
-            asyncio.run(_prepare(b, topic, data, size))
-            raw = asyncio.run(consume(b, topic, len(data)))
-            parsed = asyncio.run(consume(b, topic, len(data), _count_parsed))
-            decoded = asyncio.run(consume(b, topic, len(data), count_decoded))
-            forwarded = asyncio.run(decode_and_forward(b, topic, f"{topic}-floor", len(data)))
-            worker = _worker_rate(b, topic, len(data), f"bench-{label}")
-            # The same worker with every pattern evaluated where its tenant is (no key stage).
-            tenant_only = _worker_rate(b, topic, len(data), f"bench-{label}-tenant-only", key_stage="off")
-            # The runtime alone: the same worker with a pattern no event is relevant to.
-            ceiling = _worker_rate(b, topic, len(data), f"bench-{label}-no-pattern", key_stage="off",
-                                   patterns=NO_PATTERN)
-            out[label] = {"raw_events_per_s": raw, "raw_parsed_events_per_s": parsed, "worker_events_per_s": worker,
-                          "worker_over_raw": worker / raw, "worker_over_parsed": worker / parsed,
-                          "worker_key_stage_off_events_per_s": tenant_only,
-                          "worker_key_stage_off_over_raw": tenant_only / raw,
-                          "worker_no_pattern_events_per_s": ceiling, "worker_no_pattern_over_raw": ceiling / raw,
-                          "floor_decode_events_per_s": decoded, "floor_decode_over_raw": decoded / raw,
-                          "floor_decode_forward_events_per_s": forwarded, "floor_decode_forward_over_raw": forwarded / raw}
-            print(f"{label:8s} raw aiokafka {raw:>10,.0f} ev/s | raw + JSON {parsed:>10,.0f} ev/s | "
-                  f"worker {worker:>9,.0f} ev/s | worker/raw {worker / raw:.2f} | worker/raw+JSON "
-                  f"{worker / parsed:.2f} | --key-stage off {tenant_only:>9,.0f} ev/s ({tenant_only / raw:.2f}) | "
-                  f"no pattern {ceiling:>9,.0f} ev/s ({ceiling / raw:.2f})\n"
-                  f"{'':8s} floor, plain aiokafka: decode + validate {decoded:>10,.0f} ev/s ({decoded / raw:.2f}) | "
-                  f"and forward through one internal topic {forwarded:>10,.0f} ev/s ({forwarded / raw:.2f})",
-                  flush=True)
-        for lateness in ("0s", "2s"):
-            lat = asyncio.run(_latency(b, rate, seconds, lateness))
-            out[f"latency_{lateness}"] = {"n": len(lat), "p50_ms": 1000 * _pct(lat, 0.5), "p99_ms": 1000 * _pct(lat, 0.99)}
-            print(f"latency at {rate:.0f} ev/s, lateness {lateness}: {len(lat)} cascades, "
-                  f"p50 {1000 * _pct(lat, 0.5):.0f} ms, p99 {1000 * _pct(lat, 0.99):.0f} ms", flush=True)
+        with progress(16, "bench e2e", "runs", background=False) as shown:  # drawn between runs only
+            _runs(b, data, batch, out, lambda: shown(next(steps)))
+            for lateness in ("0s", "2s"):
+                lat = asyncio.run(_latency(b, rate, seconds, lateness))
+                shown(next(steps))
+                out[f"latency_{lateness}"] = {"n": len(lat), "p50_ms": 1000 * _pct(lat, 0.5),
+                                              "p99_ms": 1000 * _pct(lat, 0.99)}
+                print(f"latency at {rate:.0f} ev/s, lateness {lateness}: {len(lat)} cascades, "
+                      f"p50 {1000 * _pct(lat, 0.5):.0f} ms, p99 {1000 * _pct(lat, 0.99):.0f} ms", flush=True)
     finally:
         broker.stop()
     return out
+
+
+def _runs(b: str, data: list[dict], batch: int, out: dict[str, Any], step: Callable[[], None]) -> None:
+    """The throughput runs, one event per message and `batch` per message; `step()` after each run."""
+    for label, size in (("single", 1), ("batched", batch)):
+        topic = f"bench-{label}"
+        asyncio.run(_prepare(b, topic, data, size))
+        raw = asyncio.run(consume(b, topic, len(data)))
+        step()
+        parsed = asyncio.run(consume(b, topic, len(data), _count_parsed))
+        step()
+        decoded = asyncio.run(consume(b, topic, len(data), count_decoded))
+        step()
+        forwarded = asyncio.run(decode_and_forward(b, topic, f"{topic}-floor", len(data)))
+        step()
+        worker = _worker_rate(b, topic, len(data), f"bench-{label}")
+        step()
+        # The same worker with every pattern evaluated where its tenant is (no key stage).
+        tenant_only = _worker_rate(b, topic, len(data), f"bench-{label}-tenant-only", key_stage="off")
+        step()
+        # The runtime alone: the same worker with a pattern no event is relevant to.
+        ceiling = _worker_rate(b, topic, len(data), f"bench-{label}-no-pattern", key_stage="off",
+                               patterns=NO_PATTERN)
+        step()
+        out[label] = {"raw_events_per_s": raw, "raw_parsed_events_per_s": parsed, "worker_events_per_s": worker,
+                      "worker_over_raw": worker / raw, "worker_over_parsed": worker / parsed,
+                      "worker_key_stage_off_events_per_s": tenant_only,
+                      "worker_key_stage_off_over_raw": tenant_only / raw,
+                      "worker_no_pattern_events_per_s": ceiling, "worker_no_pattern_over_raw": ceiling / raw,
+                      "floor_decode_events_per_s": decoded, "floor_decode_over_raw": decoded / raw,
+                      "floor_decode_forward_events_per_s": forwarded, "floor_decode_forward_over_raw": forwarded / raw}
+        print(f"{label:8s} raw aiokafka {raw:>10,.0f} ev/s | raw + JSON {parsed:>10,.0f} ev/s | "
+              f"worker {worker:>9,.0f} ev/s | worker/raw {worker / raw:.2f} | worker/raw+JSON "
+              f"{worker / parsed:.2f} | --key-stage off {tenant_only:>9,.0f} ev/s ({tenant_only / raw:.2f}) | "
+              f"no pattern {ceiling:>9,.0f} ev/s ({ceiling / raw:.2f})\n"
+              f"{'':8s} floor, plain aiokafka: decode + validate {decoded:>10,.0f} ev/s ({decoded / raw:.2f}) | "
+              f"and forward through one internal topic {forwarded:>10,.0f} ev/s ({forwarded / raw:.2f})",
+              flush=True)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from goldrush.events import decode
 from goldrush.models.base import EventModel, Model
 from goldrush.models.registry import make_model, model_names
+from goldrush.progress import progress
 from goldrush.simulator import simulate
 
 
@@ -34,22 +36,33 @@ def main(samples: int = 200_000, repeat: int = 3) -> dict[str, float]:
     values = _series(samples)
     events = [decode(e) for e in simulate("mixed", tenants=1, rate=50, duration=samples / 50, seed=5)]
     out = {}
-    for name in model_names():
-        best = math.inf
-        for _ in range(repeat):
-            model = make_model(name)
-            t0 = time.process_time()
-            if isinstance(model, Model):
-                model.update_many(values)
-                n = len(values)
-            else:
-                assert isinstance(model, EventModel)
-                update = model.update_event
-                for ev in events:
-                    update(ev)
-                n = len(events)
-            best = min(best, time.process_time() - t0)
-        out[name] = n / best
+    names = model_names()
+    with progress(len(names) * repeat, "bench models", "runs", background=False) as shown:
+        for index, name in enumerate(names):
+            out[name] = _samples_per_second(name, values, events, repeat,
+                                            lambda run, index=index: shown(index * repeat + run))
+    for name, rate in out.items():
         kind = "numeric" if isinstance(make_model(name), Model) else "events"
-        print(f"{name:26s} {kind:8s} {out[name]:>12,.0f} samples/s")
+        print(f"{name:26s} {kind:8s} {rate:>12,.0f} samples/s")
     return out
+
+
+def _samples_per_second(name: str, values: np.ndarray, events: list, repeat: int,
+                        shown: Callable[[int], None]) -> float:
+    """Best of `repeat` runs of a fresh model over the series (numeric) or the events (event models)."""
+    best, n = math.inf, 1
+    for run in range(1, repeat + 1):
+        model = make_model(name)
+        t0 = time.process_time()
+        if isinstance(model, Model):
+            model.update_many(values)
+            n = len(values)
+        else:
+            assert isinstance(model, EventModel)
+            update = model.update_event
+            for ev in events:
+                update(ev)
+            n = len(events)
+        best = min(best, time.process_time() - t0)
+        shown(run)
+    return n / best

@@ -19,6 +19,7 @@ from goldrush.models.base import Model
 from goldrush.models.registry import make_model
 from goldrush.nab.corpus import Series, load_corpus
 from goldrush.nab.score import PROFILES, ProfileScore, score_corpus
+from goldrush.progress import progress
 
 #: NAB's published scoreboard (standard, reward low FP, reward low FN), from ABOUT.md
 SCOREBOARD = (
@@ -34,13 +35,15 @@ def run_detector(name: str, corpus: Sequence[Series]) -> tuple[list[np.ndarray],
     """Scores per file (fresh model each) and the CPU seconds spent in the models."""
     scores = []
     cpu = 0.0
-    for series in corpus:
-        model = make_model(name)
-        if not isinstance(model, Model):
-            raise SystemExit(f"goldrush bench nab: {name!r} is an event model; NAB needs a numeric detector")
-        t0 = time.process_time()
-        scores.append(model.update_many(series.values))
-        cpu += time.process_time() - t0
+    with progress(len(corpus), f"scoring {name}", "series", background=False) as shown:
+        for done, series in enumerate(corpus, 1):
+            model = make_model(name)
+            if not isinstance(model, Model):
+                raise SystemExit(f"goldrush bench nab: {name!r} is an event model; NAB needs a numeric detector")
+            t0 = time.process_time()
+            scores.append(model.update_many(series.values))
+            cpu += time.process_time() - t0
+            shown(done)
     return scores, cpu
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..engine import Engine
 from ..jsonio import dumps_bytes, loads
+from ..progress import progress
 from ..replay import Rejected, feed, replay
 from ..simulator import simulate
 
@@ -59,13 +60,15 @@ def run(events: int = 300_000, tenants: int = 1000, repeat: int = 3, patterns: l
 
     timings: dict[str, float] = {}
     matches = 0
-    for _ in range(repeat):  # interleave: each round runs every contender once
-        for name, fn in (("json.loads", stdlib_parse), ("replay_jsonl", replay_lines),
-                         ("replay_dicts", replay_dicts)):
-            t, out = _best(fn, 1)
-            timings[name] = min(timings.get(name, float("inf")), t)
-            if name == "replay_dicts":
-                matches = out
+    contenders = (("json.loads", stdlib_parse), ("replay_jsonl", replay_lines), ("replay_dicts", replay_dicts))
+    with progress(repeat * len(contenders), "bench replay", "runs", background=False) as shown:
+        for round_ in range(repeat):  # interleave: each round runs every contender once
+            for i, (name, fn) in enumerate(contenders, 1):
+                t, out = _best(fn, 1)
+                timings[name] = min(timings.get(name, float("inf")), t)
+                if name == "replay_dicts":
+                    matches = out
+                shown(round_ * len(contenders) + i)
     n = len(lines)
     rates = {k: n / v for k, v in timings.items()}
     return {

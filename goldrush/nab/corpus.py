@@ -67,7 +67,8 @@ def load_corpus(data_dir: Path | str | None = None) -> list[Series]:
     if not labels.is_file() or not (root / "data").is_dir():
         raise CorpusMissing(
             f"NAB data not found under {root} (need data/ and labels/combined_windows.json); "
-            "pass --data DIR or set GOLDRUSH_NAB_DATA")
+            "pass --data DIR or set GOLDRUSH_NAB_DATA. The corpus is Numenta's NAB repository: "
+            "git clone https://github.com/numenta/NAB and pass --data NAB")
     windows = json.loads(labels.read_text())
     corpus = []
     for name in sorted(windows):
