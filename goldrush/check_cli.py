@@ -19,9 +19,13 @@ def sample_catalogue(path: str) -> Catalogue:
 
     try:
         with open(path, "rb") as f:
-            return Catalogue.from_events(obj for _, obj in read_jsonl(f, []))
+            return Catalogue.from_events(obj for _, obj in read_jsonl(f, _skip))
     except OSError as exc:
         raise PatternError(f"cannot read the event sample {path}: {exc.strerror}") from None
+
+
+def _skip(rejected: object) -> None:
+    """A sample's lines that are not events are left out of its catalogue."""
 
 
 def findings_for(patterns: list[Pattern], events: str | None) -> list[Finding]:

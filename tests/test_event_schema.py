@@ -30,9 +30,9 @@ REFUSED = [
 
 @pytest.fixture(scope="module")
 def schema() -> dict:
-    out = subprocess.run([sys.executable, "-m", "goldrush.cli", "schema", "events"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "goldrush.cli", "schema", "events", "--json"], capture_output=True,
                          text=True, timeout=60, check=True).stdout
-    return json.loads(out)
+    return json.loads(out)["envelope"]
 
 
 @pytest.mark.parametrize("event", ACCEPTED)
