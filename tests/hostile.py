@@ -28,8 +28,7 @@ def hostile_messages(t0: float = T0) -> list[tuple[str, bytes, str | None]]:
     low = [{"name": RESOURCES, "timestamp": t0 + i, "tenant": "huge-instances", "id": f"hi-{i}",
             "data": {"utilization": 0.1, "instances": 1e300}} for i in range(6)]
     return [
-        ("tenant named like a mark", line({"name": FAILURE, "timestamp": t0, "tenant": "buffered\x00ghost",
-                                           "data": {"service": "a"}}), None),
+        *[(f"tenant named like a mark #{i}", line(e), None) for i, e in enumerate(good_events("buffered\x00ghost"))],
         ("450 kB tenant", line({"name": FAILURE, "timestamp": t0, "tenant": "t" * 450_000}), "too_long"),
         ("500 kB source", line({"name": FAILURE, "timestamp": t0, "source": "s" * 500_000}), "too_long"),
         ("400-digit timestamp", line({"name": FAILURE, "timestamp": 10**400}), "bad_timestamp"),
