@@ -51,6 +51,9 @@ _EVENT_ATTRS = ("tenant", "source", "subsystem")
 KEY_NAN = float("nan")
 
 
+MAX_KEY_CHARS = 256  # a data field's value longer than this (as text) is not a key value
+
+
 def canonical_key(key: tuple) -> tuple:
     """A key read back from a snapshot or a message, with its NaNs made `KEY_NAN` again."""
     return tuple(KEY_NAN if type(v) is float and v != v else v for v in key)
@@ -81,6 +84,8 @@ def _key_function(key_by: tuple[str, ...]) -> Callable[[Event], Any]:
                 v = canonical_json(v)
             elif type(v) is float and v != v:  # NaN
                 v = KEY_NAN
+            if type(v) is str and len(v) > MAX_KEY_CHARS:
+                return None  # keys become Kafka record and table keys: a huge one is no key (SEMANTICS §4)
             values.append(v)
         return tuple(values)
 

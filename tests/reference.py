@@ -224,6 +224,8 @@ def key_of(pattern: Pattern, ev: Ev) -> tuple | None:
             v = json.dumps(v, sort_keys=True, separators=(",", ":"))
         elif isinstance(v, float) and math.isnan(v):
             v = KEY_NAN  # every NaN is one key
+        if isinstance(v, str) and len(v) > 256:
+            return None  # too long to be a key value: like a missing field
         out.append(v)
     return tuple(out)
 

@@ -80,3 +80,15 @@ def test_the_replay_command_holds_no_rejected_line_in_memory(tmp_path):
     for i in range(10_000):
         seen(Rejected(i, "invalid_json", "not JSON", "x" * 100))
     assert sum(seen.by_code.values()) == 10_000 and len(seen.first) == 5
+
+
+def test_a_huge_key_value_is_no_key():
+    """Keys become Kafka record keys and table keys: a 500 kB data field used as a key must not
+    make a record the producer refuses; such an event is not seen by that pattern (SEMANTICS §4)."""
+    from goldrush import Pattern, event, frequency
+
+    per_route = Pattern("per_route", frequency(event("op"), (">=", 2), "1m"), key_by=("tenant", "route"))
+    events = [{"name": "op", "timestamp": 1_767_225_600.0 + i, "data": {"route": route}}
+              for i, route in enumerate(["/a", "/a", "x" * 500_000, "x" * 500_000, "y" * 256, "y" * 256])]
+    result = replay([per_route], events)
+    assert [m.key["route"] for m in result] == ["/a", "y" * 256]
