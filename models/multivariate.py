@@ -33,7 +33,7 @@ from sklearn.decomposition import PCA
 
 from .base import ModelError, VectorModel, check_number, vector
 
-#: residual eigenvalues are floored at this share of the total (standardised) variance:
+#: eigenvalues are floored at this share of the total (standardised) variance:
 #: measures that are exactly collinear in the reference must not make rounding an alarm
 RESIDUAL_FLOOR = 1e-3
 
@@ -72,18 +72,22 @@ class MultivariatePCA(VectorModel):
         n, d = x.shape
         mean = x.mean(axis=0)
         scale = np.maximum(x.std(axis=0), np.maximum(self.min_std, 1e-9 * np.maximum(1.0, np.abs(mean))))
-        pca = PCA(svd_solver="full").fit((x - mean) / scale)
-        eig = np.maximum(pca.explained_variance_, 0.0)
+        z = (x - mean) / scale
+        if float(z.var(axis=0).sum()) > 0.0:
+            pca = PCA(svd_solver="full").fit(z)
+            eig, components = np.maximum(pca.explained_variance_, 0.0), pca.components_
+        else:  # every measure constant over the window: any change at all is off the model
+            eig, components = np.zeros(d), np.eye(d)
         total = float(eig.sum()) or 1.0
         # k: fewest components reaching `variance`, leaving at least one residual direction for Q
         k = int(np.searchsorted(np.cumsum(eig) / total, self.variance - 1e-12) + 1)
         k = max(1, min(k, d - 1)) if d > 1 else 1
-        floor = RESIDUAL_FLOOR * total
+        floor = RESIDUAL_FLOOR * d  # standardised measures: the total variance is about d
         res = np.maximum(eig[k:], floor)
         theta1, theta2 = float(res.sum()), float((res * res).sum())
         self._use({
             "n": n, "k": k, "mean": mean.tolist(), "scale": scale.tolist(),
-            "components": pca.components_[:k].tolist(), "eig": np.maximum(eig[:k], floor).tolist(),
+            "components": components[:k].tolist(), "eig": np.maximum(eig[:k], floor).tolist(),
             "g": theta2 / theta1 if theta1 else 1.0, "h": theta1 * theta1 / theta2 if theta2 else 1.0,
         })
         self._since = 0

@@ -135,3 +135,13 @@ def test_definition_errors_and_json():
         Pattern("p", anomaly(metrics=["x", 3], model="multivariate_pca"))
     assert Pattern.from_dict(json.loads(json.dumps(PATTERN.to_dict()))) == PATTERN
     assert PATTERN.to_dict()["clauses"][0]["metrics"] == [{"name": "load"}, {"name": "util"}]
+
+
+def test_constant_measures_fit_without_warnings_and_any_change_is_off_the_model():
+    import warnings
+
+    m = make_model("multivariate_pca", warmup=20, window=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = m.update_many([[5.0, 1.0]] * 60 + [[5.0, 1.5]])
+    assert scores[:-1].max() == 0.0 and scores[-1] == 1.0

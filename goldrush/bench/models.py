@@ -1,8 +1,9 @@
 """`goldrush bench models`: samples/s of every model on one core, same input, same run.
 
 Numeric models read a real operations series (NAB's machine temperature when the
-data is present, else a seeded noisy daily cycle); event models read simulated VSM
-events. CPU time, best of `repeat`: the machine is shared and wall time is noisy.
+data is present, else a seeded noisy daily cycle); vector models read three
+measures built from it (the series, its previous value, and a copy shifted by a
+day); event models read simulated VSM events. CPU time, best of `repeat`: the machine is shared and wall time is noisy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 import numpy as np
 
 from goldrush.events import decode
-from goldrush.models.base import EventModel, Model
+from goldrush.models.base import EventModel, Model, VectorModel
 from goldrush.models.registry import make_model, model_names
 from goldrush.simulator import simulate
 
@@ -32,6 +33,7 @@ def _series(n: int) -> np.ndarray:
 
 def main(samples: int = 200_000, repeat: int = 3) -> dict[str, float]:
     values = _series(samples)
+    vectors = np.c_[values, np.roll(values, 1), np.roll(values, 288)]
     events = [decode(e) for e in simulate("mixed", tenants=1, rate=50, duration=samples / 50, seed=5)]
     out = {}
     for name in model_names():
@@ -42,6 +44,9 @@ def main(samples: int = 200_000, repeat: int = 3) -> dict[str, float]:
             if isinstance(model, Model):
                 model.update_many(values)
                 n = len(values)
+            elif isinstance(model, VectorModel):
+                model.update_many(vectors)
+                n = len(vectors)
             else:
                 assert isinstance(model, EventModel)
                 update = model.update_event
@@ -50,6 +55,7 @@ def main(samples: int = 200_000, repeat: int = 3) -> dict[str, float]:
                 n = len(events)
             best = min(best, time.process_time() - t0)
         out[name] = n / best
-        kind = "numeric" if isinstance(make_model(name), Model) else "events"
+        sample = make_model(name)
+        kind = "numeric" if isinstance(sample, Model) else "vector" if isinstance(sample, VectorModel) else "events"
         print(f"{name:26s} {kind:8s} {out[name]:>12,.0f} samples/s")
     return out
