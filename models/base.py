@@ -32,6 +32,11 @@ class Stateful(ABC):
     name: ClassVar[str]
     #: what the score means, one line, for docs and `goldrush models`
     meaning: ClassVar[str] = ""
+    #: the parameters (or "score": the clause's bound) that set how much evidence an alert needs,
+    #: and how each takes pattern_detection_sensitivity's factor: "scale", "excess" or "tail"
+    evidence: ClassVar[dict[str, str]] = {}
+    #: evidence parameters that are shares, kept at most 1 when scaled
+    shares: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def params(self) -> dict[str, Any]:

@@ -41,6 +41,7 @@ RESIDUAL_FLOOR = 1e-3
 class MultivariatePCA(VectorModel):
     name = "multivariate_pca"
     meaning = "1 − p of Hotelling's T² or Q (whichever is more extreme) against a PCA of the recent window"
+    evidence = {"score": "tail"}
 
     def __init__(self, window: int = 500, refit: int = 200, variance: float = 0.9, warmup: int = 100,
                  min_std: float = 1e-6):

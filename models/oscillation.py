@@ -21,6 +21,7 @@ from .fit import EWStats
 class LoadOscillation(Model):
     name = "load_oscillation"
     meaning = "periodic swings with growing amplitude: share of growing peaks × regularity"
+    evidence = {"ratio": "excess", "growth": "scale"}
 
     def __init__(self, alpha: float = 0.01, swings: int = 6, growth: float = 0.05, ratio: float = 1.5,
                  hysteresis: float = 3.0, smooth: float = 0.2):
