@@ -19,6 +19,16 @@ SCENARIOS = ("normal", "variety_imbalance", "oscillation", "cascade", "opportuni
 SERVICES = ("order_service", "payment_service", "inventory_service", "shipping_service", "auth_service")
 ANOMALIES = ("variety_imbalance", "oscillation", "cascade", "opportunity")
 PHASE = 900.0  # seconds: an anomaly phase lasts as long as the longest built-in window
+# An oscillation: utilisation swings around its usual level with a period of SWING seconds (a
+# control loop of half a minute), the amplitude growing from AMPLITUDE[0] to AMPLITUDE[1] over
+# GROWTH seconds. Every utilisation reading of the tenant swings, not only some of them.
+SWING = 30.0
+LEVEL = 0.81
+AMPLITUDE = (0.06, 0.2)
+GROWTH = 300.0
+# An opportunity: performance rises from its usual level by RISE per second, with spare capacity.
+PERFORMANCE = 70.0
+RISE = 0.05
 
 
 @dataclass(frozen=True)
@@ -93,15 +103,11 @@ class _Tenant:
                     "data": {"action": "adjust",
                              "adjustment_magnitude": round(0.1 + 0.001 * k * since + rng.uniform(0, 0.05), 3)}}
         if kind == "oscillation" and r < 0.75:
-            # Capacity swings with a two-minute period and a growing amplitude.
-            amp = min(0.45, 0.05 + 0.4 * k * since / PHASE)
-            util = 0.5 + amp * math.sin(2 * math.pi * since / 120.0) + rng.uniform(-0.02, 0.02)
-            return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
-                    "data": {"utilization": round(min(1.0, max(0.0, util)), 3), "instances": self.instances}}
+            return self.resources(base, self.swing(since, rng))
         if kind == "opportunity" and r < 0.6:
             if r < 0.4:
                 return {**base, "name": "vsm_core.system1.operation", "subsystem": "system1", "source": service,
-                        "data": {"performance_score": round(50 + 0.02 * k * since + rng.uniform(-1, 1), 2),
+                        "data": {"performance_score": round(self.rising(since, rng), 2),
                                  "response_time_ms": round(rng.uniform(80, 200), 1), "status": "ok"}}
             if r < 0.5:
                 return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
@@ -120,13 +126,31 @@ class _Tenant:
             return {**base, "name": "vsm_core.algedonic.signal", "subsystem": "algedonic_channel",
                     "data": {"signal": "pain", "severity": rng.choice(["high", "critical"]),
                              "source_system": "system1", "instances": self.instances}}
-        return self.normal(base, rng, service, spare=kind == "opportunity")
+        return self.normal(base, rng, service, kind, since)
 
-    def normal(self, base: dict, rng: random.Random, service: str, spare: bool) -> dict[str, Any]:
+    def rising(self, since: float, rng: random.Random) -> float:
+        """Performance `since` s into an opportunity: up from the usual level by RISE per second."""
+        return PERFORMANCE + RISE * self.strength * since + rng.uniform(-1, 1)
+
+    def swing(self, since: float, rng: random.Random) -> float:
+        """Utilisation `since` s into an oscillation: swings of period SWING, amplitude growing."""
+        amp = min(AMPLITUDE[1], AMPLITUDE[0] + (AMPLITUDE[1] - AMPLITUDE[0]) * self.strength * since / GROWTH)
+        return LEVEL + amp * math.sin(2 * math.pi * since / SWING) + rng.uniform(-0.02, 0.02)
+
+    def resources(self, base: dict, util: float) -> dict[str, Any]:
+        return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
+                "data": {"utilization": round(min(1.0, max(0.0, util)), 3), "instances": self.instances}}
+
+    def normal(self, base: dict, rng: random.Random, service: str, kind: str | None = None,
+               since: float = 0.0) -> dict[str, Any]:
+        """Background events. During an anomaly its measure follows it in every event that carries
+        it (utilisation swings in an oscillation; performance rises, with spare capacity, in an
+        opportunity): a tenant has one utilisation and one performance, not a normal copy of each."""
         r = rng.random()
         if r < 0.35:
+            perf = self.rising(since, rng) if kind == "opportunity" else rng.gauss(PERFORMANCE, 5)
             return {**base, "name": "vsm_core.system1.operation", "subsystem": "system1", "source": service,
-                    "data": {"performance_score": round(rng.gauss(70, 5), 2),
+                    "data": {"performance_score": round(perf, 2),
                              "response_time_ms": round(rng.lognormvariate(5.0, 0.3), 1), "status": "ok"}}
         if r < 0.55:
             return {**base, "name": "vsm_core.variety.calculated", "subsystem": "system1", "source": service,
@@ -138,9 +162,9 @@ class _Tenant:
                     "data": {"action": "adjust" if rng.random() < 0.02 else "hold",
                              "adjustment_magnitude": round(rng.uniform(0.05, 0.5), 3)}}
         if r < 0.82:
-            return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
-                    "data": {"utilization": round(rng.uniform(0.1, 0.28) if spare else rng.uniform(0.72, 0.9), 3),
-                             "instances": self.instances}}
+            if kind == "oscillation":
+                return self.resources(base, self.swing(since, rng))
+            return self.resources(base, rng.uniform(0.1, 0.28) if kind == "opportunity" else rng.uniform(0.72, 0.9))
         if r < 0.92:
             return {**base, "name": "vsm_core.system4.scan", "subsystem": "system4",
                     "data": {"market_sentiment": rng.choice(["neutral"] * 10 + ["negative"] * 4 + ["positive"])}}

@@ -232,7 +232,7 @@ class EmergingOpportunity(EventModel):
 
     def __init__(self, performance_events: Any = ("*.system1.operation",),
                  capacity_events: Any = ("*.system3.resources",), performance_field: str = "performance_score",
-                 utilization_field: str = "utilization", window: int = 60, max_utilization: float = 0.4,
+                 utilization_field: str = "utilization", window: int = 120, max_utilization: float = 0.4,
                  alpha: float = 0.2, min_samples: int = 10, min_gain: float = 0.02):
         self.performance_events = _globs("performance_events", performance_events)
         self.capacity_events = _globs("capacity_events", capacity_events)
