@@ -54,6 +54,6 @@ def test_strength_scales_how_far_anomalies_stray():
                 if e["name"] == "vsm_core.variety.calculated"]
 
     weak, full = inputs(0.5), inputs(1.0)
-    assert min(full) >= 8.5 and max(weak) < 8.7 and sum(weak) < sum(full)
+    assert max(full) > 11 and max(weak) < 8.7 and sum(weak) < sum(full)  # 8.625: halfway from 5.25 to 12
     with pytest.raises(ValueError, match="strength"):
         list(simulate("normal", strength=0))
