@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--samples", type=int, default=200_000)
     b.add_argument("--repeat", type=positive_int, default=3)
     b.set_defaults(handler=_bench_models)
+    _scenarios_parser(bench)
 
     for register in _EXTENSIONS:
         register(sub)
@@ -248,6 +249,12 @@ def _bench_models(args: argparse.Namespace) -> int:
 
     models_main(args.samples, args.repeat)
     return 0
+
+
+def _scenarios_parser(bench: argparse._SubParsersAction) -> None:
+    from .bench.scenarios import register
+
+    register(bench)
 
 
 def _kafka_commands(sub: argparse._SubParsersAction) -> None:

@@ -1,8 +1,9 @@
 """`pattern_detection_sensitivity`: one knob (0–1, default 0.8) that moves every model's threshold.
 
 Coherent means: the same knob setting asks every model for the same *factor* of
-evidence. From the sensitivity s the factor is f = 2^((0.8 − s) / 0.2): 1 at the
-default, ½ at s = 1 (half the evidence: more alerts), 2 at s = 0.6, 16 at s = 0.
+evidence. From the sensitivity s the factor is f = 2^((0.8 − s) / 0.4): 1 at the
+default, 0.71 at s = 1 (less evidence: more alerts), 1.41 at s = 0.6, 2 at s = 0.4
+and 4 at s = 0.
 Each model names, in `evidence`, the parameters that set how much evidence it
 needs, and how each takes the factor:
 
@@ -37,7 +38,7 @@ def evidence_factor(sensitivity: float) -> float:
     """f: how much evidence a model needs relative to its defaults (1 at 0.8)."""
     if isinstance(sensitivity, bool) or not isinstance(sensitivity, int | float) or not 0 <= sensitivity <= 1:
         raise PatternError(f"pattern_detection_sensitivity must be a number from 0 to 1, got {sensitivity!r}")
-    return 2.0 ** ((DEFAULT_SENSITIVITY - sensitivity) / 0.2)
+    return 2.0 ** ((DEFAULT_SENSITIVITY - sensitivity) / 0.4)
 
 
 def _scaled(kind: str, value: float, f: float, share: bool) -> float:

@@ -21,7 +21,9 @@ their false alerts per tenant-day added up) for scripts.
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -110,10 +112,11 @@ def normal_alerts(patterns: Sequence[Pattern], events: list[dict], t0: float, ta
             tallies[m.pattern].normal_alerts += 1
 
 
-def evaluate(patterns: Sequence[Pattern], *, seeds: Sequence[int], strengths: Sequence[float], tenants: int,
-             hours: float, rate: float) -> tuple[dict[str, Tally], float]:
-    """Tallies per pattern over every seed × strength on `mixed`, and the tenant-days of `normal` run."""
-    tallies: dict[str, Tally] = defaultdict(Tally)
+def evaluate(sets: dict[str, Sequence[Pattern]], *, seeds: Sequence[int], strengths: Sequence[float],
+             tenants: int, hours: float, rate: float) -> tuple[dict[str, dict[str, Tally]], float]:
+    """Tallies per pattern set and pattern over every seed × strength on `mixed`, and the
+    tenant-days of `normal` run. Each trace is made once and given to every set."""
+    tallies: dict[str, dict[str, Tally]] = {label: defaultdict(Tally) for label in sets}
     duration = hours * 3600.0
     for seed in seeds:
         start = START + 600.0 * seed  # the incident schedule shifts with the seed, not only the noise
@@ -121,9 +124,96 @@ def evaluate(patterns: Sequence[Pattern], *, seeds: Sequence[int], strengths: Se
         for strength in strengths:
             events = list(simulate("mixed", tenants=tenants, rate=rate * tenants, duration=duration, seed=seed,
                                    start=start, strength=strength))
-            score_run(patterns, events, truth, start, start + duration, tallies)
+            for label, patterns in sets.items():
+                score_run(patterns, events, truth, start, start + duration, tallies[label])
         quiet = list(simulate("normal", tenants=tenants, rate=rate * tenants, duration=duration, seed=seed,
                               start=start))
-        normal_alerts(patterns, quiet, start, tallies)
+        for label, patterns in sets.items():
+            normal_alerts(patterns, quiet, start, tallies[label])
     tenant_days = len(seeds) * tenants * (duration - WARMUP) / DAY
     return tallies, tenant_days
+
+
+def summary(tallies: dict[str, Tally], names: Sequence[str], tenant_days: float) -> tuple[float, float, float, float]:
+    """(worst recall, worst precision, slowest median delay, false alerts per tenant-day summed) over `names`."""
+    rows = [tallies[n] for n in names]
+    delays = [t.median_delay for t in rows if t.delays]
+    return (min(t.recall for t in rows), min(t.precision for t in rows), max(delays) if delays else float("nan"),
+            sum(t.normal_alerts for t in rows) / tenant_days)
+
+
+def _table(tallies: dict[str, Tally], names: Sequence[str], tenant_days: float) -> None:
+    print(f"{'pattern':32s} {'finds':18s} {'precision':>9s} {'recall':>7s} {'found':>9s} {'median delay s':>15s} "
+          f"{'false/tenant-day':>17s}")
+    for n in names:
+        t = tallies[n]
+        print(f"{n:32s} {KIND[n]:18s} {t.precision:9.2f} {t.recall:7.2f} {f'{t.found}/{t.incidents}':>9s} "
+              f"{t.median_delay:15.0f} {t.normal_alerts / tenant_days:17.2f}")
+
+
+def main(seeds: Sequence[int] = (1, 2, 3), strengths: Sequence[float] = (0.7, 1.0, 1.3), tenants: int = 6,
+         hours: float = 4.0, rate: float = 5.0, sensitivity: float = 0.8,
+         tradeoff: Sequence[float] = (0.4, 0.6, 0.9, 1.0)) -> dict[str, float]:
+    from goldrush.models.sensitivity import with_sensitivity
+    from goldrush.patterns import ALL, MODEL_PATTERNS
+
+    models = [p.name for p in MODEL_PATTERNS]
+    sets = {"all": with_sensitivity(ALL, sensitivity)}
+    sets.update({f"{s:g}": with_sensitivity(MODEL_PATTERNS, s) for s in tradeoff if s != sensitivity})
+    tallies, days = evaluate(sets, seeds=seeds, strengths=strengths, tenants=tenants, hours=hours, rate=rate)
+    print(f"scenarios: mixed (one 15-minute incident an hour per tenant) and normal, seeds "
+          f"{', '.join(map(str, seeds))} x strengths {', '.join(f'{s:g}' for s in strengths)}; {tenants} tenants x "
+          f"{hours:g} h at {rate:g} events/s each; normal: {days:.2f} tenant-days; sensitivity {sensitivity:g}")
+    print("\nthe five named models:")
+    _table(tallies["all"], models, days)
+    print("\nthe other built-in patterns (not in the summary line):")
+    _table(tallies["all"], [p.name for p in ALL if p.name not in models], days)
+    print("\npattern_detection_sensitivity trade-off, the five named models (worst recall and precision, "
+          "slowest median delay, false alerts per tenant-day summed):")
+    rows = {**{label: tallies[label] for label in sets if label != "all"}, f"{sensitivity:g}": tallies["all"]}
+    for label in sorted(rows, key=float):
+        r, p, d, f = summary(rows[label], models, days)
+        print(f"  sensitivity {label:>4s}: recall {r:.2f} precision {p:.2f} median delay {d:5.0f} s "
+              f"false alerts/tenant-day {f:.2f}")
+    r, p, d, f = summary(tallies["all"], models, days)
+    print(f"scenarios recall={r:.2f} precision={p:.2f} median_delay_s={d:.0f} false_alerts_per_tenant_day={f:.2f}")
+    return {"recall": r, "precision": p, "median_delay_s": d, "false_alerts_per_tenant_day": f}
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def register(bench: argparse._SubParsersAction) -> None:
+    """`goldrush bench scenarios`: its options, next to the other benchmarks."""
+    b = bench.add_parser("scenarios", help="named models and built-in patterns against the simulator's incidents")
+    b.add_argument("--seeds", type=_floats, default=[1, 2, 3], help="comma-separated (default 1,2,3)")
+    b.add_argument("--strengths", type=_floats, default=[0.7, 1.0, 1.3],
+                   help="anomaly strengths, comma-separated (default 0.7,1,1.3)")
+    b.add_argument("--tenants", type=int, default=6)
+    b.add_argument("--hours", type=float, default=4.0, help="event time per trace (default 4)")
+    b.add_argument("--rate", type=float, default=5.0, help="events/s per tenant (default 5)")
+    b.add_argument("--sensitivity", type=float, default=0.8, help="pattern_detection_sensitivity, 0-1 (default 0.8)")
+    b.add_argument("--tradeoff", type=_floats, default=[0.4, 0.6, 0.9, 1.0],
+                   help="other sensitivities to show the precision/recall trade-off at (default 0.4,0.6,0.9,1)")
+    b.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from goldrush.errors import PatternError
+
+    bad = [v for v in (*args.tradeoff, args.sensitivity) if not 0 <= v <= 1]
+    if bad or args.tenants < 1 or args.hours * 3600 <= WARMUP or args.rate <= 0 or not args.seeds or not args.strengths:
+        print("goldrush bench scenarios: sensitivities must be 0-1, --tenants and --rate positive, "
+              f"--hours above {WARMUP / 3600:g} (the warm-up), --seeds and --strengths non-empty", file=sys.stderr)
+        return 2
+    try:
+        main([int(s) for s in args.seeds], args.strengths, args.tenants, args.hours, args.rate, args.sensitivity,
+             args.tradeoff)
+    except (PatternError, ValueError) as exc:
+        print(f"goldrush bench scenarios: {exc}", file=sys.stderr)
+        return 2
+    return 0
