@@ -65,3 +65,15 @@ def test_bad_sensitivity_and_low_score_clauses():
 
 def test_all_registered_models_are_covered():
     assert set(describe()) == set(model_names()) >= set(BUILT_IN)
+
+
+def test_loaded_patterns_follow_the_environment(monkeypatch):
+    from goldrush.loader import load_patterns
+
+    monkeypatch.setenv("GOLDRUSH_PATTERN_DETECTION_SENSITIVITY", "1.0")
+    assert load_patterns() == with_sensitivity(ALL, 1.0) != ALL
+    monkeypatch.setenv("GOLDRUSH_PATTERN_DETECTION_SENSITIVITY", "high")
+    with pytest.raises(PatternError, match="GOLDRUSH_PATTERN_DETECTION_SENSITIVITY must be a number"):
+        load_patterns()
+    monkeypatch.setenv("GOLDRUSH_PATTERN_DETECTION_SENSITIVITY", "")
+    assert load_patterns() == ALL
