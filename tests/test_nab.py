@@ -98,3 +98,13 @@ def test_bench_nab_prints_the_contract_line_and_nab_results(tmp_path, capsys):
     out = tmp_path / "anomaly_detection" / "realKnownCause" / "anomaly_detection_nyc_taxi.csv"
     lines = out.read_text().splitlines()
     assert lines[0] == "timestamp,value,anomaly_score,label" and len(lines) == 10321
+
+
+def test_a_detector_that_is_not_one_series_is_refused_by_name():
+    from goldrush.bench.nab import run_detector
+
+    one = [Series("x/y.csv", ("t",) * 3, np.array([1.0, 2.0, 3.0]), ())]
+    with pytest.raises(SystemExit, match="'multivariate_pca' scores several metrics together"):
+        run_detector("multivariate_pca", one)
+    with pytest.raises(SystemExit, match="'cascading_failure' is an event model"):
+        run_detector("cascading_failure", one)
