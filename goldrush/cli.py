@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--samples", type=positive_int, default=200_000, help="samples (or events) each model reads")
     b.add_argument("--repeat", type=positive_int, default=3, help="runs per model; the best is kept")
     b.set_defaults(handler=_bench_models)
+    _scenarios_parser(bench)
 
     for register in _EXTENSIONS:
         register(sub)
@@ -279,6 +280,12 @@ def _bench_models(args: argparse.Namespace) -> int:
 
     models_main(args.samples, args.repeat)
     return 0
+
+
+def _scenarios_parser(bench: argparse._SubParsersAction) -> None:
+    from .bench.scenarios import register
+
+    register(bench)
 
 
 def _kafka_commands(sub: argparse._SubParsersAction) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -14,6 +15,8 @@ from .dsl import Pattern
 from .errors import PatternError
 
 DEFAULT_PATTERNS = "goldrush.patterns"
+#: the seed's pattern_detection_sensitivity, for everything that loads patterns (worker, replay, demo)
+SENSITIVITY_ENV = "GOLDRUSH_PATTERN_DETECTION_SENSITIVITY"
 
 
 def _from_module(module: ModuleType) -> list[Pattern]:
@@ -45,7 +48,22 @@ def _in_file(exc: Exception, spec: str, path: Path) -> PatternError:
 
 
 def load_patterns(spec: str | None = None) -> list[Pattern]:
-    """Patterns from a path (`.py`, `.json`) or a dotted module name (default: built-ins)."""
+    """Patterns from a path (`.py`, `.json`) or a dotted module name (default: built-ins), with
+    every model's threshold moved by `$GOLDRUSH_PATTERN_DETECTION_SENSITIVITY` when it is set."""
+    patterns = _load(spec)
+    raw = os.environ.get(SENSITIVITY_ENV, "").strip()
+    if not raw:
+        return patterns
+    try:
+        sensitivity = float(raw)
+    except ValueError:
+        raise PatternError(f"{SENSITIVITY_ENV} must be a number from 0 to 1, got {raw!r}") from None
+    from .models.sensitivity import with_sensitivity
+
+    return with_sensitivity(patterns, sensitivity)
+
+
+def _load(spec: str | None) -> list[Pattern]:
     spec = spec or DEFAULT_PATTERNS
     path = Path(spec)
     if spec.endswith(".json"):

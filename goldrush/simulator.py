@@ -1,7 +1,9 @@
 """A deterministic VSM event generator whose scenarios make the built-in patterns fire.
 
 Used by `goldrush simulate`, the demo and the benchmarks. Same arguments, same
-events: every tenant draws from its own seeded generator.
+events: every tenant draws from its own seeded generator. `incidents(...)` gives,
+for the same arguments, the ground truth: which anomaly was injected into which
+tenant, from when to when (`goldrush bench scenarios` scores the detectors on it).
 """
 
 from __future__ import annotations
@@ -10,19 +12,46 @@ import math
 import random
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 SCENARIOS = ("normal", "variety_imbalance", "oscillation", "cascade", "opportunity", "mixed")
 SERVICES = ("order_service", "payment_service", "inventory_service", "shipping_service", "auth_service")
 ANOMALIES = ("variety_imbalance", "oscillation", "cascade", "opportunity")
 PHASE = 900.0  # seconds: an anomaly phase lasts as long as the longest built-in window
+# An oscillation: utilisation swings around its usual level with a period of SWING seconds (a
+# control loop of half a minute), the amplitude growing from AMPLITUDE[0] to AMPLITUDE[1] over
+# GROWTH seconds. Every utilisation reading of the tenant swings, not only some of them.
+SWING = 30.0
+LEVEL = 0.81
+AMPLITUDE = (0.06, 0.2)
+GROWTH = 300.0
+# An opportunity: performance rises from its usual level by RISE per second, with spare capacity.
+PERFORMANCE = 70.0
+RISE = 0.05
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One injected anomaly: `kind` (one of ANOMALIES) in `tenant` from `start` to `end` (event time, s)."""
+
+    tenant: str
+    kind: str
+    start: float
+    end: float
+
+
+def _lerp(normal: float, anomalous: float, strength: float) -> float:
+    """`anomalous` at strength 1 (exactly: the events of strength 1 never change), `normal` at 0."""
+    return anomalous if strength == 1.0 else normal + strength * (anomalous - normal)
 
 
 class _Tenant:
     """One tenant's generator: a scenario, a phase clock and its own RNG."""
 
-    def __init__(self, name: str, scenario: str, seed: int):
+    def __init__(self, name: str, scenario: str, seed: int, strength: float = 1.0):
         self.name = name
+        self.strength = strength
         self.rng = random.Random(seed)
         self.scenario = scenario
         self.count = 0
@@ -43,6 +72,19 @@ class _Tenant:
             return None, 0.0
         return ANOMALIES[(self.salt + phase // 4) % len(ANOMALIES)], shifted % PHASE
 
+    def incidents(self, t0: float, t1: float) -> list[Incident]:
+        """The anomaly phases overlapping [t0, t1), clipped to it: what `anomalous` returns, as intervals."""
+        if self.scenario == "normal":
+            return []
+        shift = 0.0 if self.scenario != "mixed" else self.offset
+        out = []
+        for phase in range(int((t0 + shift) // PHASE), int(math.ceil((t1 + shift) / PHASE))):
+            start, end = phase * PHASE - shift, (phase + 1) * PHASE - shift
+            kind, _ = self.anomalous(start)
+            if kind is not None and end > t0 and start < t1:
+                out.append(Incident(self.name, kind, max(start, t0), min(end, t1)))
+        return out
+
     def event(self, t: float) -> dict[str, Any]:
         rng = self.rng
         self.count += 1
@@ -50,25 +92,22 @@ class _Tenant:
         r = rng.random()
         service = SERVICES[rng.randrange(len(SERVICES))]
         base = {"timestamp": round(t, 3), "tenant": self.name, "id": f"{self.name}-{self.count}"}
+        k = self.strength  # 1: the anomalies as designed; toward 0 they fade into normal behaviour
         if kind == "variety_imbalance" and r < 0.5:
             return {**base, "name": "vsm_core.variety.calculated", "subsystem": "system1", "source": service,
-                    "data": {"input_variety": round(rng.uniform(8.5, 12.0), 2),
-                             "output_variety": round(rng.uniform(0.5, 1.9), 2),
-                             "utilization": round(rng.uniform(0.9, 1.0), 3)}}
+                    "data": {"input_variety": round(_lerp(5.25, rng.uniform(8.5, 12.0), k), 2),
+                             "output_variety": round(_lerp(4.25, rng.uniform(0.5, 1.9), k), 2),
+                             "utilization": round(min(1.0, _lerp(0.55, rng.uniform(0.9, 1.0), k)), 3)}}
         if kind == "oscillation" and r < 0.6:
             return {**base, "name": "vsm_core.system2.coordination", "subsystem": "system2",
                     "data": {"action": "adjust",
-                             "adjustment_magnitude": round(0.1 + 0.001 * since + rng.uniform(0, 0.05), 3)}}
+                             "adjustment_magnitude": round(0.1 + 0.001 * k * since + rng.uniform(0, 0.05), 3)}}
         if kind == "oscillation" and r < 0.75:
-            # Capacity swings with a two-minute period and a growing amplitude.
-            amp = min(0.45, 0.05 + 0.4 * since / PHASE)
-            util = 0.5 + amp * math.sin(2 * math.pi * since / 120.0) + rng.uniform(-0.02, 0.02)
-            return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
-                    "data": {"utilization": round(min(1.0, max(0.0, util)), 3), "instances": self.instances}}
+            return self.resources(base, self.swing(since, rng))
         if kind == "opportunity" and r < 0.6:
             if r < 0.4:
                 return {**base, "name": "vsm_core.system1.operation", "subsystem": "system1", "source": service,
-                        "data": {"performance_score": round(50 + 0.02 * since + rng.uniform(-1, 1), 2),
+                        "data": {"performance_score": round(self.rising(since, rng), 2),
                                  "response_time_ms": round(rng.uniform(80, 200), 1), "status": "ok"}}
             if r < 0.5:
                 return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
@@ -81,18 +120,37 @@ class _Tenant:
                         "data": {"service": service, "error": "timeout"}}
             if r < 0.5:
                 return {**base, "name": "vsm_core.system1.operation", "subsystem": "system1", "source": service,
-                        "data": {"response_time_ms": round(rng.uniform(1200, 5000), 1), "status": "slow",
+                        "data": {"response_time_ms": round(_lerp(150.0, rng.uniform(1200, 5000), k), 1),
+                                 "status": "slow",
                                  "performance_score": round(rng.gauss(40, 5), 2)}}
             return {**base, "name": "vsm_core.algedonic.signal", "subsystem": "algedonic_channel",
                     "data": {"signal": "pain", "severity": rng.choice(["high", "critical"]),
                              "source_system": "system1", "instances": self.instances}}
-        return self.normal(base, rng, service, spare=kind == "opportunity")
+        return self.normal(base, rng, service, kind, since)
 
-    def normal(self, base: dict, rng: random.Random, service: str, spare: bool) -> dict[str, Any]:
+    def rising(self, since: float, rng: random.Random) -> float:
+        """Performance `since` s into an opportunity: up from the usual level by RISE per second."""
+        return PERFORMANCE + RISE * self.strength * since + rng.uniform(-1, 1)
+
+    def swing(self, since: float, rng: random.Random) -> float:
+        """Utilisation `since` s into an oscillation: swings of period SWING, amplitude growing."""
+        amp = min(AMPLITUDE[1], AMPLITUDE[0] + (AMPLITUDE[1] - AMPLITUDE[0]) * self.strength * since / GROWTH)
+        return LEVEL + amp * math.sin(2 * math.pi * since / SWING) + rng.uniform(-0.02, 0.02)
+
+    def resources(self, base: dict, util: float) -> dict[str, Any]:
+        return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
+                "data": {"utilization": round(min(1.0, max(0.0, util)), 3), "instances": self.instances}}
+
+    def normal(self, base: dict, rng: random.Random, service: str, kind: str | None = None,
+               since: float = 0.0) -> dict[str, Any]:
+        """Background events. During an anomaly its measure follows it in every event that carries
+        it (utilisation swings in an oscillation; performance rises, with spare capacity, in an
+        opportunity): a tenant has one utilisation and one performance, not a normal copy of each."""
         r = rng.random()
         if r < 0.35:
+            perf = self.rising(since, rng) if kind == "opportunity" else rng.gauss(PERFORMANCE, 5)
             return {**base, "name": "vsm_core.system1.operation", "subsystem": "system1", "source": service,
-                    "data": {"performance_score": round(rng.gauss(70, 5), 2),
+                    "data": {"performance_score": round(perf, 2),
                              "response_time_ms": round(rng.lognormvariate(5.0, 0.3), 1), "status": "ok"}}
         if r < 0.55:
             return {**base, "name": "vsm_core.variety.calculated", "subsystem": "system1", "source": service,
@@ -104,9 +162,9 @@ class _Tenant:
                     "data": {"action": "adjust" if rng.random() < 0.02 else "hold",
                              "adjustment_magnitude": round(rng.uniform(0.05, 0.5), 3)}}
         if r < 0.82:
-            return {**base, "name": "vsm_core.system3.resources", "subsystem": "system3",
-                    "data": {"utilization": round(rng.uniform(0.1, 0.28) if spare else rng.uniform(0.72, 0.9), 3),
-                             "instances": self.instances}}
+            if kind == "oscillation":
+                return self.resources(base, self.swing(since, rng))
+            return self.resources(base, rng.uniform(0.1, 0.28) if kind == "opportunity" else rng.uniform(0.72, 0.9))
         if r < 0.92:
             return {**base, "name": "vsm_core.system4.scan", "subsystem": "system4",
                     "data": {"market_sentiment": rng.choice(["neutral"] * 10 + ["negative"] * 4 + ["positive"])}}
@@ -123,17 +181,19 @@ def simulate(
     seed: int = 7,
     start: float = 1_767_225_600.0,
     disorder: float = 0.0,
+    strength: float = 1.0,
 ) -> Iterator[dict[str, Any]]:
     """Events at `rate` per second over `duration` seconds of event time.
 
     `disorder` > 0 jitters timestamps back by up to that many seconds (out-of-order
     arrival, as from several producers), always less than the default lateness.
+    `strength` scales how far the injected anomalies stray from normal behaviour
+    (1: as designed; 0.5: half as far, or growing half as fast).
     """
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
-    if tenants < 1 or rate <= 0 or duration <= 0:
-        raise ValueError("tenants, rate and duration must be positive")
-    pool = [_Tenant(f"tenant-{i:04d}", scenario, seed * 1_000_003 + i) for i in range(tenants)]
+    _check(scenario, tenants, rate, duration)
+    if not (isinstance(strength, int | float) and 0 < strength <= 10):
+        raise ValueError(f"strength must be a number above 0 and at most 10, got {strength!r}")
+    pool = [_Tenant(f"tenant-{i:04d}", scenario, seed * 1_000_003 + i, strength) for i in range(tenants)]
     picker = random.Random(seed)
     total = int(rate * duration)
     step = 1.0 / rate
@@ -142,6 +202,26 @@ def simulate(
         if disorder:
             t -= picker.random() * disorder
         yield pool[picker.randrange(tenants)].event(t)
+
+
+def _check(scenario: str, tenants: int, rate: float, duration: float) -> None:
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    if tenants < 1 or rate <= 0 or duration <= 0:
+        raise ValueError("tenants, rate and duration must be positive")
+
+
+def incidents(scenario: str = "mixed", *, tenants: int = 10, duration: float = 600.0,
+              start: float = 1_767_225_600.0) -> list[Incident]:
+    """The anomalies `simulate` injects with the same arguments, by tenant then start.
+
+    The schedule depends on the scenario, the tenants and the time span only, not
+    on the seed or the rate. A fixed scenario is one incident per 15-minute phase
+    (an oscillation starts over each phase); `mixed` one phase an hour per tenant.
+    """
+    _check(scenario, tenants, 1.0, duration)
+    return [inc for i in range(tenants)
+            for inc in _Tenant(f"tenant-{i:04d}", scenario, 0).incidents(start, start + duration)]
 
 
 SUBSYSTEM_TOPICS = {

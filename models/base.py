@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
@@ -32,6 +32,11 @@ class Stateful(ABC):
     name: ClassVar[str]
     #: what the score means, one line, for docs and `goldrush models`
     meaning: ClassVar[str] = ""
+    #: the parameters (or "score": the clause's bound) that set how much evidence an alert needs,
+    #: and how each takes pattern_detection_sensitivity's factor: "scale", "excess" or "tail"
+    evidence: ClassVar[dict[str, str]] = {}
+    #: evidence parameters that are shares, kept at most 1 when scaled
+    shares: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def params(self) -> dict[str, Any]:
@@ -104,6 +109,60 @@ class Model(Stateful):
             for i, (x, t) in enumerate(zip(xs.tolist(), np.asarray(ts, dtype=np.float64).tolist(), strict=True)):
                 out[i] = update(x, t)
         return out
+
+
+class VectorModel(Stateful):
+    """An online model over several measures of one key at once (a vector per input).
+
+    The measures arrive in a fixed order (the clause's `metrics`); the length is
+    fixed by the first vector learned. A vector with a non-finite entry scores 0.0
+    and leaves the model untouched, as a non-finite sample does for `Model`.
+    """
+
+    @abstractmethod
+    def score_one(self, x: Sequence[float], t: float | None = None) -> float:
+        """The score `x` would get now; does not change the model."""
+
+    @abstractmethod
+    def learn_one(self, x: Sequence[float], t: float | None = None) -> None:
+        """Take `x` into the model without scoring it."""
+
+    def update_one(self, x: Sequence[float], t: float | None = None) -> float:
+        s = self.score_one(x, t)
+        self.learn_one(x, t)
+        return s
+
+    def update_many(self, xs: Iterable[Sequence[float]], ts: Iterable[float] | None = None) -> np.ndarray:
+        """Scores of the rows of `xs` in order, each scored before it is learned."""
+        rows = np.asarray(xs, dtype=np.float64)
+        if rows.ndim != 2:
+            raise ModelError(f"{self.name}: update_many needs a 2-D array (samples × measures), got {rows.ndim}-D")
+        times = [None] * len(rows) if ts is None else np.asarray(ts, dtype=np.float64).tolist()
+        update = self.update_one
+        return np.array([update(row, t) for row, t in zip(rows.tolist(), times, strict=True)], dtype=np.float64)
+
+
+def vector(x: Any, dims: int | None) -> list[float] | None:
+    """`x` as a list of finite floats of length `dims` (any length when None), or None if it is not one.
+
+    A vector of the wrong length is a caller's bug, not a sample: it raises `ModelError`.
+    """
+    if type(x) is not list and type(x) is not tuple and (isinstance(x, str | bytes)
+                                                         or not isinstance(x, Sequence | np.ndarray)):
+        raise ModelError(f"expected a sequence of numbers, got {type(x).__name__}")
+    if dims is not None and len(x) != dims:
+        raise ModelError(f"expected {dims} measures, got {len(x)}")
+    out = []
+    for v in x:
+        if type(v) is float:  # the common case, from the engine or a list of floats
+            if v - v != 0.0:  # NaN or an infinity
+                return None
+        else:
+            v = number(v.item() if isinstance(v, np.generic) else v)
+            if v is None:
+                return None
+        out.append(v)
+    return out
 
 
 class EventModel(Stateful):

@@ -30,6 +30,8 @@ from .base import Model, ModelError, check_number
 class ContextAnomaly(Model):
     name = "anomaly_detection"
     meaning = "1st alert of new behaviour: share of unseen value contexts, mixed with the deviation size"
+    evidence = {"base": "scale"}
+    shares = ("base",)
 
     def __init__(self, levels: int = 10, tiles: int = 2, order: int = 3, margin: float = 0.75,
                  base: float = 0.45, rest: int = 20, warmup: int = 150, history: int = 1000,

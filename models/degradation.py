@@ -20,6 +20,7 @@ from .fit import EWStats
 class PerformanceDegradation(Model):
     name = "performance_degradation"
     meaning = "sustained latency rise (or throughput fall) against the learned baseline, as CUSUM/h"
+    evidence = {"h": "scale"}
 
     def __init__(self, direction: str = "up", log: bool = True, alpha: float = 0.01, k: float = 1.0,
                  h: float = 12.0, warmup: int = 100, accept: int = 500):

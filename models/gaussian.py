@@ -19,6 +19,7 @@ from .base import Model, check_number
 class WindowedGaussian(Model):
     name = "windowed_gaussian"
     meaning = "1 − Gaussian tail probability of the value under the recent window's mean and std"
+    evidence = {"score": "tail"}
 
     def __init__(self, window: int = 6400, step: int = 100):
         check_number("window", window, 2, integer=True)

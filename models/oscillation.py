@@ -5,11 +5,15 @@ sign changes (with a hysteresis of `hysteresis` × the typical step, so noise do
 not count as a swing). Over the last `swings` half-cycles the score is the share
 of consecutive peaks that grew by at least `growth`, times a regularity factor
 (1 when the half-cycle lengths vary by less than half their mean), and only when
-the newest peak is at least `ratio` × the smallest one; else 0.
+the newest peak is at least `ratio` × the smallest one and at least `amplitude` ×
+the noise (the standard deviation of the raw sample-to-sample change, which slow
+swings barely move); else 0. The noise gate is what keeps random wobbles of a
+noisy but steady load from looking like a growing oscillation.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 from typing import Any
@@ -21,15 +25,20 @@ from .fit import EWStats
 class LoadOscillation(Model):
     name = "load_oscillation"
     meaning = "periodic swings with growing amplitude: share of growing peaks × regularity"
+    evidence = {"ratio": "excess", "growth": "scale"}
 
-    def __init__(self, alpha: float = 0.01, swings: int = 6, growth: float = 0.05, ratio: float = 1.5,
-                 hysteresis: float = 3.0, smooth: float = 0.2):
+    def __init__(self, alpha: float = 0.03, swings: int = 6, growth: float = 0.0, ratio: float = 1.3,
+                 hysteresis: float = 1.5, smooth: float = 0.2, amplitude: float = 2.0):
         check_number("alpha", alpha, 1e-6, 1.0)
         check_number("swings", swings, 3, 64, integer=True)
         check_number("growth", growth, 0.0)
         check_number("ratio", ratio, 1.0)
         check_number("hysteresis", hysteresis, 0.0)
         check_number("smooth", smooth, 1e-6, 1.0)
+        check_number("amplitude", amplitude, 0.0)
+        self.amplitude = float(amplitude)
+        self._noise = EWStats(0.05)  # (x − previous x)² / 2: the raw noise variance, blind to slow swings
+        self._raw: float | None = None
         self.alpha, self.swings, self.growth = float(alpha), swings, float(growth)
         self.ratio, self.hysteresis, self.smooth = float(ratio), float(hysteresis), float(smooth)
         self._mean = EWStats(self.alpha)
@@ -43,7 +52,7 @@ class LoadOscillation(Model):
 
     def params(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "swings": self.swings, "growth": self.growth, "ratio": self.ratio,
-                "hysteresis": self.hysteresis, "smooth": self.smooth}
+                "hysteresis": self.hysteresis, "smooth": self.smooth, "amplitude": self.amplitude}
 
     def _advance(self, v: float) -> tuple[int, float, int, tuple[float, int] | None]:
         """(sign, peak, length, closed half-cycle) after seeing v; changes nothing."""
@@ -68,6 +77,8 @@ class LoadOscillation(Model):
         amps = [p for p, _ in peaks]
         if min(amps) <= 0.0 or amps[-1] < self.ratio * min(amps):
             return 0.0
+        if amps[-1] < self.amplitude * math.sqrt(self._noise.mean):
+            return 0.0  # swings no larger than the noise: chance, not oscillation
         grew = sum(1 for a, b in zip(amps, amps[1:], strict=False) if b >= a * (1.0 + self.growth))
         lengths = [n for _, n in peaks]
         mean = statistics.fmean(lengths)
@@ -96,12 +107,16 @@ class LoadOscillation(Model):
         if self._prev is not None:
             self._step.add(abs(fast - self._prev))
         self._prev = fast
+        if self._raw is not None:
+            self._noise.add(0.5 * (v - self._raw) ** 2)
+        self._raw = v
         self._fast.add(v)
         self._mean.add(v)
 
     def _dump(self) -> dict[str, Any]:
         return {"mean": self._mean.dump(), "fast": self._fast.dump(), "step": self._step.dump(), "prev": self._prev, "sign": self._sign,
-                "peak": self._peak, "length": self._length, "peaks": [list(p) for p in self._peaks]}
+                "peak": self._peak, "length": self._length, "peaks": [list(p) for p in self._peaks],
+                "noise": self._noise.dump(), "raw": self._raw}
 
     def _load(self, state: dict[str, Any]) -> None:
         self._mean.load(state["mean"])
@@ -110,3 +125,5 @@ class LoadOscillation(Model):
         self._prev = None if state["prev"] is None else float(state["prev"])
         self._sign, self._peak, self._length = int(state["sign"]), float(state["peak"]), int(state["length"])
         self._peaks.extend((float(p), int(n)) for p, n in state["peaks"])
+        self._noise.load(state["noise"])
+        self._raw = None if state["raw"] is None else float(state["raw"])

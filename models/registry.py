@@ -25,12 +25,13 @@ def _builtins() -> None:
     from .context import ContextAnomaly
     from .degradation import PerformanceDegradation
     from .gaussian import WindowedGaussian
+    from .multivariate import MultivariatePCA
     from .oscillation import LoadOscillation
     from .trend import TrendAnalysis
     from .vsm_events import CascadingFailure, EmergingOpportunity, VarietyImbalance
 
     for cls in (ContextAnomaly, WindowedGaussian, TrendAnalysis, PerformanceDegradation, LoadOscillation,
-                CascadingFailure, VarietyImbalance, EmergingOpportunity):
+                CascadingFailure, VarietyImbalance, EmergingOpportunity, MultivariatePCA):
         _MODELS[cls.name] = cls
 
 

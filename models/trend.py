@@ -18,6 +18,7 @@ from .fit import EWStats, SlidingFit
 class TrendAnalysis(Model):
     name = "trend_analysis"
     meaning = "evidence of a trend (slope confidence) or a change point (two-sided CUSUM)"
+    evidence = {"h": "scale", "score": "tail"}
 
     def __init__(self, window: int = 60, alpha: float = 0.02, k: float = 0.5, h: float = 8.0,
                  min_samples: int = 10):

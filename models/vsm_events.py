@@ -66,6 +66,7 @@ class CascadingFailure(EventModel):
 
     name = "cascading_failure"
     meaning = "failures spreading across (dependent) services within a window: 1 − P(spread ≥ k)"
+    evidence = {"score": "tail"}
 
     def __init__(self, events: Any = ("*.failure",), window: float = 60.0, min_services: int = 3,
                  dependencies: dict[str, list[str]] | None = None, service_field: str = "service",
@@ -158,6 +159,7 @@ class VarietyImbalance(EventModel):
 
     name = "variety_imbalance"
     meaning = "sustained log2(input/output variety) deficit, as a share of `bits`"
+    evidence = {"bits": "scale"}
 
     def __init__(self, events: Any = ("*.variety.calculated",), input_field: str = "input_variety",
                  output_field: str = "output_variety", bits: float = 2.0, alpha: float = 0.3,
@@ -226,10 +228,11 @@ class EmergingOpportunity(EventModel):
 
     name = "emerging_opportunity"
     meaning = "confidence that performance keeps improving while utilisation leaves room"
+    evidence = {"min_gain": "scale", "score": "tail"}
 
     def __init__(self, performance_events: Any = ("*.system1.operation",),
                  capacity_events: Any = ("*.system3.resources",), performance_field: str = "performance_score",
-                 utilization_field: str = "utilization", window: int = 60, max_utilization: float = 0.4,
+                 utilization_field: str = "utilization", window: int = 120, max_utilization: float = 0.4,
                  alpha: float = 0.2, min_samples: int = 10, min_gain: float = 0.02):
         self.performance_events = _globs("performance_events", performance_events)
         self.capacity_events = _globs("capacity_events", capacity_events)

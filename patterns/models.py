@@ -51,7 +51,7 @@ emerging_opportunity_model = Pattern(
     cooldown="15m",
     action=AlgedonicAlert(signal="pleasure", severity="low",
                           description="performance keeps improving with capacity to spare"),
-    description="Performance has risen steadily (confidence ≥ 99.5 %) over the last 60 readings while utilisation stays ≤ 40 %.",
+    description="Performance has risen steadily (confidence ≥ 99.5 %) over the last 120 readings while utilisation stays ≤ 40 %.",
 )
 
 MODEL_PATTERNS = [cascading_failure_model, performance_degradation_model, load_oscillation_model,

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from goldrush.events import decode
-from goldrush.models.base import EventModel, Model, ModelError, Stateful
+from goldrush.models.base import EventModel, Model, ModelError, Stateful, VectorModel
 from goldrush.models.registry import make_model, model_names
 from goldrush.simulator import simulate
 
 NUMERIC = [n for n in model_names() if isinstance(make_model(n), Model)]
 EVENTS = [n for n in model_names() if isinstance(make_model(n), EventModel)]
+VECTOR = [n for n in model_names() if isinstance(make_model(n), VectorModel)]
 
 
 def _series(n: int, seed: int = 1) -> list[float]:
@@ -35,12 +36,18 @@ def _events(n: int, seed: int = 2) -> list:
     return evs
 
 
+def _vectors(n: int, seed: int = 3) -> list[list[float]]:
+    """Three related measures (load, utilisation, latency) with the same spikes as `_series`."""
+    rng = random.Random(seed)
+    return [[x, 0.01 * x + rng.gauss(0, 0.05), 100 + 2 * x + rng.gauss(0, 5)] for x in _series(n, seed)]
+
+
 def _inputs(name: str, n: int = 3000) -> list:
-    return _series(n) if name in NUMERIC else _events(n)
+    return _series(n) if name in NUMERIC else _vectors(n) if name in VECTOR else _events(n)
 
 
 def _step(model: Stateful, x, t: float) -> float:
-    return model.update_one(x, t) if isinstance(model, Model) else model.update_event(x)
+    return model.update_one(x, t) if isinstance(model, Model | VectorModel) else model.update_event(x)
 
 
 def _time(x, i: int) -> float:
@@ -73,7 +80,7 @@ def test_scores_in_unit_interval_and_update_is_score_then_learn(name):
     a, b = make_model(name), make_model(name)
     for i, x in enumerate(xs):
         t = _time(x, i)
-        if isinstance(a, Model):
+        if isinstance(a, Model | VectorModel):
             s = b.score_one(x, t)
             b.learn_one(x, t)
         else:
@@ -83,14 +90,14 @@ def test_scores_in_unit_interval_and_update_is_score_then_learn(name):
         assert s == u and 0.0 <= u <= 1.0 and not math.isnan(u)
 
 
-@pytest.mark.parametrize("name", NUMERIC)
+@pytest.mark.parametrize("name", NUMERIC + VECTOR)
 def test_nan_in_gives_no_nan_out_and_changes_nothing(name):
-    xs = _series(1500)
+    xs = _inputs(name, 1500)
     a, b = make_model(name), make_model(name)
     for i, x in enumerate(xs):
         if i % 50 == 7:
             for bad in (math.nan, math.inf, -math.inf):
-                s = a.update_one(bad, float(i))
+                s = a.update_one([x[0], bad, x[2]] if name in VECTOR else bad, float(i))
                 assert s == 0.0
         assert a.update_one(x, float(i)) == b.update_one(x, float(i))
 
@@ -107,9 +114,9 @@ def test_events_without_their_fields_score_zero_and_change_nothing(name):
         assert a.update_event(ev) == b.update_event(ev)
 
 
-@pytest.mark.parametrize("name", NUMERIC)
+@pytest.mark.parametrize("name", NUMERIC + VECTOR)
 def test_update_many_equals_a_loop_and_has_no_look_ahead(name):
-    xs = _series(2500)
+    xs = _inputs(name, 2500)
     loop = make_model(name)
     expected = [loop.update_one(x) for x in xs]
     assert make_model(name).update_many(xs).tolist() == expected
@@ -181,7 +188,7 @@ def test_load_oscillation_wants_growing_regular_swings():
     g = [grow.update_one(0.5 + (0.05 + 0.4 * i / 2700) * math.sin(2 * math.pi * i / 360) + rng.uniform(-.02, .02))
          for i in range(2700)]
     f = [flat.update_one(0.5 + 0.3 * math.sin(2 * math.pi * i / 360) + rng.uniform(-.02, .02)) for i in range(2700)]
-    assert max(g) >= 0.8 and max(f) < 0.5
+    assert max(g) >= 0.8 and max(f) < 0.8  # 0.8: load_oscillation_model's bound
 
 
 def _ev(name: str, t: float, **data) -> object:
@@ -245,3 +252,12 @@ print(" ".join(model_names()))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert "mine" in out and "anomaly_detection" in out and "cascading_failure" in out
+
+
+def test_load_oscillation_ignores_a_noisy_steady_load():
+    """Random wobbles of a noisy but steady load used to pass for a growing oscillation
+    (2 false alerts per tenant-day on the simulator's `normal`): swings must beat the noise."""
+    rng = random.Random(9)
+    xs = [rng.uniform(0.72, 0.9) for _ in range(40_000)]
+    assert max(make_model("load_oscillation").update_many(xs)) < 0.8
+    assert max(make_model("load_oscillation", amplitude=0.0).update_many(xs)) >= 0.8  # without the gate

@@ -105,3 +105,13 @@ def test_a_missing_corpus_says_where_to_get_it(tmp_path):
 
     with pytest.raises(CorpusMissing, match=r"git clone https://github.com/numenta/NAB"):
         load_corpus(tmp_path)
+
+
+def test_a_detector_that_is_not_one_series_is_refused_by_name():
+    from goldrush.bench.nab import run_detector
+
+    one = [Series("x/y.csv", ("t",) * 3, np.array([1.0, 2.0, 3.0]), ())]
+    with pytest.raises(SystemExit, match="'multivariate_pca' scores several metrics together"):
+        run_detector("multivariate_pca", one)
+    with pytest.raises(SystemExit, match="'cascading_failure' is an event model"):
+        run_detector("cascading_failure", one)

@@ -1,8 +1,9 @@
 """`goldrush bench models`: samples/s of every model on one core, same input, same run.
 
 Numeric models read a real operations series (NAB's machine temperature when the
-data is present, else a seeded noisy daily cycle); event models read simulated VSM
-events. CPU time, best of `repeat`: the machine is shared and wall time is noisy.
+data is present, else a seeded noisy daily cycle); vector models read three
+measures built from it (the series, its previous value, and a copy shifted by a
+day); event models read simulated VSM events. CPU time, best of `repeat`: the machine is shared and wall time is noisy.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from goldrush.events import decode
-from goldrush.models.base import EventModel, Model
+from goldrush.models.base import EventModel, Model, VectorModel
 from goldrush.models.registry import make_model, model_names
 from goldrush.progress import progress
 from goldrush.simulator import simulate
@@ -34,22 +35,25 @@ def _series(n: int) -> np.ndarray:
 
 def main(samples: int = 200_000, repeat: int = 3) -> dict[str, float]:
     values = _series(samples)
+    vectors = np.c_[values, np.roll(values, 1), np.roll(values, 288)]
     events = [decode(e) for e in simulate("mixed", tenants=1, rate=50, duration=samples / 50, seed=5)]
     out = {}
     names = model_names()
     with progress(len(names) * repeat, "bench models", "runs", background=False) as shown:
         for index, name in enumerate(names):
-            out[name] = _samples_per_second(name, values, events, repeat,
+            out[name] = _samples_per_second(name, values, vectors, events, repeat,
                                             lambda run, index=index: shown(index * repeat + run))
     for name, rate in out.items():
-        kind = "numeric" if isinstance(make_model(name), Model) else "events"
+        sample = make_model(name)
+        kind = "numeric" if isinstance(sample, Model) else "vector" if isinstance(sample, VectorModel) else "events"
         print(f"{name:26s} {kind:8s} {rate:>12,.0f} samples/s")
     return out
 
 
-def _samples_per_second(name: str, values: np.ndarray, events: list, repeat: int,
+def _samples_per_second(name: str, values: np.ndarray, vectors: np.ndarray, events: list, repeat: int,
                         shown: Callable[[int], None]) -> float:
-    """Best of `repeat` runs of a fresh model over the series (numeric) or the events (event models)."""
+    """Best of `repeat` runs of a fresh model over the series (numeric), the vectors (vector models)
+    or the events (event models)."""
     best, n = math.inf, 1
     for run in range(1, repeat + 1):
         model = make_model(name)
@@ -57,6 +61,9 @@ def _samples_per_second(name: str, values: np.ndarray, events: list, repeat: int
         if isinstance(model, Model):
             model.update_many(values)
             n = len(values)
+        elif isinstance(model, VectorModel):
+            model.update_many(vectors)
+            n = len(vectors)
         else:
             assert isinstance(model, EventModel)
             update = model.update_event

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from goldrush.models.base import Model
+from goldrush.models.base import Model, VectorModel
 from goldrush.models.registry import make_model
 from goldrush.nab.corpus import Series, load_corpus
 from goldrush.nab.score import PROFILES, ProfileScore, score_corpus
@@ -39,7 +39,8 @@ def run_detector(name: str, corpus: Sequence[Series]) -> tuple[list[np.ndarray],
         for done, series in enumerate(corpus, 1):
             model = make_model(name)
             if not isinstance(model, Model):
-                raise SystemExit(f"goldrush bench nab: {name!r} is an event model; NAB needs a numeric detector")
+                kind = "scores several metrics together" if isinstance(model, VectorModel) else "is an event model"
+                raise SystemExit(f"goldrush bench nab: {name!r} {kind}; NAB needs a one-series numeric detector")
             t0 = time.process_time()
             scores.append(model.update_many(series.values))
             cpu += time.process_time() - t0
