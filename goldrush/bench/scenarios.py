@@ -188,13 +188,6 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def _unit(text: str) -> float:
-    value = positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
 def register(bench: argparse._SubParsersAction) -> None:
     """`goldrush bench scenarios`: its options, next to the other benchmarks."""
     b = bench.add_parser("scenarios", help="named models and built-in patterns against the simulator's incidents")
@@ -204,7 +197,7 @@ def register(bench: argparse._SubParsersAction) -> None:
     b.add_argument("--tenants", type=positive_int, default=6, help="simulated tenants per trace (default 6)")
     b.add_argument("--hours", type=positive_float, default=4.0, help="event time per trace (default 4)")
     b.add_argument("--rate", type=positive_float, default=5.0, help="events/s per tenant (default 5)")
-    b.add_argument("--sensitivity", type=_unit, default=0.8, help="pattern_detection_sensitivity, 0-1 (default 0.8)")
+    b.add_argument("--sensitivity", type=float, default=0.8, help="pattern_detection_sensitivity, 0-1 (default 0.8)")
     b.add_argument("--tradeoff", type=_floats, default=[0.4, 0.6, 0.9, 1.0],
                    help="other sensitivities to show the precision/recall trade-off at (default 0.4,0.6,0.9,1)")
     b.set_defaults(handler=_run)
