@@ -93,7 +93,7 @@ class EventProducer(_AsyncClient):
     def _envelope(event: dict[str, Any] | Envelope | Event) -> tuple[str, dict[str, Any]]:
         if isinstance(event, Envelope):
             return event.tenant, event.model_dump(exclude_none=True)
-        ev = event if isinstance(event, Event) else decode(event)
+        ev = event if isinstance(event, Event) else decode(event, None, True)  # a caller's object: every check
         return ev.tenant, ev.to_dict()
 
     async def send(self, event: dict[str, Any] | Envelope | Event) -> None:

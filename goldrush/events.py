@@ -253,13 +253,14 @@ def _optional_str(obj: dict, key: str) -> str | None:
     raise InvalidEvent(f"bad_{key}", f"'{key}' must be a string, got {_kind(value)}")
 
 
-def decode(obj: Any, future_limit: float | None = None, check_data: bool = False) -> Event:
+def decode(obj: Any, future_limit: float | None = None, untrusted: bool = False) -> Event:
     """One input object → `Event`, or `InvalidEvent` naming what is wrong.
 
     `future_limit`: event times above it (epoch seconds) are refused, at the door, so that
     one event stamped in the year 9999 cannot make every later event of its tenant late.
-    `check_data`: walk `data` for numbers and strings orjson would have refused (see
-    `check_values`); callers that parsed with orjson skip it."""
+    `untrusted`: the input did not come from orjson (the lenient parser read it, or a caller
+    built it), so every string is checked for valid Unicode and `data` for integers beyond
+    64 bits (`check_values`); orjson guarantees both, and the hot path skips the checks."""
     if type(obj) is not dict:
         if isinstance(obj, Envelope):
             return obj.to_event()
@@ -279,7 +280,7 @@ def decode(obj: Any, future_limit: float | None = None, check_data: bool = False
         if name is None:
             raise InvalidEvent("missing_name", "missing 'name' (or the event-sourcing 'type')")
     name = name if type(name) is str and name else _name(name)
-    if len(name) > _SHORT or not name.isascii():
+    if len(name) > _SHORT or untrusted and not name.isascii():
         checked_text(name, "name")
 
     ts = get("timestamp")
@@ -302,7 +303,7 @@ def decode(obj: Any, future_limit: float | None = None, check_data: bool = False
         tenant = "default"
     elif type(tenant) is not str:
         raise InvalidEvent("bad_tenant", f"'tenant' must be a string, got {_kind(tenant)}")
-    elif len(tenant) > _SHORT or not tenant.isascii():
+    elif len(tenant) > _SHORT or untrusted and not tenant.isascii():
         checked_text(tenant, "tenant")
 
     event_id = get("id")
@@ -313,7 +314,7 @@ def decode(obj: Any, future_limit: float | None = None, check_data: bool = False
             event_id = str(event_id)
         else:
             raise InvalidEvent("bad_id", f"'id' must be a string, got {_kind(event_id)}")
-    if event_id is not None and (len(event_id) > _SHORT or not event_id.isascii()):
+    if event_id is not None and (len(event_id) > _SHORT or untrusted and not event_id.isascii()):
         checked_text(event_id, "id")
 
     data = get("data")
@@ -323,20 +324,20 @@ def decode(obj: Any, future_limit: float | None = None, check_data: bool = False
         data = {}
     elif type(data) is not dict:
         raise InvalidEvent("bad_data", f"'data' must be an object, got {_kind(data)}")
-    elif check_data:
+    elif untrusted:
         check_values(data)
 
     source = get("source")
     if source is not None:
         if type(source) is not str:
             source = _optional_str(obj, "source")
-        if source is not None and (len(source) > _SHORT or not source.isascii()):
+        if source is not None and (len(source) > _SHORT or untrusted and not source.isascii()):
             checked_text(source, "source")
     subsystem = get("subsystem")
     if subsystem is not None:
         if type(subsystem) is not str:
             subsystem = _optional_str(obj, "subsystem")
-        if subsystem is not None and (len(subsystem) > _SHORT or not subsystem.isascii()):
+        if subsystem is not None and (len(subsystem) > _SHORT or untrusted and not subsystem.isascii()):
             checked_text(subsystem, "subsystem")
     return Event(name, ts, tenant, source, subsystem, data, event_id, None if event_id else obj)
 

@@ -37,7 +37,7 @@ async def _produce(args: argparse.Namespace) -> int:
                     if not line.strip():
                         continue
                     try:
-                        await producer.send(decode(loads(line)))
+                        await producer.send(decode(loads(line), None, True))
                     except (BadJSON, InvalidEvent) as exc:
                         rejected += 1
                         record = rejected_line(lineno, exc, line)

@@ -87,8 +87,12 @@ class ReorderBuffer:
         watermark = buf.high - self.lateness
         if ts < watermark or ts < buf.floor:
             return LATE
-        if event_id is not None:
-            buf.remember(event_id, ts, self.lateness)
+        if event_id is not None:  # `_TenantBuffer.remember`, inline: this runs for every event with an id
+            ids = buf.ids
+            if ids is None or len(ids) > 2 * len(buf.queue) + 64:
+                buf.remember(event_id, ts, self.lateness)
+            else:
+                ids[event_id] = ts
         self.arrivals += 1
         queue = buf.queue
         if not queue or ts >= queue[-1].timestamp:

@@ -59,23 +59,23 @@ BATCH = 512  # events decoded and reordered per engine pass: amortises the per-c
 
 
 def feed(engine: Engine, items: Iterable[tuple[int, Any]], reject: Callable[[Rejected], None], *,
-         max_future: Duration | None = DEFAULT_MAX_FUTURE, check_data: bool = True,
+         max_future: Duration | None = DEFAULT_MAX_FUTURE, untrusted: bool = True,
          late: Callable[[Event], None] | None = None) -> Iterator[Match]:
     """Decode and push `(index, input)` pairs, yielding matches as they become final.
 
     Inputs that are not events, and events whose evaluation failed, go to `reject`; end of
     input flushes the reorder buffer. Shared by `replay` and the `goldrush replay` command.
-    `check_data=False` is for inputs orjson parsed (see `goldrush.events.check_values`).
+    `untrusted=False` is for inputs orjson parsed (see `goldrush.events.decode`).
     With `late`, late events are handed to it after each batch instead of kept in `engine.late`.
     """
     limit = future_limit(max_future)
     positions = _Positions(reject, late)
     with throughput_gc():
-        yield from _feed(engine, items, positions, limit, check_data)
+        yield from _feed(engine, items, positions, limit, untrusted)
 
 
 def _feed(engine: Engine, items: Iterable[tuple[int, Any]], positions: _Positions,
-          limit: float | None, check_data: bool) -> Iterator[Match]:
+          limit: float | None, untrusted: bool) -> Iterator[Match]:
     batch: list[Event] = []
     reject = positions.reject
     append = batch.append
@@ -84,7 +84,7 @@ def _feed(engine: Engine, items: Iterable[tuple[int, Any]], positions: _Position
             ev = obj
         else:
             try:
-                ev = decode(obj, limit, check_data)
+                ev = decode(obj, limit, untrusted)
             except InvalidEvent as exc:
                 reject(Rejected(index, exc.code, exc.message, obj))
                 continue

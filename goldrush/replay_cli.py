@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from .durations import option_seconds
 from .engine import Engine
-from .events import InvalidEvent, check_values
+from .events import InvalidEvent, decode
 from .jsonio import ORIGINAL_BYTES, BadJSON, bounded_original, dumps, loads_flagged
 from .loader import load_patterns
 from .progress import count_lines, progress
@@ -27,8 +27,8 @@ def read_jsonl(stream: IO[bytes], reject: Callable[[Rejected], None],
                shown: Callable[[int], None] = lambda done: None) -> Iterator[tuple[int, Any]]:
     """Parsed objects; lines that are not JSON become rejections (line numbers from 1).
 
-    Lines only the lenient parser reads have their `data` checked here as the worker checks
-    them (goldrush.events.check_values), so that feed can skip that walk for the others."""
+    Lines only the lenient parser reads are checked here as untrusted input, as the worker checks
+    them (goldrush.events.decode), so that feed can skip those checks for the others."""
     for lineno, line in enumerate(stream, 1):
         if lineno % 1000 == 0:
             shown(lineno)
@@ -39,9 +39,9 @@ def read_jsonl(stream: IO[bytes], reject: Callable[[Rejected], None],
         except BadJSON as exc:
             reject(Rejected(lineno, "invalid_json", f"not JSON: {exc}", _prefix(line)))
             continue
-        if lenient and type(obj) is dict and type(obj.get("data")) is dict:
+        if lenient:
             try:
-                check_values(obj["data"])
+                decode(obj, None, True)
             except InvalidEvent as exc:
                 reject(Rejected(lineno, exc.code, exc.message, _prefix(line)))
                 continue
@@ -136,7 +136,7 @@ def run_replay(args: argparse.Namespace) -> int:
         total = count_lines(source) if bar and tee is None and source.seekable() else None
         shown = stack.enter_context(progress(total, "replaying", enabled=bar))
         for m in feed(engine, read_jsonl(source, rejected, shown), rejected, max_future=args.max_future,
-                      check_data=False, late=on_late):
+                      untrusted=False, late=on_late):
             matches[m.pattern] += 1
             produced = engine.drain_actions()
             if report:

@@ -53,7 +53,7 @@ def run(events: int = 300_000, tenants: int = 1000, repeat: int = 3, patterns: l
         engine = Engine(patterns)
         rejected: list[Rejected] = []
         return sum(1 for _ in feed(engine, ((i, loads(line)) for i, line in enumerate(lines)), rejected.append,
-                                  check_data=False))
+                                  untrusted=False))
 
     def replay_dicts() -> int:
         return len(replay(patterns, dicts))
