@@ -246,11 +246,11 @@ def _name(value: Any) -> str:
     raise InvalidEvent("bad_name", f"'name' must be a string or a list of strings, got {_kind(value)}")
 
 
-def _optional_str(obj: dict, key: str) -> str | None:
-    value = obj.get(key)
-    if value is None or type(value) is str:
-        return value
-    raise InvalidEvent(f"bad_{key}", f"'{key}' must be a string, got {_kind(value)}")
+def _text(value: Any, key: str) -> str:
+    """An identifying field off the fast path: a string (else `bad_<key>`) within the limits."""
+    if type(value) is not str:
+        raise InvalidEvent(f"bad_{key}", f"'{key}' must be a string, got {_kind(value)}")
+    return checked_text(value, key)
 
 
 def decode(obj: Any, future_limit: float | None = None, untrusted: bool = False) -> Event:
@@ -301,21 +301,15 @@ def decode(obj: Any, future_limit: float | None = None, untrusted: bool = False)
         tenant = meta.get("tenant")
     if tenant is None:
         tenant = "default"
-    elif type(tenant) is not str:
-        raise InvalidEvent("bad_tenant", f"'tenant' must be a string, got {_kind(tenant)}")
-    elif len(tenant) > _SHORT or untrusted and not tenant.isascii():
-        checked_text(tenant, "tenant")
+    elif type(tenant) is not str or len(tenant) > _SHORT or untrusted and not tenant.isascii():
+        tenant = _text(tenant, "tenant")
 
     event_id = get("id")
     if event_id is None and meta is not None:
         event_id = meta.get("id")
-    if event_id is not None and type(event_id) is not str:
-        if type(event_id) is int:
-            event_id = str(event_id)
-        else:
-            raise InvalidEvent("bad_id", f"'id' must be a string, got {_kind(event_id)}")
-    if event_id is not None and (len(event_id) > _SHORT or untrusted and not event_id.isascii()):
-        checked_text(event_id, "id")
+    if event_id is not None and (type(event_id) is not str or len(event_id) > _SHORT
+                                 or untrusted and not event_id.isascii()):
+        event_id = _text(str(event_id) if type(event_id) is int else event_id, "id")
 
     data = get("data")
     if data is None:
@@ -328,17 +322,12 @@ def decode(obj: Any, future_limit: float | None = None, untrusted: bool = False)
         check_values(data)
 
     source = get("source")
-    if source is not None:
-        if type(source) is not str:
-            source = _optional_str(obj, "source")
-        if source is not None and (len(source) > _SHORT or untrusted and not source.isascii()):
-            checked_text(source, "source")
+    if source is not None and (type(source) is not str or len(source) > _SHORT or untrusted and not source.isascii()):
+        source = _text(source, "source")
     subsystem = get("subsystem")
-    if subsystem is not None:
-        if type(subsystem) is not str:
-            subsystem = _optional_str(obj, "subsystem")
-        if subsystem is not None and (len(subsystem) > _SHORT or untrusted and not subsystem.isascii()):
-            checked_text(subsystem, "subsystem")
+    if subsystem is not None and (type(subsystem) is not str or len(subsystem) > _SHORT
+                                  or untrusted and not subsystem.isascii()):
+        subsystem = _text(subsystem, "subsystem")
     return Event(name, ts, tenant, source, subsystem, data, event_id, None if event_id else obj)
 
 
