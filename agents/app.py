@@ -38,14 +38,12 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
-from goldrush.compiler import canonical_key
-from goldrush.events import Event, future_limit
-from goldrush.gctune import THROUGHPUT_THRESHOLDS
-from goldrush.internal_codec import pack, unpack
-from goldrush.jsonio import dumps_bytes
-from goldrush.keygroups import partition_key
-from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
-from goldrush.wire import from_row, to_row
+from goldrush.compiler.compiled import canonical_key
+from goldrush.compiler.keygroups import partition_key
+from goldrush.engine.gctune import THROUGHPUT_THRESHOLDS
+from goldrush.events.codec import dumps_bytes, from_row, pack, to_row, unpack
+from goldrush.events.envelope import Event, future_limit
+from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 from .broker_watch import BrokerWatch
 from .config import WorkerConfig

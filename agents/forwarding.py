@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from goldrush.internal_codec import pack
-from goldrush.jsonio import dumps_bytes
-from goldrush.wire import from_row
+from goldrush.events.codec import dumps_bytes, from_row, pack
 
 from .ingest import DeadLetter
 

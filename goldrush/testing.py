@@ -18,17 +18,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .dsl import Pattern
-from .durations import Duration
-from .events import parse_timestamp
-from .match import Match
-from .replay import ReplayResult, replay
+from goldrush.dsl import Pattern
+from goldrush.dsl.durations import Duration
+from goldrush.engine.replay import ReplayResult, replay
+from goldrush.events.envelope import parse_timestamp
+from goldrush.events.match import Match
 
 
 def _events(events: Iterable[Any] | str | Path) -> list[Any]:
     """Events from dicts, `Event`s or a JSONL file (lines that are not JSON are kept, to be rejected)."""
     if isinstance(events, str | Path):
-        from .jsonio import BadJSON, loads
+        from goldrush.events.codec import BadJSON, loads
 
         out: list[Any] = []
         with open(events, "rb") as f:
@@ -133,7 +133,7 @@ class PatternRun:
     def _known(self, pattern: str) -> None:
         names = [p.name for p in self.patterns]
         if pattern not in names:
-            from .checks import did_you_mean
+            from goldrush.explainer.checks import did_you_mean
 
             hint = did_you_mean(pattern, names)
             raise AssertionError(f"no pattern named {pattern!r} in this run"

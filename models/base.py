@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from goldrush.events import Event
+    from goldrush.events.envelope import Event
 
 STATE_VERSION = 1
 
@@ -26,12 +26,19 @@ class ModelError(ValueError):
     """Bad model name, parameter or state; the message names which."""
 
 
+def _unregistered(name: str) -> type[Stateful]:
+    raise ModelError(f"no model registry to look up {name!r}: import goldrush.models")
+
+
 class Stateful(ABC):
     """What every model shares: parameters, JSON-ready state, a registry name."""
 
     name: ClassVar[str]
     #: what the score means, one line, for docs and `goldrush models`
     meaning: ClassVar[str] = ""
+    #: model name → class for `from_state`; `goldrush.models.registry` installs its
+    #: `model_class` here, so that the interface does not import its own registry
+    lookup: ClassVar[Callable[[str], type[Stateful]]] = staticmethod(_unregistered)
 
     @abstractmethod
     def params(self) -> dict[str, Any]:
@@ -54,9 +61,7 @@ class Stateful(ABC):
             raise ModelError(f"not a model state: {str(state)[:80]!r}")
         if state.get("version") != STATE_VERSION:
             raise ModelError(f"model state version {state.get('version')!r} is not {STATE_VERSION}")
-        from .registry import model_class
-
-        klass = model_class(state["model"])
+        klass = Stateful.lookup(state["model"])
         if not issubclass(klass, cls):
             raise ModelError(f"state is for model {state['model']!r}, not a {cls.__name__}")
         model = klass(**state["params"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from goldrush.dsl import Clause, EventSpec, Metric, register_clause
-from goldrush.durations import Duration, format_seconds, to_seconds
+from goldrush.dsl.durations import Duration, format_seconds, to_seconds
 from goldrush.errors import PatternError
 
 from .base import EventModel, Model, ModelError, Stateful
@@ -105,9 +105,9 @@ class Anomaly(Clause):
 
     def compile(self, slot: int, compiled: Any) -> AnomalyOp:
         if self.metric is not None:
-            return AnomalyOp(slot, self, mid=compiled._metric(self.metric))
+            return AnomalyOp(slot, self, mid=compiled.add_metric(self.metric))
         events = make_model(self.model, **self.params).events
-        return AnomalyOp(slot, self, gids=tuple(compiled._spec(EventSpec(g)) for g in events))
+        return AnomalyOp(slot, self, gids=tuple(compiled.add_spec(EventSpec(g)) for g in events))
 
 
 def anomaly(metric: Metric | str | None = None, *, model: str = "anomaly_detection",

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..engine import Engine
-from ..jsonio import dumps_bytes, loads
-from ..progress import progress
-from ..replay import Rejected, feed, replay
+from goldrush.engine.engine import Engine
+from goldrush.engine.replay import Rejected, feed, replay
+from goldrush.events.codec import dumps_bytes, loads
+from goldrush.progress import progress
+
 from ..simulator import simulate
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..durations import Duration
-from ..events import parse_timestamp
-from ..replay import Rejected, feed
+from goldrush.dsl.durations import Duration
+from goldrush.engine.replay import Rejected, feed, read_jsonl
+from goldrush.events.envelope import parse_timestamp
+
 from .observer import Observer
 from .text import main_reason, spec_line, state_text, when
 from .watch import Watch
@@ -78,8 +79,6 @@ def run(obs: Observer, events: Iterable[Any] | str | Path) -> list[Rejected]:
 
 def _numbered(events: Iterable[Any] | str | Path, reject: Callable[[Rejected], None]) -> Iterable[tuple[int, Any]]:
     if isinstance(events, str | Path):
-        from ..replay_cli import read_jsonl
-
         with open(events, "rb") as f:
             yield from read_jsonl(f, reject)
         return
@@ -89,7 +88,7 @@ def _numbered(events: Iterable[Any] | str | Path, reject: Callable[[Rejected], N
 def document(obs: Observer, w: Watch, rejected: list[Rejected], tenant: str | None = None,
              key: dict[str, Any] | None = None, at: float | None = None) -> dict[str, Any]:
     """The JSON-ready explanation of one watched pattern."""
-    from ..checks import did_you_mean
+    from goldrush.explainer.checks import did_you_mean
 
     hint = None
     unseen = [s for c in w.clauses for s in c.specs if not s.seen and s.glob is not None]

@@ -7,9 +7,9 @@ import contextlib
 import json
 import sys
 
-from ..durations import option_seconds
-from ..events import InvalidEvent
-from ..loader import load_patterns
+from goldrush.dsl.durations import option_seconds
+from goldrush.dsl.loader import load_patterns
+from goldrush.events.envelope import InvalidEvent
 
 
 def key_option(text: str) -> tuple[str, str]:
