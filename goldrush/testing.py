@@ -10,6 +10,16 @@
 The patterns run through `replay` (the engine the worker runs), actions and policies
 included. A failed assertion is an `AssertionError` that lists what did happen and, when
 a pattern did not match, why not (`goldrush.explain`'s verdict and clause tallies).
+
+>>> from goldrush import F, Pattern, event, frequency
+>>> from goldrush.actions import AlgedonicAlert
+>>> burst = Pattern("burst", frequency(event("app.error"), (">=", 2), within="1m"),
+...                 action=AlgedonicAlert(severity="high"))
+>>> run = run_patterns(burst, [{"name": "app.error", "timestamp": t} for t in (0, 10)])
+>>> [m.timestamp for m in run.assert_matched("burst", count=1, at=10)]
+[10.0]
+>>> [a.params.severity for a in run.assert_actions("algedonic_alert", count=1)]
+['high']
 """
 
 from __future__ import annotations

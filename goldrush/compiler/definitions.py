@@ -12,7 +12,7 @@ serialised form, as in pattern files) and `key_by`. Cooldown and actions are
 left out: the cooldown deadline and policy state stay true of the world when
 they change. Anything that changes these ids for unchanged patterns (a new
 field in a clause's `to_dict`) resets every saved state on upgrade;
-`tests/test_definitions.py` pins one id so that this is never by accident.
+`tests/unit/test_definitions.py` pins one id so that this is never by accident.
 """
 
 from __future__ import annotations

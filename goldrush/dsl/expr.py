@@ -12,6 +12,12 @@ Node shapes:
     ("and", (n1, n2, ...)) / ("or", (...)) / ("not", n)
     ("isin", a, (m1, m2, ...))      membership
     ("exists", a)
+
+>>> from goldrush import F
+>>> (F.response_time_ms > 800) & F.route.isin(["/checkout", "/pay"])
+((F.response_time_ms > 800) & F.route.isin(['/checkout', '/pay']))
+>>> F["a.b"] * 2 >= F.limit
+((F['a.b'] * 2) >= F.limit)
 """
 
 from __future__ import annotations

@@ -319,7 +319,7 @@ class Engine:
 
     def _load_states(self, cp: CompiledPattern, snap: dict[str, Any], saved: list[Any]) -> list[KeyState] | None:
         """`cp`'s saved key states, or None when another definition of the pattern saved them
-        (goldrush/definitions.py): the pattern then starts fresh, counted in `states_reset`."""
+        (goldrush/compiler/definitions.py): the pattern then starts fresh, counted in `states_reset`."""
         definitions = snap.get("definitions")
         if definitions is not None:
             if definitions.get(cp.name) == cp.definition:

@@ -146,6 +146,13 @@ def replay(
     records their bound actions produced (policies applied); both are also
     attributes of the result. Events stamped more than `max_future` ahead of the wall
     clock are rejected (None: no limit), as the worker rejects them.
+
+    >>> from goldrush import F, Pattern, event, recent, replay
+    >>> p = Pattern("hot", recent(event("cpu", F.load > 0.9), within="1m"))
+    >>> result = replay([p], [{"name": "cpu", "timestamp": 5, "data": {"load": 0.95}},
+    ...                       {"name": "cpu", "timestamp": "oops"}])
+    >>> [(m.pattern, m.timestamp) for m in result], [r.code for r in result.rejected]
+    ([('hot', 5.0)], ['bad_timestamp'])
     """
     engine = Engine(patterns, allowed_lateness=allowed_lateness)
     rejected: list[Rejected] = []

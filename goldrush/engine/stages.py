@@ -9,7 +9,7 @@
   events of one key, in the tenant's processing order, and reports per event.
 
 Run together with every message delivered, they give exactly `replay`'s
-matches and actions (tests/test_stages.py checks that on random streams and
+matches and actions (tests/unit/test_stages.py checks that on random streams and
 deliveries). Both are pure: the Faust agents move their inputs and outputs.
 """
 

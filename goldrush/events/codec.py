@@ -131,7 +131,7 @@ def _json_default(value: Any) -> Any:
 
 def to_row(ev: Event) -> list[Any]:
     """The event without its tenant; the id is fixed here (derived once, at ingest, if absent).
-    A derived id travels as `[id]`: only ids the input carried are de-duplicated (goldrush/reorder.py)."""
+    A derived id travels as `[id]`: only ids the input carried are de-duplicated (goldrush/engine/reorder.py)."""
     event_id = ev.id
     return [ev.name, ev.timestamp, ev.source, ev.subsystem, event_id if ev._raw is None else [event_id], ev.data]
 

@@ -4,6 +4,12 @@ The patterns run exactly as in `replay` (same compiled set, reorder buffer and p
 one of them is watched (`observer.Observer`). The result says, per clause, what its
 event specs saw and why the rest were not selected, which matches happened with the
 events and clause states behind them, and, without a match, the nearest miss.
+
+>>> from goldrush import F, Pattern, event, frequency, explain
+>>> p = Pattern("burst", frequency(event("app.error", F.code >= 500), (">=", 3), within="1m"))
+>>> events = [{"name": "app.error", "timestamp": t, "data": {"code": c}} for t, c in [(0, 503), (5, 404)]]
+>>> explain([p], events, pattern="burst").reason
+'clause #1 (frequency) never held; nearest: count 1 (needs >= 3 in 1m) [tenant=default]'
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Hostile inputs through replay: never a traceback, every bad record rejected with its own
 reason, and other tenants' results unchanged (issue #16). The streaming counterpart is
-tests/test_hostile_worker.py; the decoder fuzz is tests/test_decoder_fuzz.py."""
+tests/kafka/test_hostile_worker.py; the decoder fuzz is tests/properties/test_decoder_fuzz.py."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_the_replay_command_survives_every_hostile_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "goldrush", "replay", str(src), "--actions",
                            "--rejected", str(rejected), "--late", str(late)],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1, proc.stderr  # 1: some lines were rejected (tests/test_cli.py)
+    assert proc.returncode == 1, proc.stderr  # 1: some lines were rejected (tests/e2e/test_cli.py)
     assert "Traceback" not in proc.stderr
     records = [json.loads(x) for x in rejected.read_text().splitlines()]
     assert sorted(r["code"] for r in records) == sorted(code for _, _, code in messages if code)

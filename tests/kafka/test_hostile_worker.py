@@ -1,6 +1,6 @@
 """Hostile inputs against a running worker on the embedded broker (issue #16): each bad record
 is dead-lettered with its own reason, the worker survives it and a restart, and other tenants
-get their matches and actions exactly once. Replay's counterpart: tests/test_hostile_replay.py."""
+get their matches and actions exactly once. Replay's counterpart: tests/e2e/test_hostile_replay.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One wording for records in tail, the demo and the web dashboard (goldrush/record_text.py)."""
+"""One wording for records in tail, the demo and the web dashboard (goldrush/actions/text.py)."""
 
 from __future__ import annotations
 
