@@ -140,12 +140,12 @@ class AnomalyOp:
         self.within, self.forget = clause.within, clause.forget
         self.numeric = mid is not None
 
-    def plan(self, spec_hit: set[int], metric_hit: set[int]) -> tuple[bool, bool]:
-        """(name makes the pattern relevant, name updates this operator)."""
+    def plan(self, spec_hit: set[int], metric_hit: set[int]) -> tuple[bool, AnomalyOp | None]:
+        """(name makes the pattern relevant, the operator to update for it): `goldrush.operators.base.Operator`."""
         if self.numeric:
-            return False, self.mid in metric_hit
+            return False, self if self.mid in metric_hit else None
         hit = bool(spec_hit.intersection(self.gids))
-        return hit, hit
+        return hit, self if hit else None
 
     def new_state(self) -> AnomalyState:
         return AnomalyState()

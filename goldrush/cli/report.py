@@ -96,7 +96,7 @@ def _key_of(m: dict[str, Any]) -> str:
 
 def _threshold(op: Any, kind: str) -> tuple[float | None, str]:
     if kind == "frequency":
-        from goldrush.compiler.operators import COUNT_OPS
+        from goldrush.operators import COUNT_OPS
 
         sign = next(k for k, f in COUNT_OPS.items() if f is op.compare)
         return float(op.n), f"holds when count {sign} {op.n:g}"

@@ -15,24 +15,19 @@ from typing import Any, NamedTuple
 
 from goldrush.compiler.codegen import Predicate, compile_predicate
 from goldrush.compiler.definitions import definition_id
-from goldrush.compiler.operators import ConcurrentOp, FrequencyOp, RecentOp, SequenceOp, TrendOp
 from goldrush.compiler.runtime import get_path, glob_matcher
 from goldrush.compiler.simplify import reduce
 from goldrush.compiler.threevalued import MISSING
 from goldrush.dsl import (
     KEY_ATTRIBUTES,
-    Concurrent,
     EventSpec,
-    Frequency,
     Metric,
     Pattern,
-    Recent,
-    Sequence,
-    Trend,
 )
 from goldrush.dsl.expr import Node
 from goldrush.errors import PatternError
 from goldrush.events.envelope import Event, canonical_json
+from goldrush.operators import BUILDERS
 
 MAX_CACHED_NAMES = 65536
 
@@ -107,10 +102,10 @@ class CompiledPattern:
         self.key_by = pattern.key_by
         self.key = _key_function(pattern.key_by)
         self.ops = ops  # in clause order; op.slot is the clause index
-        self.sequence: SequenceOp | None = next((o for o in ops if isinstance(o, SequenceOp)), None)
+        self.sequence: Any = next((o for o in ops if getattr(o, "instantaneous", False)), None)
         # Cheap clauses first: the conjunction short-circuits, so a slope is
         # fitted only when everything else already holds.
-        self.durative = sorted((o for o in ops if not isinstance(o, SequenceOp)), key=lambda o: o.cost)
+        self.durative = sorted((o for o in ops if o is not self.sequence), key=lambda o: o.cost)
         self.metric_ids = metric_ids
         self.cooldown = pattern.cooldown
         self.tenant_key = pattern.key_by == ("tenant",)
@@ -193,28 +188,17 @@ class CompiledSet:
         ops: list[Any] = []
         metric_ids: list[int] = []
         for slot, clause in enumerate(pattern.clauses):
-            if isinstance(clause, Sequence):
-                ops.append(SequenceOp(slot, tuple(self.add_spec(s) for s in clause.steps),
-                                      tuple(s.within for s in clause.steps), clause.within, clause.strict))
-            elif isinstance(clause, Concurrent):
-                ops.append(ConcurrentOp(slot, tuple(self.add_spec(s) for s in clause.specs_), clause.within))
-            elif isinstance(clause, Frequency):
-                ops.append(FrequencyOp(slot, self.add_spec(clause.spec), clause.count, clause.within))
-            elif isinstance(clause, Recent):
-                ops.append(RecentOp(slot, self.add_spec(clause.spec), clause.within))
-            elif isinstance(clause, Trend):
-                mid = self.add_metric(clause.metric)
-                metric_ids.append(mid)
-                ops.append(TrendOp(slot, mid, clause.direction, clause.duration,
-                                   clause.confidence, clause.min_samples))
-            else:
-                build = getattr(clause, "compile", None)
+            build = BUILDERS.get(clause.op)
+            if build is None:
+                build = getattr(clause, "compile", None)  # a plug-in clause builds its own operator
                 if build is None:
                     raise PatternError(f"operator {clause.op!r} cannot be compiled",
                                        pattern=pattern.name, clause=f"#{slot + 1} ({clause.op})")
                 op = build(slot, self)
-                ops.append(op)
-                metric_ids.extend(getattr(op, "metric_ids", ()))
+            else:
+                op = build(clause, slot, self)
+            ops.append(op)
+            metric_ids.extend(getattr(op, "metric_ids", ()))
         return CompiledPattern(index, pattern, ops, tuple(dict.fromkeys(metric_ids)))
 
     # -- per-name plans ------------------------------------------------------
@@ -234,27 +218,10 @@ class CompiledSet:
             updates = []
             by_name = False
             for op in cp.ops:
-                if isinstance(op, ConcurrentOp):
-                    positions = tuple(i for i, g in enumerate(op.gids) if g in spec_hit)
-                    if positions:
-                        by_name = True
-                        updates.append(op.for_positions(positions))
-                elif isinstance(op, SequenceOp):
-                    if spec_hit.intersection(op.gids):
-                        by_name = True
-                        updates.append(op)
-                elif isinstance(op, FrequencyOp | RecentOp):
-                    if op.gid in spec_hit:
-                        by_name = True
-                        updates.append(op)
-                elif isinstance(op, TrendOp):
-                    if op.mid in metric_hit:
-                        updates.append(op)
-                else:
-                    relevant, update = op.plan(spec_hit, metric_hit)
-                    by_name = by_name or relevant
-                    if update:
-                        updates.append(op)
+                relevant, update = op.plan(spec_hit, metric_hit)
+                by_name = by_name or relevant
+                if update is not None:
+                    updates.append(update)
             mids = tuple(m for m in cp.metric_ids if m in metric_hit)
             if by_name or mids:
                 candidates.append(Candidate(cp, by_name, mids, tuple(updates)))

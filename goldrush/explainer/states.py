@@ -17,7 +17,8 @@ import numpy as np
 from scipy.special import stdtr
 
 from goldrush.compiler.compiled import CompiledPattern, CompiledSet
-from goldrush.compiler.operators import (
+from goldrush.dsl.expr import render
+from goldrush.operators import (
     COUNT_OPS,
     ConcurrentOp,
     FrequencyOp,
@@ -25,8 +26,7 @@ from goldrush.compiler.operators import (
     SequenceOp,
     TrendOp,
 )
-from goldrush.compiler.trendstat import slope_confidence
-from goldrush.dsl.expr import render
+from goldrush.operators.trendstat import slope_confidence
 
 
 def spec_text(compiled: CompiledSet, gid: int) -> str:

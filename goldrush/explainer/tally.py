@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from goldrush.compiler.compiled import CompiledPattern, CompiledSet
-from goldrush.compiler.operators import ConcurrentOp, FrequencyOp, RecentOp, SequenceOp, TrendOp
 from goldrush.compiler.runtime import get_path
 from goldrush.compiler.threevalued import MISSING, NUMBER_TYPES
 from goldrush.dsl import clause_label
 from goldrush.events.envelope import Event
+from goldrush.operators import ConcurrentOp, FrequencyOp, RecentOp, SequenceOp, TrendOp
 
 from .diagnose import Reason, problem_of
 from .states import spec_text

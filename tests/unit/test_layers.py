@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {"goldrush": "goldrush", "models": "goldrush.models", "agents": "goldrush.agents",
            "patterns": "goldrush.patterns"}
 #: low to high: a module may import its own layer and those below it only
-LAYERS = ("dsl", "events", "compiler", "actions", "engine", "explainer", "kafka", "cli")
-CORE = LAYERS[:5]
+LAYERS = ("dsl", "events", "operators", "compiler", "actions", "engine", "explainer", "kafka", "cli")
+CORE = LAYERS[:6]
 
 
 def _modules() -> dict[str, Path]:
