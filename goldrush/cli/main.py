@@ -139,7 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    _add_replay(sub)
+    _add_check(sub)
+    _add_simulate(sub)
+    _add_broker(sub)
+    _add_schema(sub)
+    _add_bench(sub)
+    for register in _EXTENSIONS:
+        register(sub)
+    return show_defaults(parser)
 
+
+def _add_replay(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="back-test patterns on recorded events (JSONL), no Kafka")
     p.add_argument("patterns", nargs="?", default=None,
                    help=f"a .py/.json file or dotted module (default {DEFAULT_PATTERNS}); "
@@ -160,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the series each frequency/trend/anomaly clause evaluated")
     p.set_defaults(handler=_replay)
 
+
+def _add_check(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="compile patterns and show what they compiled to")
     p.add_argument("patterns", nargs="?", default=None,
                    help=f"a .py/.json file or dotted module (default {DEFAULT_PATTERNS})")
@@ -169,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_arguments(p)
     p.set_defaults(handler=_check)
 
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="generate realistic VSM events whose scenarios make patterns fire")
     p.add_argument("--scenario", default="mixed",
                    choices=["normal", "variety_imbalance", "oscillation", "cascade", "opportunity", "mixed"],
@@ -190,11 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stamp events from now and pace them at --rate per wall-clock second (live feeds)")
     p.set_defaults(handler=_simulate)
 
+
+def _add_broker(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker in the foreground")
     p.add_argument("--port", type=port_number, default=9092, help="port to listen on")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (and to advertise to clients)")
     p.set_defaults(handler=_broker)
 
+
+def _add_schema(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schema", help="print a JSON schema for consumers")
     p.add_argument("what", choices=["actions", "matches", "events"],
                    help="actions and matches: the records goldrush publishes; events: what producers send")
@@ -202,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="events: the catalogue and the envelope's JSON Schema as JSON (default: text)")
     p.set_defaults(handler=_schema)
 
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (figures for notes and the README; never tests)")
     bench = p.add_subparsers(dest="bench", metavar="BENCH")
     bench.required = True
@@ -232,10 +253,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--samples", type=positive_int, default=200_000, help="samples (or events) each model reads")
     b.add_argument("--repeat", type=positive_int, default=3, help="runs per model; the best is kept")
     b.set_defaults(handler=_bench_models)
-
-    for register in _EXTENSIONS:
-        register(sub)
-    return show_defaults(parser)
 
 
 def _bench_replay(args: argparse.Namespace) -> int:
