@@ -13,7 +13,7 @@ from typing import Any
 
 from goldrush.compiler.runtime import glob_matcher
 from goldrush.dsl import KEY_ATTRIBUTES
-from goldrush.events.envelope import _kind
+from goldrush.events.envelope import Event, InvalidEvent, _kind, decode
 
 VALUES_KEPT = 12  # distinct string values remembered per field (enumerations, for "did you mean")
 
@@ -114,8 +114,6 @@ class Catalogue:
     @classmethod
     def from_events(cls, events: Iterable[Any]) -> Catalogue:
         """What a sample of events (envelope dicts or `Event`s) actually carries; invalid ones are skipped."""
-        from goldrush.events.envelope import Event, InvalidEvent, decode
-
         cat = cls((), source="the sample")
         for obj in events:
             try:

@@ -31,15 +31,16 @@ from typing import Any
 from goldrush.dsl import Pattern
 from goldrush.dsl.durations import Duration
 from goldrush.engine.replay import ReplayResult, replay
+from goldrush.events.codec import BadJSON, loads
 from goldrush.events.envelope import parse_timestamp
 from goldrush.events.match import Match
+from goldrush.explainer import explain
+from goldrush.explainer.checks import did_you_mean
 
 
 def _events(events: Iterable[Any] | str | Path) -> list[Any]:
     """Events from dicts, `Event`s or a JSONL file (lines that are not JSON are kept, to be rejected)."""
     if isinstance(events, str | Path):
-        from goldrush.events.codec import BadJSON, loads
-
         out: list[Any] = []
         with open(events, "rb") as f:
             for lineno, line in enumerate(f, 1):
@@ -129,8 +130,6 @@ class PatternRun:
 
     def explain(self, pattern: str, **narrowing: Any) -> Any:
         """`goldrush.explain` over the same events."""
-        from .explainer import explain
-
         return explain(self.patterns, self.events, pattern=pattern, allowed_lateness=self.allowed_lateness,
                        **narrowing)
 
@@ -143,8 +142,6 @@ class PatternRun:
     def _known(self, pattern: str) -> None:
         names = [p.name for p in self.patterns]
         if pattern not in names:
-            from goldrush.explainer.checks import did_you_mean
-
             hint = did_you_mean(pattern, names)
             raise AssertionError(f"no pattern named {pattern!r} in this run"
                                  + (f"; did you mean {hint}?" if hint else f" (patterns: {', '.join(names)})"))

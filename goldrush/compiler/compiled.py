@@ -24,7 +24,7 @@ from goldrush.dsl import (
     Metric,
     Pattern,
 )
-from goldrush.dsl.expr import Node
+from goldrush.dsl.expr import Node, render
 from goldrush.errors import PatternError
 from goldrush.events.envelope import Event, canonical_json
 from goldrush.operators import BUILDERS
@@ -232,8 +232,6 @@ class CompiledSet:
 
     def describe(self) -> dict[str, Any]:
         """What the set compiled to, for `goldrush check`."""
-        from goldrush.dsl.expr import render
-
         return {
             "predicates": [
                 {"id": s.gid, "event": s.glob, "where": None if s.node is None else render(s.node),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from goldrush.dsl.actions import action_from_dict, check_actions
 from goldrush.dsl.clauses import (
     CLAUSE_TYPES,
     KEY_ATTRIBUTES,
@@ -78,8 +79,6 @@ class Pattern:
             actions = tuple(action)
         else:
             actions = (action,)
-        from goldrush.dsl.actions import check_actions
-
         try:
             actions = check_actions(actions, keys)
         except PatternError as exc:
@@ -103,8 +102,6 @@ class Pattern:
 
     def with_actions(self, *actions: Any) -> Pattern:
         """The same pattern with these actions instead (built-ins stay untouched)."""
-        from goldrush.dsl.actions import check_actions
-
         try:
             return self._copy(actions=check_actions(tuple(actions), self.key_by))
         except PatternError as exc:
@@ -150,8 +147,6 @@ class Pattern:
                 raise PatternError(f"malformed {op} clause: {exc}", pattern=d["name"], clause=f"#{i} ({op})") from None
         actions = None
         if d.get("actions"):
-            from goldrush.dsl.actions import action_from_dict
-
             actions = [action_from_dict(a) for a in d["actions"]]
         return cls(d["name"], *clauses, key_by=tuple(d.get("key_by", ("tenant",))),
                    cooldown=d.get("cooldown"), action=actions, description=d.get("description", ""))

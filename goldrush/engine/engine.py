@@ -20,7 +20,7 @@ from goldrush.compiler.threevalued import MISSING, NUMBER_TYPES
 from goldrush.dsl import Pattern
 from goldrush.dsl.durations import Duration, to_seconds
 from goldrush.engine.reorder import LATE, ReorderBuffer
-from goldrush.events.envelope import Event
+from goldrush.events.envelope import Event, decode
 from goldrush.events.match import Match
 
 SWEEP_EVERY = 65536  # processed events between sweeps of idle key state
@@ -354,8 +354,6 @@ class Engine:
 
     def restore_tenant(self, tenant: str, snap: dict[str, Any]) -> None:
         """Replace what the engine knows of `tenant` by a snapshot (patterns matched by name)."""
-        from goldrush.events.envelope import decode
-
         self.unload_tenant(tenant)
         per_pattern: list[dict[Any, KeyState]] = [{} for _ in self.compiled.patterns]
         for cp in self.compiled.patterns:

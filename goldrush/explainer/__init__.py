@@ -22,6 +22,7 @@ from typing import Any
 from goldrush.dsl.durations import Duration
 from goldrush.engine.replay import Rejected, feed, read_jsonl
 from goldrush.events.envelope import parse_timestamp
+from goldrush.explainer.checks import did_you_mean
 
 from .observer import Observer
 from .text import main_reason, spec_line, state_text, when
@@ -94,8 +95,6 @@ def _numbered(events: Iterable[Any] | str | Path, reject: Callable[[Rejected], N
 def document(obs: Observer, w: Watch, rejected: list[Rejected], tenant: str | None = None,
              key: dict[str, Any] | None = None, at: float | None = None) -> dict[str, Any]:
     """The JSON-ready explanation of one watched pattern."""
-    from goldrush.explainer.checks import did_you_mean
-
     hint = None
     unseen = [s for c in w.clauses for s in c.specs if not s.seen and s.glob is not None]
     for spec in unseen:

@@ -17,6 +17,7 @@ from typing import Any
 from goldrush.engine.engine import Engine, KeyState
 from goldrush.events.envelope import Event
 from goldrush.events.match import Match
+from goldrush.explainer.checks import did_you_mean
 
 from .watch import Watch
 
@@ -32,8 +33,6 @@ class Observer(Engine):
         names = list(by_name) if watch is None else list(watch)
         for name in names:
             if name not in by_name:
-                from goldrush.explainer.checks import did_you_mean
-
                 hint = did_you_mean(name, by_name)
                 raise KeyError(f"no pattern named {name!r}" + (f"; did you mean {hint}?" if hint else "")
                                + f" (loaded: {', '.join(by_name)})")

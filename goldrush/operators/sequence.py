@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from goldrush.events.envelope import decode
 from goldrush.operators.base import builds
 
 
@@ -117,8 +118,6 @@ class SequenceOp:
         return [[p.k, p.first, p.last, [e.to_dict() for e in p.events()]] for p in st]
 
     def load(self, data: Any) -> list[Partial]:
-        from goldrush.events.envelope import decode
-
         out = []
         for k, first, last, events in data:
             chain: tuple = ()
