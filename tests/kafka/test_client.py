@@ -65,7 +65,8 @@ def test_single_events_are_sent_as_objects(broker):
     assert json.loads(msg.value) == {"name": "x", "timestamp": 1.0, "tenant": "default", "id": "e1", "data": {}}
 
 
-def test_action_consumer_types_and_deduplicates(broker):
+def test_action_consumer_types_and_deduplicates(fresh_broker):
+    broker = fresh_broker  # its own topics: other tests publish actions on the session broker
     events = [{"name": "vsm_core.algedonic.signal", "timestamp": 10 * i, "tenant": "t"} for i in range(12)]
     result = replay(ALL, events, actions=True)
     (action,) = result
