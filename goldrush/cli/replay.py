@@ -16,6 +16,7 @@ from goldrush.dsl.loader import load_patterns
 from goldrush.engine.engine import Engine
 from goldrush.engine.replay import Rejected, feed, read_jsonl
 from goldrush.events.codec import ORIGINAL_BYTES, bounded_original, dumps
+from goldrush.explainer import Observer
 from goldrush.progress import count_lines, progress
 
 
@@ -63,12 +64,7 @@ def run_replay(args: argparse.Namespace) -> int:
     patterns = load_patterns(patterns_spec)
     lateness = option_seconds(args.lateness, what="--lateness", allow_zero=True)
     report = getattr(args, "report", None)
-    if report:  # the engine itself, with every pattern watched for the plots (same matches)
-        from goldrush.explainer import Observer
-
-        engine: Engine = Observer(patterns, allowed_lateness=lateness, keep_series=True)
-    else:
-        engine = Engine(patterns, allowed_lateness=lateness)
+    engine = _engine(patterns, lateness, bool(report))
     matches: Counter[str] = Counter()
     actions: Counter[str] = Counter()
     reported_actions: list[Any] = []  # kept only for --report
@@ -125,17 +121,28 @@ def run_replay(args: argparse.Namespace) -> int:
     _summary(events, rejected, late, engine.stats["duplicates"], [p.name for p in patterns], matches,
              engine.suppressed, reasons)
     if args.actions:
-        held = {k: v for k, v in engine.policies.stats.items() if not k.startswith("emitted_")}
-        print(f"actions: {sum(actions.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(actions.items())),
-              file=sys.stderr)
-        if held:
-            print("held back by policy: " + ", ".join(f"{k}: {v}" for k, v in sorted(held.items())), file=sys.stderr)
+        _action_summary(engine, actions)
     if report:
         from goldrush.cli.report import write_report
 
         write_report(report, engine, patterns, rejected, reported_actions, reasons)  # type: ignore[arg-type]
         print(f"report: {report}", file=sys.stderr)
     return exit_status(len(rejected))
+
+
+def _engine(patterns: list[Any], lateness: float, report: bool) -> Engine:
+    """With --report, the engine itself with every pattern watched for the plots (same matches)."""
+    if report:
+        return Observer(patterns, allowed_lateness=lateness, keep_series=True)
+    return Engine(patterns, allowed_lateness=lateness)
+
+
+def _action_summary(engine: Engine, actions: Counter[str]) -> None:
+    held = {k: v for k, v in engine.policies.stats.items() if not k.startswith("emitted_")}
+    print(f"actions: {sum(actions.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(actions.items())),
+          file=sys.stderr)
+    if held:
+        print("held back by policy: " + ", ".join(f"{k}: {v}" for k, v in sorted(held.items())), file=sys.stderr)
 
 
 def _summary(events: int, rejected: Rejections, late: int, duplicates: int, names: list[str], matches: Counter,
