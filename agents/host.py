@@ -14,10 +14,10 @@ from typing import Any
 
 from goldrush.compiler.compiled import CompiledSet
 from goldrush.compiler.keygroups import KeyGroup
-from goldrush.dsl.loader import load_patterns
 from goldrush.engine.stages import KeyStage, TenantStage
 from goldrush.events.codec import from_row, unpack
 from goldrush.events.envelope import Event
+from goldrush.loader import load_patterns
 
 from .config import WorkerConfig
 from .key_expiry import KeyIndex

@@ -161,7 +161,7 @@ async def to_kafka(events: Iterator[dict[str, Any]], bootstrap: str, topic: str,
     import asyncio
     import time
 
-    from goldrush.kafka.client import EventProducer
+    from .client import EventProducer
 
     routed = topic == "by-subsystem"
     producers: dict[str, EventProducer] = {}

@@ -38,7 +38,7 @@ async def _prepare(bootstrap: str, topic: str, events: list[dict], batch: int) -
     A message mixing tenants under one tenant's key would spread every tenant
     over all partitions, and the worker would see most events out of order (late).
     """
-    from goldrush.kafka.client import EventProducer
+    from goldrush.client import EventProducer
 
     async with EventProducer(bootstrap, topic=topic, batch=batch, linger_ms=20, max_batch_size=1 << 20,
                              max_request_size=8 << 20) as producer:
@@ -98,7 +98,7 @@ async def _latency(bootstrap: str, rate: float, seconds: float, lateness: str) -
     """Cascades injected into a steady background stream; seconds from the completing event to its alert."""
     from aiokafka import AIOKafkaConsumer
 
-    from goldrush.kafka.client import EventProducer
+    from goldrush.client import EventProducer
 
     proc, port = _start_worker(bootstrap, "lat-events", f"bench-lat-{lateness}", lateness)
     # A short fetch wait: tansu holds a fetch for all of it, which would be measured as the worker's latency.

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from goldrush.events.envelope import decode
+from goldrush.events import decode
 from goldrush.models.base import EventModel, Model
 from goldrush.models.registry import make_model, model_names
 from goldrush.progress import progress

@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from goldrush.engine.engine import Engine
-from goldrush.engine.replay import Rejected, feed, replay
-from goldrush.events.codec import dumps_bytes, loads
-from goldrush.progress import progress
-
+from ..engine import Engine
+from ..engine.replay import Rejected, feed, replay
+from ..events.codec import dumps_bytes, loads
+from ..progress import progress
 from ..simulator import simulate
 
 

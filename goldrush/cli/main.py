@@ -20,10 +20,10 @@ from goldrush.cli.args import (
     positive_int,
 )
 from goldrush.cli.help import show_defaults
-from goldrush.dsl.loader import DEFAULT_PATTERNS
 from goldrush.errors import PatternError
 from goldrush.events.envelope import DEFAULT_MAX_FUTURE
 from goldrush.events.topics import DEFAULT_SOURCE, default_broker
+from goldrush.loader import DEFAULT_PATTERNS
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -37,7 +37,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from goldrush.cli.check import findings_for, print_findings
     from goldrush.compiler.compiled import CompiledSet
-    from goldrush.dsl.loader import load_patterns
+    from goldrush.loader import load_patterns
 
     patterns = load_patterns(args.patterns)
     compiled = CompiledSet(patterns)

@@ -12,11 +12,11 @@ from typing import IO, Any
 from goldrush.cli.rejects import exit_status, replay_rejected
 from goldrush.cli.replay_reasons import Tee, reasons_of, zero_match_reasons
 from goldrush.dsl.durations import option_seconds
-from goldrush.dsl.loader import load_patterns
 from goldrush.engine.engine import Engine
 from goldrush.engine.replay import Rejected, feed, read_jsonl
 from goldrush.events.codec import ORIGINAL_BYTES, bounded_original, dumps
 from goldrush.explainer import Observer
+from goldrush.loader import load_patterns
 from goldrush.progress import count_lines, progress
 
 

@@ -8,8 +8,8 @@ import json
 import sys
 
 from goldrush.dsl.durations import option_seconds
-from goldrush.dsl.loader import load_patterns
 from goldrush.events.envelope import InvalidEvent
+from goldrush.loader import load_patterns
 
 
 def key_option(text: str) -> tuple[str, str]:

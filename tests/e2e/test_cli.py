@@ -147,7 +147,7 @@ def test_a_worker_started_with_another_partition_count_than_its_state_says_so(br
 def test_the_worker_says_what_it_runs_when_it_starts(tmp_path):
     """At the default (quiet) log level the worker's first line names its broker, patterns, key
     stage, lateness, sources and web address. Built, not started: no broker needed."""
-    from goldrush.dsl.loader import load_patterns
+    from goldrush.loader import load_patterns
 
     code = ("from goldrush.agents.app import build_app; from goldrush.agents.config import WorkerConfig; "
             "from goldrush.agents.worker import banner; "

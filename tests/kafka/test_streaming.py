@@ -260,7 +260,7 @@ PATTERNS = [
 def test_non_finite_values_survive_the_internal_hops(fresh_broker, tmp_path):
     """NaN is a value, not null (SEMANTICS §2: `exists()` is TRUE for NaN): it must reach both
     stages unchanged. orjson, which Faust and the hot paths use, writes it as null."""
-    from goldrush.dsl.loader import load_patterns
+    from goldrush.loader import load_patterns
 
     (tmp_path / "nan_patterns.py").write_text(NAN_PATTERNS)
     spec = str(tmp_path / "nan_patterns.py")

@@ -292,7 +292,7 @@ def test_a_pattern_edited_between_restarts_starts_fresh_and_the_others_keep_thei
     """Editing a pattern and restarting the worker is routine. The changelog still holds the old
     definition's state under the pattern's name: it must not be loaded into the new operators (the
     tenant stage failed on every restore), while unchanged patterns resume where they were."""
-    from goldrush.dsl.loader import load_patterns
+    from goldrush.loader import load_patterns
 
     old, new = tmp_path / "patterns_v1.py", tmp_path / "patterns_v2.py"
     old.write_text(EDITED_PATTERNS.format(burst='frequency(event("x"), count=(">=", 3), within="1m")'))

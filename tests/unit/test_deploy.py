@@ -18,7 +18,7 @@ import yaml
 
 from goldrush.agents.metrics import CATALOGUE, HISTOGRAMS
 from goldrush.cli.main import build_parser
-from goldrush.dsl.loader import load_patterns
+from goldrush.loader import load_patterns
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

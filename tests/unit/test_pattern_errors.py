@@ -99,7 +99,7 @@ def test_a_broken_pattern_file_is_named_with_the_line(tmp_path, name, text, frag
     import subprocess
     import sys
 
-    from goldrush.dsl.loader import load_patterns
+    from goldrush.loader import load_patterns
 
     path = tmp_path / name
     path.write_text(text)

@@ -10,8 +10,8 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from goldrush.dsl.pattern import Pattern
-from goldrush.errors import PatternError
+from .dsl import Pattern
+from .errors import PatternError
 
 DEFAULT_PATTERNS = "goldrush.patterns"
 
