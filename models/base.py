@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 if TYPE_CHECKING:
-    from goldrush.events.envelope import Event
+    from goldrush.events import Event
 
 STATE_VERSION = 1
 
