@@ -7,6 +7,7 @@ from typing import Any
 
 from goldrush.dsl.actions import action_from_dict, check_actions
 from goldrush.dsl.clauses import (
+    CLAUSE_PLUGINS,
     CLAUSE_TYPES,
     KEY_ATTRIBUTES,
     Clause,
@@ -140,7 +141,9 @@ class Pattern:
         for i, c in enumerate(d.get("clauses", []), 1):
             op = c.get("op") if isinstance(c, dict) else None
             if not load_clause_plugin(op):
-                raise PatternError(f"unknown operator {op!r}", pattern=d["name"], clause=f"#{i}")
+                raise PatternError(f"unknown operator {op!r} (clause kinds of other packages are found through "
+                                   f"the {CLAUSE_PLUGINS!r} entry points: is the package installed?)",
+                                   pattern=d["name"], clause=f"#{i}")
             try:
                 clauses.append(CLAUSE_TYPES[op].from_dict(c))  # type: ignore[attr-defined]
             except (KeyError, TypeError) as exc:

@@ -60,7 +60,8 @@ def test_an_unreachable_broker_makes_the_worker_unready_and_an_emptied_one_makes
             await send_raw(replacement.bootstrap, [json.dumps(e).encode() for e in good_events("after")])
             return await collect(replacement.bootstrap, (ACTIONS["algedonic_alert"],), 1, timeout=60)
 
-        assert [a["tenant"] for a in asyncio.run(second())] == ["after"]
+        # the cascade alerts twice (failure_cascade, cascading_failure_model): one or both may have come
+        assert {a["tenant"] for a in asyncio.run(second())} == {"after"}
     finally:
         for proc in (worker, fresh):
             if proc is not None:
