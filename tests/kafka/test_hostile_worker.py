@@ -59,7 +59,7 @@ def test_hostile_records_are_dead_lettered_and_the_worker_survives_them_and_a_re
     two_mb = next(d for d in dead if d["code"] == "too_large")
     assert two_mb["original_bytes"] == 2_000_000 and two_mb["original_truncated"]
     good_out = [r for r in out if r.get("tenant") == "good"]
-    assert sorted(r.get("match_id") or r["action_id"] for r in good_out) == sorted(
+    assert sorted(r.get("action_id") or r["match_id"] for r in good_out) == sorted(  # actions carry match_id too
         [m.match_id for m in expected.matches] + [a.action_id for a in expected.actions])  # once each
     assert any(r.get("tenant") == "buffered\x00ghost" for r in out)  # evaluated like any tenant
     assert [a["tenant"] for a in alerts if a["tenant"] == "after"] == ["after"]
