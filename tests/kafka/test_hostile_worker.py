@@ -11,11 +11,15 @@ import signal
 from goldrush import replay
 from goldrush.events.topics import ACTIONS, DEADLETTER, MATCHES
 from goldrush.patterns import ALL
-from tests.support.hostile import duplicated, good_events, hostile_messages
+from tests.support.hostile import FAILURE, T0, duplicated, good_events, hostile_messages
 from tests.support.worker import collect, http_get, send_raw, start_worker, stop, wait_ready
 
 TWO_MB_NOT_UTF8 = b"\xff" * 2_000_000
 
+
+# two more failures of the tenant named like a mark: with the hostile one, a cascade that must match
+GHOST_CASCADE = [json.dumps({"name": FAILURE, "timestamp": T0 + i, "tenant": "buffered\x00ghost",
+                             "data": {"service": f"ghost{i}"}}).encode() for i in (1, 2)]
 
 def test_hostile_records_are_dead_lettered_and_the_worker_survives_them_and_a_restart(fresh_broker, tmp_path):
     messages = hostile_messages()
@@ -27,7 +31,7 @@ def test_hostile_records_are_dead_lettered_and_the_worker_survives_them_and_a_re
     try:
         async def first_run():
             await wait_ready(worker)
-            await send_raw(bootstrap, [raw for _, raw, _ in messages] + [TWO_MB_NOT_UTF8]
+            await send_raw(bootstrap, [raw for _, raw, _ in messages] + GHOST_CASCADE + [TWO_MB_NOT_UTF8]
                            + [json.dumps(e).encode() for e in duplicated(good)])
             dead = await collect(bootstrap, (DEADLETTER,), len(expected_codes), timeout=120)
             out = await collect(bootstrap, (MATCHES, *ACTIONS.values()), 99, timeout=15)
