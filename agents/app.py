@@ -1,13 +1,13 @@
 """The Faust app: ingest → tenant stage → (key stage →) output topics.
 
-Flow (ARCHITECTURE.md):
+Flow (docs/architecture.md):
 - `ingest` decodes the source topics, dead-letters what is not an event, and
   forwards events grouped by tenant to `<app_id>-engine-in`, keyed by tenant.
   It reads the sources with a plain aiokafka consumer in its own group
   (agents/source_consumer.py); the stages below are Faust agents.
 - `evaluate` (tenant stage) reorders, finds late events, evaluates the patterns
   keyed by the tenant alone, and hands every event a finer `key_by` needs to
-  `<app_id>-keyed`, keyed by that key (goldrush/stages.py). Partitioning by
+  `<app_id>-keyed`, keyed by that key (goldrush/engine/stages.py). Partitioning by
   tenant keeps each tenant's reorder buffer and watermark on one worker, as in replay.
 - `evaluate_keyed` (key stage) evaluates each key group on the worker that owns
   the key, publishes its matches and reports per event to `<app_id>-verdicts`,
@@ -38,14 +38,12 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
-from goldrush.compiler import canonical_key
-from goldrush.events import Event, future_limit
-from goldrush.gctune import THROUGHPUT_THRESHOLDS
-from goldrush.internal_codec import pack, unpack
-from goldrush.jsonio import dumps_bytes
-from goldrush.keygroups import partition_key
-from goldrush.topics import ACTIONS, DEADLETTER, LATE, MATCHES
-from goldrush.wire import from_row, to_row
+from goldrush.compiler.compiled import canonical_key
+from goldrush.compiler.keygroups import partition_key
+from goldrush.engine.gctune import THROUGHPUT_THRESHOLDS
+from goldrush.events.codec import dumps_bytes, from_row, pack, to_row, unpack
+from goldrush.events.envelope import Event, future_limit
+from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 from .broker_watch import BrokerWatch
 from .config import WorkerConfig
@@ -170,7 +168,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         await app.producer.send(topic, key, value, None, None, None)
 
     # Snapshots are stored in our own encoding: Faust's codec (orjson) writes NaN and
-    # ±inf as null, and a restored state must equal the one written (goldrush/internal_codec.py).
+    # ±inf as null, and a restored state must equal the one written (goldrush/events/codec.py).
     snapshot_table = {"partitions": cfg.partitions, "value_type": bytes}  # bytes: the "raw" codec
     state = app.Table("tenant-state", **snapshot_table)
     stage, keys = host.stage, host.keys

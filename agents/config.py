@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from goldrush.events import DEFAULT_MAX_FUTURE
-from goldrush.topics import SOURCE_TOPICS, default_broker
+from goldrush.events.envelope import DEFAULT_MAX_FUTURE
+from goldrush.events.topics import SOURCE_TOPICS, default_broker
 
 
 class WorkerConfig(BaseModel):

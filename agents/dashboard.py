@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 
-from goldrush.record_text import action_detail, iso_time, key_text
+from goldrush.actions.text import action_detail, iso_time, key_text
 
 from .metrics import Metrics
 from .series import label_value

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from goldrush.compiler import CompiledPattern
-from goldrush.engine import Engine
+from goldrush.compiler.compiled import CompiledPattern
+from goldrush.engine.engine import Engine
+from goldrush.explainer.checks import did_you_mean
 from goldrush.explainer.states import key_states
 
 MAX_KEYS = 100  # keys listed when no key is asked for
@@ -47,8 +48,6 @@ def explain_live(host: Any, pattern: str | None, tenant: str | None, key: str | 
                      "patterns": names}
     found = [(where, e, cp) for where, e in _engines(host) for cp in e.compiled.patterns if cp.name == pattern]
     if not found:
-        from goldrush.checks import did_you_mean
-
         return 404, {"error": f"no pattern named {pattern!r}", "did_you_mean": did_you_mean(pattern, names),
                      "patterns": names}
     where, engine, cp = found[0]

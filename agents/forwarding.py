@@ -1,7 +1,7 @@
 """The messages the stages send each other: built here, read back by `EngineHost`.
 
 engine-in (one tenant): `{"rows": [...], "runs": [[topic, partition, offset, [index, ...]], ...]}`.
-Rows are `goldrush.wire` rows; each run says which source message the next
+Rows are `goldrush.events.codec` rows; each run says which source message the next
 `len(indexes)` rows came from, and where in it, so a restarted worker can skip
 what it applied before (source positions). One run per source message instead
 of one position per event: most events of a batched message share it.
@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from goldrush.internal_codec import pack
-from goldrush.jsonio import dumps_bytes
-from goldrush.wire import from_row
+from goldrush.events.codec import dumps_bytes, from_row, pack
 
 from .ingest import DeadLetter
 

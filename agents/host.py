@@ -12,13 +12,12 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from goldrush.compiler import CompiledSet
-from goldrush.events import Event
-from goldrush.internal_codec import unpack
-from goldrush.keygroups import KeyGroup
+from goldrush.compiler.compiled import CompiledSet
+from goldrush.compiler.keygroups import KeyGroup
+from goldrush.engine.stages import KeyStage, TenantStage
+from goldrush.events.codec import from_row, unpack
+from goldrush.events.envelope import Event
 from goldrush.loader import load_patterns
-from goldrush.stages import KeyStage, TenantStage
-from goldrush.wire import from_row
 
 from .config import WorkerConfig
 from .key_expiry import KeyIndex

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from goldrush.codegen import glob_matcher
-from goldrush.events import Event, InvalidEvent, decode
-from goldrush.jsonio import BadJSON, bounded_original, dumps_bytes_safe, loads_flagged
+from goldrush.compiler.runtime import glob_matcher
+from goldrush.events.codec import BadJSON, bounded_original, dumps_bytes_safe, loads_flagged
+from goldrush.events.envelope import Event, InvalidEvent, decode
 
 MAX_MESSAGE_BYTES = 1_000_000  # larger messages are dead letters, not parsed
 

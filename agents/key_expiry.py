@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from goldrush.internal_codec import unpack
-from goldrush.keygroups import parse_partition_key
+from goldrush.compiler.keygroups import parse_partition_key
+from goldrush.events.codec import unpack
 
 from .snapshot_store import SnapshotStore
 

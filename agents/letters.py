@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from goldrush.events import Event
-from goldrush.jsonio import bounded_original, dumps_bytes_safe
+from goldrush.events.codec import bounded_original, dumps_bytes_safe
+from goldrush.events.envelope import Event
 
 
 def evaluation_letter(ev: Event, error: str) -> tuple[bytes, bytes]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from goldrush.internal_codec import unpack
-from goldrush.reorder import ReorderBuffer
+from goldrush.engine.reorder import ReorderBuffer
+from goldrush.events.codec import unpack
 
 from .table_keys import mark_key, marked_tenant
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
 
-from goldrush.internal_codec import pack, unpack
+from goldrush.events.codec import pack, unpack
 
 from .table_keys import legacy_piece_key, piece_key
 

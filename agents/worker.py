@@ -7,11 +7,11 @@ import asyncio
 import sys
 from typing import Any
 
-from goldrush.cli_args import MAX_FUTURE_HELP, max_future, port_number, positive_float, positive_int
-from goldrush.durations import option_seconds
-from goldrush.events import DEFAULT_MAX_FUTURE
+from goldrush.cli.args import MAX_FUTURE_HELP, max_future, port_number, positive_float, positive_int
+from goldrush.dsl.durations import option_seconds
+from goldrush.events.envelope import DEFAULT_MAX_FUTURE
+from goldrush.events.topics import SOURCE_TOPICS, default_broker
 from goldrush.loader import DEFAULT_PATTERNS
-from goldrush.topics import SOURCE_TOPICS, default_broker
 
 from .config import WorkerConfig
 
@@ -59,7 +59,7 @@ def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | Non
 
 
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str = "warning") -> int:
-    from goldrush.check_cli import startup_warnings
+    from goldrush.cli.check import startup_warnings
     from goldrush.loader import load_patterns
 
     from .app import build_app

@@ -5,7 +5,7 @@
 
 import sys
 
-from goldrush.cli import main
+from goldrush.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", "replay", *sys.argv[1:]]))

@@ -1,7 +1,20 @@
-"""goldrush: compiled pattern detection over VSM event streams."""
+"""goldrush: compiled pattern detection over VSM event streams.
 
-from .dsl import (
+The facade: everything a user writes patterns with, replays them with and explains
+them with. Each name lives in its layer (`goldrush.dsl`, `goldrush.events`,
+`goldrush.engine`, `goldrush.explainer`); see docs/architecture.md.
+
+>>> from goldrush import F, Pattern, event, frequency, replay
+>>> p = Pattern("burst", frequency(event("app.error", F.code >= 500), (">=", 2), within="1m"))
+>>> events = [{"name": "app.error", "timestamp": t, "data": {"code": 503}} for t in (0, 10)]
+>>> [m.timestamp for m in replay([p], events)]
+[10.0]
+"""
+
+from goldrush.dsl import (
     EventSpec,
+    Expr,
+    F,
     Metric,
     Pattern,
     concurrent,
@@ -12,13 +25,11 @@ from .dsl import (
     sequence,
     trend,
 )
-from .engine import Engine
-from .errors import PatternError
-from .events import Envelope, Event, InvalidEvent, decode
-from .explainer import Explanation, explain
-from .expr import Expr, F
-from .match import Match
-from .replay import Rejected, ReplayResult, replay
+from goldrush.engine.engine import Engine
+from goldrush.engine.replay import Rejected, ReplayResult, replay
+from goldrush.errors import PatternError
+from goldrush.events import Envelope, Event, InvalidEvent, Match, decode
+from goldrush.explainer import Explanation, explain
 
 __version__ = "0.1.0"
 

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codegen import glob_matcher
-from .events import _kind
+from goldrush.compiler.runtime import glob_matcher
+from goldrush.dsl import KEY_ATTRIBUTES
+from goldrush.events.envelope import Event, InvalidEvent, _kind, decode
 
-ENVELOPE_ATTRIBUTES = ("tenant", "source", "subsystem")
 VALUES_KEPT = 12  # distinct string values remembered per field (enumerations, for "did you mean")
 
 
@@ -57,7 +57,7 @@ def _f(types: str, doc: str = "", values: Iterable[str] | None = None) -> FieldI
     return FieldInfo(set(types.split("|")), doc, None if values is None else set(values))
 
 
-_S1 = {"tenant", "source", "subsystem"}
+_S1 = set(KEY_ATTRIBUTES)
 _SYS = {"tenant", "subsystem"}
 
 VSM_EVENTS: tuple[EventInfo, ...] = (
@@ -114,8 +114,6 @@ class Catalogue:
     @classmethod
     def from_events(cls, events: Iterable[Any]) -> Catalogue:
         """What a sample of events (envelope dicts or `Event`s) actually carries; invalid ones are skipped."""
-        from .events import Event, InvalidEvent, decode
-
         cat = cls((), source="the sample")
         for obj in events:
             try:

@@ -10,6 +10,16 @@
 The patterns run through `replay` (the engine the worker runs), actions and policies
 included. A failed assertion is an `AssertionError` that lists what did happen and, when
 a pattern did not match, why not (`goldrush.explain`'s verdict and clause tallies).
+
+>>> from goldrush import F, Pattern, event, frequency
+>>> from goldrush.actions import AlgedonicAlert
+>>> burst = Pattern("burst", frequency(event("app.error"), (">=", 2), within="1m"),
+...                 action=AlgedonicAlert(severity="high"))
+>>> run = run_patterns(burst, [{"name": "app.error", "timestamp": t} for t in (0, 10)])
+>>> [m.timestamp for m in run.assert_matched("burst", count=1, at=10)]
+[10.0]
+>>> [a.params.severity for a in run.assert_actions("algedonic_alert", count=1)]
+['high']
 """
 
 from __future__ import annotations
@@ -18,18 +28,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .dsl import Pattern
-from .durations import Duration
-from .events import parse_timestamp
-from .match import Match
-from .replay import ReplayResult, replay
+from goldrush.dsl import Pattern
+from goldrush.dsl.durations import Duration
+from goldrush.engine.replay import ReplayResult, replay
+from goldrush.events.codec import BadJSON, loads
+from goldrush.events.envelope import parse_timestamp
+from goldrush.events.match import Match
+from goldrush.explainer import explain
+from goldrush.explainer.checks import did_you_mean
 
 
 def _events(events: Iterable[Any] | str | Path) -> list[Any]:
     """Events from dicts, `Event`s or a JSONL file (lines that are not JSON are kept, to be rejected)."""
     if isinstance(events, str | Path):
-        from .jsonio import BadJSON, loads
-
         out: list[Any] = []
         with open(events, "rb") as f:
             for lineno, line in enumerate(f, 1):
@@ -119,8 +130,6 @@ class PatternRun:
 
     def explain(self, pattern: str, **narrowing: Any) -> Any:
         """`goldrush.explain` over the same events."""
-        from .explainer import explain
-
         return explain(self.patterns, self.events, pattern=pattern, allowed_lateness=self.allowed_lateness,
                        **narrowing)
 
@@ -133,8 +142,6 @@ class PatternRun:
     def _known(self, pattern: str) -> None:
         names = [p.name for p in self.patterns]
         if pattern not in names:
-            from .checks import did_you_mean
-
             hint = did_you_mean(pattern, names)
             raise AssertionError(f"no pattern named {pattern!r} in this run"
                                  + (f"; did you mean {hint}?" if hint else f" (patterns: {', '.join(names)})"))

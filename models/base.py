@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
@@ -26,6 +26,10 @@ class ModelError(ValueError):
     """Bad model name, parameter or state; the message names which."""
 
 
+def _unregistered(name: str) -> type[Stateful]:
+    raise ModelError(f"no model registry to look up {name!r}: import goldrush.models")
+
+
 class Stateful(ABC):
     """What every model shares: parameters, JSON-ready state, a registry name."""
 
@@ -37,6 +41,9 @@ class Stateful(ABC):
     evidence: ClassVar[dict[str, str]] = {}
     #: evidence parameters that are shares, kept at most 1 when scaled
     shares: ClassVar[tuple[str, ...]] = ()
+    #: model name → class for `from_state`; `goldrush.models.registry` installs its
+    #: `model_class` here, so that the interface does not import its own registry
+    lookup: ClassVar[Callable[[str], type[Stateful]]] = staticmethod(_unregistered)
 
     @abstractmethod
     def params(self) -> dict[str, Any]:
@@ -59,9 +66,7 @@ class Stateful(ABC):
             raise ModelError(f"not a model state: {str(state)[:80]!r}")
         if state.get("version") != STATE_VERSION:
             raise ModelError(f"model state version {state.get('version')!r} is not {STATE_VERSION}")
-        from .registry import model_class
-
-        klass = model_class(state["model"])
+        klass = Stateful.lookup(state["model"])
         if not issubclass(klass, cls):
             raise ModelError(f"state is for model {state['model']!r}, not a {cls.__name__}")
         model = klass(**state["params"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from goldrush.dsl import Clause, EventSpec, Metric, register_clause
-from goldrush.durations import Duration, format_seconds, to_seconds
+from goldrush.dsl.durations import Duration, format_seconds, to_seconds
 from goldrush.errors import PatternError
 
 from .base import EventModel, Model, ModelError, Stateful, VectorModel
@@ -112,11 +112,11 @@ class Anomaly(Clause):
 
     def compile(self, slot: int, compiled: Any) -> AnomalyOp:
         if self.measures:
-            return AnomalyOp(slot, self, mids=tuple(compiled._metric(m) for m in self.measures))
+            return AnomalyOp(slot, self, mids=tuple(compiled.add_metric(m) for m in self.measures))
         if self.metric is not None:
-            return AnomalyOp(slot, self, mid=compiled._metric(self.metric))
+            return AnomalyOp(slot, self, mid=compiled.add_metric(self.metric))
         events = make_model(self.model, **self.params).events
-        return AnomalyOp(slot, self, gids=tuple(compiled._spec(EventSpec(g)) for g in events))
+        return AnomalyOp(slot, self, gids=tuple(compiled.add_spec(EventSpec(g)) for g in events))
 
 
 def anomaly(metric: Metric | str | None = None, *, model: str = "anomaly_detection",
@@ -181,14 +181,14 @@ class AnomalyOp:
         self.within, self.forget = clause.within, clause.forget
         self.numeric = mid is not None
 
-    def plan(self, spec_hit: set[int], metric_hit: set[int]) -> tuple[bool, bool]:
-        """(name makes the pattern relevant, name updates this operator)."""
+    def plan(self, spec_hit: set[int], metric_hit: set[int]) -> tuple[bool, AnomalyOp | None]:
+        """(name makes the pattern relevant, the operator to update for it): `goldrush.operators.base.Operator`."""
         if self.numeric:
-            return False, self.mid in metric_hit
+            return False, self if self.mid in metric_hit else None
         if self.vector:
-            return False, bool(metric_hit.intersection(self.vector))
+            return False, self if metric_hit.intersection(self.vector) else None
         hit = bool(spec_hit.intersection(self.gids))
-        return hit, hit
+        return hit, self if hit else None
 
     def new_state(self) -> AnomalyState:
         return AnomalyState()

@@ -54,3 +54,6 @@ def make_model(name: str, **params: Any) -> Stateful:
 def model_names() -> list[str]:
     _builtins()
     return sorted(_MODELS)
+
+
+Stateful.lookup = staticmethod(model_class)

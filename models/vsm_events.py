@@ -14,7 +14,7 @@ from typing import Any
 
 from scipy.special import pdtr
 
-from goldrush.codegen import glob_matcher
+from goldrush.compiler.runtime import glob_matcher
 
 from .base import EventModel, ModelError, check_number, field
 from .fit import EWStats, SlidingFit

@@ -23,11 +23,11 @@ from collections.abc import Callable
 from typing import Any
 
 from goldrush.bench.floor import consume, count_decoded, decode_and_forward
-from goldrush.broker import EmbeddedBroker, free_port, stop_process
-from goldrush.jsonio import loads
+from goldrush.events.codec import loads
+from goldrush.events.topics import ACTIONS
+from goldrush.kafka.broker import EmbeddedBroker, free_port, stop_process
 from goldrush.progress import progress
 from goldrush.simulator import simulate
-from goldrush.topics import ACTIONS
 
 NO_PATTERN = "goldrush.bench.no_pattern"  # the runtime's own cost: every event read, decoded, reordered, none relevant
 
@@ -65,7 +65,7 @@ def _start_worker(bootstrap: str, topic: str, app_id: str, lateness: str = "2s",
                   key_stage: str = "on", patterns: str | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "goldrush.cli", "worker", "--broker", bootstrap, "--topics", topic,
+        [sys.executable, "-m", "goldrush", "worker", "--broker", bootstrap, "--topics", topic,
          "--partitions", "2", "--web-port", str(port), "--app-id", app_id, "--lateness", lateness,
          "--key-stage", key_stage, *(() if patterns is None else ("--patterns", patterns))],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine import Engine
-from ..jsonio import dumps_bytes, loads
+from ..engine.replay import Rejected, feed, replay
+from ..events.codec import dumps_bytes, loads
 from ..progress import progress
-from ..replay import Rejected, feed, replay
 from ..simulator import simulate
 
 

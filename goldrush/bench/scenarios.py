@@ -28,9 +28,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from goldrush.cli_args import positive_float, positive_int
+from goldrush import replay
 from goldrush.dsl import Pattern
-from goldrush.replay import replay
 from goldrush.simulator import Incident, incidents, simulate
 
 #: the incident kind each built-in pattern and named model is meant to find
@@ -194,9 +193,9 @@ def register(bench: argparse._SubParsersAction) -> None:
     b.add_argument("--seeds", type=_floats, default=[1, 2, 3], help="comma-separated (default 1,2,3)")
     b.add_argument("--strengths", type=_floats, default=[0.7, 1.0, 1.3],
                    help="anomaly strengths, comma-separated (default 0.7,1,1.3)")
-    b.add_argument("--tenants", type=positive_int, default=6, help="simulated tenants per trace (default 6)")
-    b.add_argument("--hours", type=positive_float, default=4.0, help="event time per trace (default 4)")
-    b.add_argument("--rate", type=positive_float, default=5.0, help="events/s per tenant (default 5)")
+    b.add_argument("--tenants", type=int, default=6, help="simulated tenants per trace (default 6)")
+    b.add_argument("--hours", type=float, default=4.0, help="event time per trace (default 4)")
+    b.add_argument("--rate", type=float, default=5.0, help="events/s per tenant (default 5)")
     b.add_argument("--sensitivity", type=float, default=0.8, help="pattern_detection_sensitivity, 0-1 (default 0.8)")
     b.add_argument("--tradeoff", type=_floats, default=[0.4, 0.6, 0.9, 1.0],
                    help="other sensitivities to show the precision/recall trade-off at (default 0.4,0.6,0.9,1)")

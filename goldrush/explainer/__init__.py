@@ -4,6 +4,12 @@ The patterns run exactly as in `replay` (same compiled set, reorder buffer and p
 one of them is watched (`observer.Observer`). The result says, per clause, what its
 event specs saw and why the rest were not selected, which matches happened with the
 events and clause states behind them, and, without a match, the nearest miss.
+
+>>> from goldrush import F, Pattern, event, frequency, explain
+>>> p = Pattern("burst", frequency(event("app.error", F.code >= 500), (">=", 3), within="1m"))
+>>> events = [{"name": "app.error", "timestamp": t, "data": {"code": c}} for t, c in [(0, 503), (5, 404)]]
+>>> explain([p], events, pattern="burst").reason
+'clause #1 (frequency) never held; nearest: count 1 (needs >= 3 in 1m) [tenant=default]'
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..durations import Duration
-from ..events import parse_timestamp
-from ..replay import Rejected, feed
+from goldrush.dsl.durations import Duration
+from goldrush.engine.replay import Rejected, feed, read_jsonl
+from goldrush.events.envelope import parse_timestamp
+from goldrush.explainer.checks import did_you_mean
+
 from .observer import Observer
 from .text import main_reason, spec_line, state_text, when
 from .watch import Watch
@@ -78,8 +86,6 @@ def run(obs: Observer, events: Iterable[Any] | str | Path) -> list[Rejected]:
 
 def _numbered(events: Iterable[Any] | str | Path, reject: Callable[[Rejected], None]) -> Iterable[tuple[int, Any]]:
     if isinstance(events, str | Path):
-        from ..replay_cli import read_jsonl
-
         with open(events, "rb") as f:
             yield from read_jsonl(f, reject)
         return
@@ -89,8 +95,6 @@ def _numbered(events: Iterable[Any] | str | Path, reject: Callable[[Rejected], N
 def document(obs: Observer, w: Watch, rejected: list[Rejected], tenant: str | None = None,
              key: dict[str, Any] | None = None, at: float | None = None) -> dict[str, Any]:
     """The JSON-ready explanation of one watched pattern."""
-    from ..checks import did_you_mean
-
     hint = None
     unseen = [s for c in w.clauses for s in c.specs if not s.seen and s.glob is not None]
     for spec in unseen:

@@ -7,9 +7,9 @@ import contextlib
 import json
 import sys
 
-from ..durations import option_seconds
-from ..events import InvalidEvent
-from ..loader import load_patterns
+from goldrush.dsl.durations import option_seconds
+from goldrush.events.envelope import InvalidEvent
+from goldrush.loader import load_patterns
 
 
 def key_option(text: str) -> tuple[str, str]:

@@ -13,10 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from goldrush.compiler.runtime import get_path
+from goldrush.compiler.threevalued import MISSING, NUMBER_TYPES, arith3, cmp3, isin3
+from goldrush.dsl.expr import NEGATED_CMP, Node, render
+
 from ..catalogue import json_kind
-from ..codegen import get_path
-from ..expr import NEGATED_CMP, Node, render
-from ..threevalued import MISSING, NUMBER_TYPES, arith3, cmp3, isin3
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..engine import Engine, KeyState
-from ..events import Event
-from ..match import Match
+from goldrush.engine.engine import Engine, KeyState
+from goldrush.events.envelope import Event
+from goldrush.events.match import Match
+from goldrush.explainer.checks import did_you_mean
+
 from .watch import Watch
 
 
@@ -31,8 +33,6 @@ class Observer(Engine):
         names = list(by_name) if watch is None else list(watch)
         for name in names:
             if name not in by_name:
-                from ..checks import did_you_mean
-
                 hint = did_you_mean(name, by_name)
                 raise KeyError(f"no pattern named {name!r}" + (f"; did you mean {hint}?" if hint else "")
                                + f" (loaded: {', '.join(by_name)})")

@@ -16,10 +16,17 @@ from typing import Any
 import numpy as np
 from scipy.special import stdtr
 
-from ..compiler import CompiledPattern, CompiledSet
-from ..expr import render
-from ..operators import COUNT_OPS, ConcurrentOp, FrequencyOp, RecentOp, SequenceOp, TrendOp
-from ..trendstat import slope_confidence
+from goldrush.compiler.compiled import CompiledPattern, CompiledSet
+from goldrush.dsl.expr import render
+from goldrush.operators import (
+    COUNT_OPS,
+    ConcurrentOp,
+    FrequencyOp,
+    RecentOp,
+    SequenceOp,
+    TrendOp,
+)
+from goldrush.operators.trendstat import slope_confidence
 
 
 def spec_text(compiled: CompiledSet, gid: int) -> str:

@@ -13,12 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..codegen import get_path
-from ..compiler import CompiledPattern, CompiledSet
-from ..dsl import clause_label
-from ..events import Event
-from ..operators import ConcurrentOp, FrequencyOp, RecentOp, SequenceOp, TrendOp
-from ..threevalued import MISSING, NUMBER_TYPES
+from goldrush.compiler.compiled import CompiledPattern, CompiledSet
+from goldrush.compiler.runtime import get_path
+from goldrush.compiler.threevalued import MISSING, NUMBER_TYPES
+from goldrush.dsl import clause_label
+from goldrush.events.envelope import Event
+from goldrush.operators import ConcurrentOp, FrequencyOp, RecentOp, SequenceOp, TrendOp
+
 from .diagnose import Reason, problem_of
 from .states import spec_text
 

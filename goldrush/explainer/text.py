@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..durations import format_seconds
+from goldrush.dsl.durations import format_seconds
 
 
 def when(t: float | None) -> str:

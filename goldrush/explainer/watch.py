@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ..codegen import get_path
-from ..compiler import CompiledPattern, CompiledSet
-from ..events import Event
-from ..match import Match
-from ..threevalued import MISSING
+from goldrush.compiler.compiled import CompiledPattern, CompiledSet
+from goldrush.compiler.runtime import get_path
+from goldrush.compiler.threevalued import MISSING
+from goldrush.dsl import KEY_ATTRIBUTES
+from goldrush.events.envelope import Event
+from goldrush.events.match import Match
+
 from .diagnose import diagnose
 from .series import SeriesStore
 from .states import key_states
@@ -82,7 +84,7 @@ class Watch:
     @staticmethod
     def _field(ev: Event, k: str) -> Any:
         """A key field of the event, None when it is missing or null."""
-        if k in ("tenant", "source", "subsystem"):
+        if k in KEY_ATTRIBUTES:
             return getattr(ev, k)
         v = get_path(ev.data, tuple(k.split(".")))
         return None if v is MISSING else v

@@ -1,0 +1,5 @@
+"""The `goldrush` command: one module per subcommand family; `main` is the entry point."""
+
+from goldrush.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,216 @@
+"""The engine split in two stages, so that key groups finer than the tenant can be spread out.
+
+- `TenantStage` (partitioned by tenant): reorders by event time, finds late
+  events, evaluates the patterns keyed by the tenant alone, numbers every
+  released event per tenant, hands the events each key group needs to the key
+  stage (`outbox`), and applies the action policies in replay order
+  (`PolicySequencer`) once the key stage's verdicts are back.
+- `KeyStage` (partitioned by key): evaluates one key group's patterns over the
+  events of one key, in the tenant's processing order, and reports per event.
+
+Run together with every message delivered, they give exactly `replay`'s
+matches and actions (tests/unit/test_stages.py checks that on random streams and
+deliveries). Both are pure: the Faust agents move their inputs and outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from goldrush.actions.policies import PolicyEngine
+from goldrush.actions.sequencer import PolicySequencer
+from goldrush.compiler.compiled import CompiledSet, canonical_key
+from goldrush.compiler.keygroups import KeyGroup, Router, split_key_groups
+from goldrush.dsl import Pattern
+from goldrush.dsl.durations import Duration
+from goldrush.engine.engine import Engine
+from goldrush.events.envelope import Event
+from goldrush.events.match import Match
+
+Forward = tuple[int, Any, int, Event]  # (group, key, tenant sequence number, event)
+
+
+class TenantStage:
+    """Per tenant: reorder, tenant-keyed patterns, routing to key groups, ordered policies."""
+
+    def __init__(self, patterns: Sequence[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s",
+                 split: bool = True):
+        """With `split=False` every pattern is evaluated here, as in replay (no key stage)."""
+        patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
+        local, self.groups = split_key_groups(patterns) if split else (patterns, [])
+        self.outbox: list[Forward] = []
+        if not self.groups:  # nothing to hand on: the plain engine, unchanged
+            self.sequencer = None
+            self.engine = Engine(CompiledSet(patterns), allowed_lateness=allowed_lateness)
+            return
+        self.router = Router(self.groups)
+        self.sequencer = PolicySequencer(PolicyEngine(patterns), {p.name: i for i, p in enumerate(patterns)},
+                                         self.groups)
+        self.engine = Engine(CompiledSet(local), allowed_lateness=allowed_lateness,
+                             policies=self.sequencer, route=self._route)
+
+    def _route(self, ev: Event) -> None:
+        """Number the event in its tenant's order; queue it for the key groups that need it.
+
+        Runs for every released event, so the common steps are inlined.
+        """
+        sequencer = self.sequencer
+        assert sequencer is not None
+        tenant = ev.tenant
+        if sequencer.early:
+            seq = sequencer.next_seq(tenant)
+        else:
+            seq = sequencer.seq[tenant] = sequencer.seq.get(tenant, 0) + 1
+        routes = self.router.routes(ev.name)
+        if not routes:
+            return
+        waiting = 0
+        for route in routes:
+            if route.relevant(ev):
+                key = route.key(ev)
+                if key is not None:
+                    self.outbox.append((route.group, key, seq, ev))
+                    if route.waits:
+                        waiting |= 1 << route.group
+        if waiting:
+            sequencer.wait(tenant, seq, waiting)
+
+    def drain_outbox(self) -> list[Forward]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    def drain_actions(self) -> list[Any]:
+        """Actions decided since the last call: directly, or released by completed verdicts."""
+        actions = self.engine.drain_actions()
+        if self.sequencer is not None:
+            self.sequencer.release_all()
+            actions += self.sequencer.drain()
+        return actions
+
+    def drain_failed(self) -> list[tuple[Event, str]]:
+        """Events whose evaluation raised since the last call, with the error (see `Engine.failed`)."""
+        failed, self.engine.failed = self.engine.failed, []
+        return failed
+
+    def on_results(self, tenant: str, group: int, done: list[list]) -> None:
+        """A key group's verdicts on some of the tenant's events (see `KeyStage.apply`)."""
+        if self.sequencer is None:
+            raise ValueError("verdicts from a key group, but the loaded patterns have no key groups")
+        if not 0 <= group < len(self.groups):
+            raise ValueError(f"verdicts from key group {group}, but there are {len(self.groups)}")
+        if self.groups[group].has_actions:  # a group without actions only reports its matches (for rates)
+            self.sequencer.on_results(tenant, group, done)
+
+    def progress(self, tenant: str) -> tuple[int, float] | None:
+        """(last sequence number given out, the tenant's clock): every event numbered later
+        is at or after that time, as events are numbered in time order. Sent to the key stage
+        after the events up to that number, it lets idle keys go (`KeyStage.forget_idle`)."""
+        seq = None if self.sequencer is None else self.sequencer.seq.get(tenant)
+        clock = self.engine.clock.get(tenant)
+        return None if seq is None or clock is None else (seq, clock)
+
+    def waiting(self, tenant: str) -> int:
+        return 0 if self.sequencer is None else self.sequencer.waiting(tenant)
+
+
+class KeyStage:
+    """Evaluates each key group over its keys' events, in order, once each."""
+
+    def __init__(self, patterns: Sequence[Pattern] | CompiledSet):
+        patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
+        _, self.groups = split_key_groups(patterns)
+        # No reordering (the tenant stage did it) and no policies (the tenant stage applies them).
+        # No sweep: keys of one tenant come through different partitions, each in time order but
+        # not in step with each other, so the tenant's clock (the latest event of any key) can be
+        # ahead of a key's next event, and expiring the key's windows there would lose events
+        # that still count for it.
+        self.engines = [Engine(CompiledSet(g.patterns), allowed_lateness=0, policies=PolicyEngine(()),
+                               sweeps=False) for g in self.groups]
+        self.last: dict[tuple[int, Any], int] = {}  # (group, key) → sequence number of its last event applied
+
+    def group(self, index: int) -> KeyGroup:
+        if not 0 <= index < len(self.groups):
+            raise ValueError(f"key group {index} does not exist (the loaded patterns have {len(self.groups)})")
+        return self.groups[index]
+
+    def apply(self, group: int, key: Any, events: Sequence[tuple[int, Event]],
+              floor: int = 0) -> tuple[list[Match], list[list]]:
+        """Evaluate one key's events; (matches, verdicts for the tenant stage).
+
+        Verdicts are `[seq, [match dicts]]` per event, matches or not; the tenant
+        stage waits for them when the group has actions (`KeyGroup.has_actions`).
+        Events at or below the key's last applied sequence number, or at or below `floor`
+        (see `forget_idle`), are re-deliveries.
+        """
+        engine = self.engines[self.group(group).index]
+        key = canonical_key(key)  # as read from a message: its NaNs are new objects
+        last = max(self.last.get((group, key), 0), floor)
+        matches: list[Match] = []
+        done: list[list] = []
+        for seq, ev in events:
+            if seq <= last:
+                continue
+            last = seq
+            found = engine.process_many([ev])
+            matches += found
+            done.append([seq, [m.to_dict() for m in found]])
+        self.last[(group, key)] = last
+        return matches, done
+
+    def drain_failed(self) -> list[tuple[Event, str]]:
+        """Events whose evaluation raised since the last call, in any group (see `Engine.failed`)."""
+        failed = []
+        for engine in self.engines:
+            failed += engine.failed
+            engine.failed = []
+        return failed
+
+    def forget_idle(self, group: int, key: Any, now: float) -> bool:
+        """Forget the key if its state is idle at `now`; True if it was.
+
+        The caller vouches that the key's later events are all at or after `now` and all
+        numbered above a floor it passes to `apply` from then on: the key's own last
+        sequence number goes with its state (agents/key_expiry.py).
+        """
+        engine = self.engines[self.group(group).index]
+        key = canonical_key(key)
+        if not engine.key_idle(key[0], key, now):
+            return False
+        engine.forget_key(key[0], key)
+        self.last.pop((group, key), None)
+        return True
+
+    def snapshot(self, group: int, key: Any) -> dict[str, Any]:
+        key = canonical_key(key)
+        snap = self.engines[group].snapshot_key(key[0], key)
+        snap["last"] = self.last.get((group, key), 0)
+        snap["key_by"] = list(self.groups[group].key_by)
+        return snap
+
+    def restore(self, group: int, key: Any, snap: dict[str, Any]) -> None:
+        """Put back a key's snapshot, unless another group saved it.
+
+        Snapshots are stored under the group's number, and a restart with a pattern set that
+        adds or removes a finer `key_by` renumbers the groups: the snapshot under this number
+        may be another group's, of a key with the same values. Its state and its last sequence
+        number (which would skip this key's events as re-deliveries) are not this group's.
+        """
+        key = canonical_key(key)
+        engine = self.engines[self.group(group).index]
+        saved = snap.get("key_by")  # absent: written before it was recorded
+        if saved is not None and tuple(saved) != self.groups[group].key_by:
+            engine.states_reset.update(dict.fromkeys(snap["patterns"], 1))
+            return
+        engine.restore_key(key[0], key, snap)
+        self.last[(group, key)] = snap["last"]
+
+    def unload_all(self) -> None:
+        """Partitions moved: forget every key (they are reloaded from snapshots on demand)."""
+        for engine in self.engines:
+            for tenant in list(engine.tenants):
+                engine.unload_tenant(tenant)
+        self.last.clear()
+
+    def state_size(self) -> int:
+        return sum(engine.state_size() for engine in self.engines)
