@@ -8,7 +8,7 @@ import time
 
 from goldrush.client import EventProducer
 from goldrush.simulator import simulate
-from tests.test_streaming import (
+from tests.support.worker import (
     assert_at_least_once,
     collect_replay_matches,
     http_get,
