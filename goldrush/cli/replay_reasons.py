@@ -21,7 +21,7 @@ def zero_match_reasons(patterns: list[Pattern], input_path: str, lateness: float
     if not names:
         return {}
     obs = Observer(patterns, names, allowed_lateness=lateness)
-    rejected = run(obs, input_path)
+    rejected = run(obs, input_path, keep=False)
     return reasons_of(obs, rejected)
 
 

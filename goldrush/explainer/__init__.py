@@ -14,7 +14,7 @@ events and clause states behind them, and, without a match, the nearest miss.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,12 +76,26 @@ def explain(patterns: Any, events: Iterable[Any] | str | Path, *, pattern: str, 
     return Explanation(doc)
 
 
-def run(obs: Observer, events: Iterable[Any] | str | Path) -> list[Rejected]:
-    """Feed `events` through the observer as replay does; the rejected inputs."""
-    rejected: list[Rejected] = []
+def run(obs: Observer, events: Iterable[Any] | str | Path, keep: bool = True) -> list[Rejected] | RejectedCount:
+    """Feed `events` through the observer as replay does; the rejected inputs (with `keep=False`,
+    only how many: a second pass over a file of bad lines must not hold them all)."""
+    rejected: list[Rejected] | RejectedCount = [] if keep else RejectedCount()
     for _ in feed(obs, _numbered(events, rejected.append), rejected.append):
         pass
     return rejected
+
+
+class RejectedCount:
+    """Stands in for the list of rejected inputs where only their number is needed."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def append(self, rejected: Rejected) -> None:
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
 
 
 def _numbered(events: Iterable[Any] | str | Path, reject: Callable[[Rejected], None]) -> Iterable[tuple[int, Any]]:
@@ -92,7 +106,7 @@ def _numbered(events: Iterable[Any] | str | Path, reject: Callable[[Rejected], N
     yield from enumerate(events)
 
 
-def document(obs: Observer, w: Watch, rejected: list[Rejected], tenant: str | None = None,
+def document(obs: Observer, w: Watch, rejected: Sized, tenant: str | None = None,
              key: dict[str, Any] | None = None, at: float | None = None) -> dict[str, Any]:
     """The JSON-ready explanation of one watched pattern."""
     hint = None
