@@ -152,8 +152,8 @@ def build_html(obs: Observer, patterns: list[Pattern], rejected: list[Any], acti
     for w in obs.watches.values():
         for clause, series in _clause_series(w).items():
             figures.append((f"{w.cp.name} #{clause}", clause_figure(w, clause, series, w.matches)))
-    events = obs.buffer.arrivals + len(obs.late) + len(rejected)
-    return _page(rows, figures, events, len(rejected), len(obs.late), len(actions))
+    events = obs.buffer.arrivals + obs.late_total + len(rejected)
+    return _page(rows, figures, events, len(rejected), obs.late_total, len(actions))
 
 
 def _page(rows: list[dict[str, Any]], figures: list[tuple[str, go.Figure]], events: int, rejected: int,

@@ -80,9 +80,14 @@ def run(obs: Observer, events: Iterable[Any] | str | Path, keep: bool = True) ->
     """Feed `events` through the observer as replay does; the rejected inputs (with `keep=False`,
     only how many: a second pass over a file of bad lines must not hold them all)."""
     rejected: list[Rejected] | RejectedCount = [] if keep else RejectedCount()
-    for _ in feed(obs, _numbered(events, rejected.append), rejected.append):
+    for _ in feed(obs, _numbered(events, rejected.append), rejected.append,
+                  late=None if keep else _drop):  # the observer has tallied them
         pass
     return rejected
+
+
+def _drop(ev: Any) -> None:
+    """Late events of a pass that keeps only counts."""
 
 
 class RejectedCount:
@@ -118,8 +123,8 @@ def document(obs: Observer, w: Watch, rejected: Sized, tenant: str | None = None
                 break
     doc: dict[str, Any] = {
         "pattern": w.cp.name, "key_by": list(w.cp.key_by), "tenant": tenant, "key": key,
-        "events_read": obs.buffer.arrivals + len(obs.late) + len(rejected), "rejected": len(rejected),
-        "late": len(obs.late), "observations": w.observations, "clauses": [c.to_dict() for c in w.clauses],
+        "events_read": obs.buffer.arrivals + obs.late_total + len(rejected), "rejected": len(rejected),
+        "late": obs.late_total, "observations": w.observations, "clauses": [c.to_dict() for c in w.clauses],
         "matches": w.matches, "holds": w.holds, "hold_counts": dict(w.hold_counts),
         "nearest_miss": w.closest.state, "did_you_mean": hint,
     }

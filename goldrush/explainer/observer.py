@@ -44,7 +44,7 @@ class Observer(Engine):
             name: Watch(self.compiled, by_name[name], tenant, key or {}, at, keep_series) for name in names}
         self.names: Counter[str] = Counter()  # every event name processed (for "did you mean")
         self.tenants_seen: Counter[str] = Counter()
-        self._late_seen = 0
+        self.late_total = 0  # late events seen (the list itself may be handed on and cleared)
         self.policy_log: dict[str, tuple[list[Any], dict[str, int]]] = {}  # match id → (actions, policy holds)
         self._record_policies()
 
@@ -67,6 +67,7 @@ class Observer(Engine):
     def push_many(self, events: Any) -> list[Match]:
         start = len(self.late)  # replay may hand late events on and clear the list between calls
         out = super().push_many(events)
+        self.late_total += len(self.late) - start
         for ev in self.late[start:]:
             for w in self.watches.values():
                 w.tally_specs(ev, late=True)

@@ -45,3 +45,21 @@ def test_reasons_come_for_stdin_too(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "goldrush", "replay", str(pf), "-"], input=events.read_text(),
                           capture_output=True, text=True, check=True)
     assert "typo: 0 — no event of event('opp')" in proc.stderr and "busy: 1" in proc.stderr
+
+
+def test_late_events_are_counted_in_the_summary_and_the_report(tmp_path):
+    """replay hands late events to its --late file as it goes: the report and the explainer
+    count them all the same (the report said late 0)."""
+    import subprocess
+    import sys
+
+    events = [{"name": "vsm_core.system1.failure", "timestamp": 1_767_225_600.0 + t, "id": f"e{t}",
+               "data": {"service": "db"}} for t in (0, 10, 20, 3)]  # the last is late (lateness 2 s)
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    report = tmp_path / "r.html"
+    proc = subprocess.run([sys.executable, "-m", "goldrush", "replay", str(src), "--report", str(report)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "late: 1" in proc.stderr
+    assert "late 1" in report.read_text()
