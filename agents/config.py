@@ -25,6 +25,9 @@ class WorkerConfig(BaseModel):
     key_expiry: float = Field(default=30.0, ge=0, description=(
         "seconds between the tenant stage's progress notes, which let idle key-stage keys go "
         "(agents/key_expiry.py); 0: keep every key"))
+    checkpoint_every: float = Field(default=1.0, ge=0, description=(
+        "seconds between snapshots of a busy tenant; its engine-in and verdict records are committed "
+        "once a snapshot covers them (at least once); 0: a snapshot after every batch"))
     batch: int = 500
     batch_within: float = 0.2
     stop_timeout: float = Field(default=15.0, gt=0, description="hard exit if a graceful stop takes longer, s")

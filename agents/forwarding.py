@@ -1,12 +1,6 @@
-"""The messages the stages send each other: built here, read back by `EngineHost`.
+"""Cutting internal messages to size, and dead letters for events already forwarded.
 
-engine-in (one tenant): `{"rows": [...], "runs": [[topic, partition, offset, [index, ...]], ...]}`.
-Rows are `goldrush.events.codec` rows; each run says which source message the next
-`len(indexes)` rows came from, and where in it, so a restarted worker can skip
-what it applied before (source positions). One run per source message instead
-of one position per event: most events of a batched message share it.
-keyed (one key of one group): `{"key_by", "key", "events": [[seq, row], ...]}`.
-verdicts (one tenant, one group): `{"tenant", "key_by", "done": [[seq, [match dicts]], ...]}`.
+The message types are in agents/messages.py.
 """
 
 from __future__ import annotations
@@ -14,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from goldrush.events.codec import dumps_bytes, from_row, pack
+from goldrush.events.codec import dumps_bytes, from_row
 
 from .ingest import DeadLetter
+from .messages import EngineIn
 
 FORWARD_CHUNK = 200  # events per internal message at most
 MAX_INTERNAL_BYTES = 900_000  # and bytes: the producer's (and Kafka's default) limit is 1 MB
@@ -25,7 +20,7 @@ Sourced = tuple[list, str, int, int, int]  # (row, topic, partition, offset, ind
 
 
 def packed_chunks(items: list, make: Callable[[list], Any]) -> list[tuple[list, bytes]]:
-    """(chunk, `pack(make(chunk))`) for chunks of at most FORWARD_CHUNK items, a chunk split in
+    """(chunk, `make(chunk).to_bytes()`) for chunks of at most FORWARD_CHUNK items, a chunk split in
     halves while its message would pass MAX_INTERNAL_BYTES (large events are few but real:
     two 600 kB events of one tenant in one batch must not make a 1.2 MB message that the
     producer refuses, which crashes the worker on every retry). A single item may still pass it."""
@@ -33,7 +28,7 @@ def packed_chunks(items: list, make: Callable[[list], Any]) -> list[tuple[list, 
     out = []
     while pending:
         chunk = pending.pop()
-        data = pack(make(chunk))
+        data = make(chunk).to_bytes()
         if len(data) > MAX_INTERNAL_BYTES and len(chunk) > 1:
             half = len(chunk) // 2
             pending += [chunk[half:], chunk[:half]]
@@ -42,7 +37,7 @@ def packed_chunks(items: list, make: Callable[[list], Any]) -> list[tuple[list, 
     return out
 
 
-def engine_in_message(items: list[Sourced]) -> dict[str, Any]:
+def engine_in_message(items: list[Sourced]) -> EngineIn:
     """One engine-in message for a tenant's events, in order."""
     runs: list[list] = []
     last = None
@@ -52,23 +47,7 @@ def engine_in_message(items: list[Sourced]) -> dict[str, Any]:
             runs.append([topic, partition, offset, []])
             last = where
         runs[-1][3].append(index)
-    return {"rows": [item[0] for item in items], "runs": runs}
-
-
-def keyed_message(key_by: tuple[str, ...], key: Any, events: list[list]) -> dict[str, Any]:
-    """One keyed message: `events` are `[seq, row]`."""
-    return {"key_by": key_by, "key": key, "events": events}
-
-
-def progress_message(tenant: str, seq: int, clock: float) -> dict[str, Any]:
-    """The tenant stage's progress, to every keyed partition (agents/key_expiry.py). Shaped
-    like a keyed message without events, which versions before it answer with nothing."""
-    return {"key_by": [], "key": [tenant], "events": [], "progress": [seq, clock]}
-
-
-def verdict_message(tenant: str, key_by: Any, done: list[list]) -> dict[str, Any]:
-    """One verdicts message: per event `[seq, [match dicts]]` (see `KeyStage.apply`)."""
-    return {"tenant": tenant, "key_by": key_by, "done": done}
+    return EngineIn([item[0] for item in items], runs)
 
 
 def dead_row(reason: str, code: str, tenant: str, row: list, topic: str, partition: int, offset: int,

@@ -21,6 +21,7 @@ from goldrush.loader import load_patterns
 
 from .config import WorkerConfig
 from .key_expiry import KeyIndex
+from .messages import EngineIn
 from .quiet_flush import BufferMarks
 from .snapshot_store import SnapshotStore
 from .table_keys import tenant_key
@@ -55,7 +56,15 @@ class EngineHost:
         # tenant → wall-clock time it was last used, oldest first (re-inserted on use): idle tenants
         # are unloaded (`unload_idle`), so memory follows the active tenants, not every tenant ever seen
         self.last_used: dict[str, float] = {}
-        self.unpublished: Counter[str] = Counter()  # tenant → settled outcomes whose snapshot is not written yet
+        self.unpublished: Counter[str] = Counter()  # tenant → settled outcomes not published yet
+        # Checkpoints (`Settler`): a busy tenant's snapshot is written every `checkpoint_every` seconds,
+        # not after every batch. Until then its state is newer than the table's (`dirty`, → the last
+        # stream record, whose changelog partition the snapshot goes to), and the records applied to it
+        # stay uncommitted (`unacked`): after a crash they are read again, onto the older snapshot.
+        self.checkpoint_every = cfg.checkpoint_every
+        self.dirty: dict[str, Any] = {}
+        self.unacked: dict[str, list[Any]] = {}
+        self.snapshot_at: dict[str, float] = {}  # tenant → when its last snapshot was taken (monotonic)
         self.unloaded_total = 0
 
     # -- tenant stage ------------------------------------------------------------
@@ -111,15 +120,11 @@ class EngineHost:
         snap["sources"] = self.sources.get(tenant, {})
         return snap
 
-    def fresh(self, tenant: str, message: dict[str, Any]) -> list[Event]:
+    def fresh(self, tenant: str, message: EngineIn) -> list[Event]:
         """The events of an engine-in message not applied before, by their source position
-        (topic, partition, offset, index in the message); see agents/forwarding.py."""
+        (topic, partition, offset, index in the message); see agents/messages.py."""
         seen = self.sources.setdefault(tenant, {})
-        if "runs" not in message:  # written by an earlier version: one envelope and position per event
-            rows = message["events"]
-            runs = [[topic, partition, offset, [index]] for topic, partition, offset, index in message["positions"]]
-        else:
-            rows, runs = message["rows"], message["runs"]
+        rows, runs = message.rows, message.runs
         out = []
         at = 0
         for topic, partition, offset, indexes in runs:
@@ -153,6 +158,36 @@ class EngineHost:
                 idle.append(tenant)
         return idle
 
+    # -- checkpoints -------------------------------------------------------------------
+    def applied(self, tenant: str, record: Any) -> None:
+        """`record` changed the tenant's state: it is committed with the tenant's next snapshot."""
+        pending = self.unacked.get(tenant)
+        if pending is None:
+            pending = self.unacked[tenant] = []
+        pending.append(record)
+
+    def covered(self, tenant: str, record: Any, acks: list[Any]) -> None:
+        """`record` changed nothing (a re-delivery, an unreadable message): committed with the
+        tenant's next snapshot if its state is ahead of the table, else at once (into `acks`)."""
+        if tenant in self.dirty:
+            self.applied(tenant, record)
+        else:
+            acks.append(record)
+
+    def checkpoint_due(self, tenant: str, now: float) -> bool:
+        every = self.checkpoint_every
+        return every <= 0 or now - self.snapshot_at.get(tenant, -every) >= every
+
+    def due_checkpoints(self, now: float) -> dict[str, Any]:
+        """Dirty tenants whose snapshot is due (→ their last stream record)."""
+        return {tenant: record for tenant, record in self.dirty.items() if self.checkpoint_due(tenant, now)}
+
+    def checkpointed(self, tenant: str, now: float) -> list[Any]:
+        """The tenant's snapshot is taken now: the records it covers, to commit once it is written."""
+        self.dirty.pop(tenant, None)
+        self.snapshot_at[tenant] = min(now, time.monotonic())  # `now` may be +inf (a final flush)
+        return self.unacked.pop(tenant, [])
+
     def used(self, tenant: str, now: float | None = None) -> None:
         self.last_used.pop(tenant, None)
         self.last_used[tenant] = time.monotonic() if now is None else now
@@ -177,7 +212,7 @@ class EngineHost:
             if now - at < idle_for:
                 break  # oldest first: the rest were used later
             if (self.engine.buffer.holds(tenant) or self.stage.waiting(tenant) or tenant in self.unpublished
-                    or tenant in self.last_arrival):
+                    or tenant in self.last_arrival or tenant in self.dirty):
                 self.used(tenant, now)  # busy: look again after another `idle_for`
                 continue
             del self.last_used[tenant]
@@ -194,6 +229,9 @@ class EngineHost:
         self.sources.pop(tenant, None)
         self.progress_sent.pop(tenant, None)
         self.marks.marked.discard(tenant)
+        self.dirty.pop(tenant, None)
+        self.unacked.pop(tenant, None)
+        self.snapshot_at.pop(tenant, None)
 
     # -- key stage -----------------------------------------------------------------
     def group(self, key_by: list[str]) -> KeyGroup | None:
@@ -270,6 +308,9 @@ class EngineHost:
         self.progress_sent.clear()
         self.last_used.clear()
         self.unpublished.clear()
+        self.dirty.clear()  # their state is gone; their uncommitted records are read again
+        self.unacked.clear()
+        self.snapshot_at.clear()
 
     def state_size(self) -> int:
         return self.engine.state_size() + self.keys.state_size()

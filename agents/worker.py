@@ -109,6 +109,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-expiry", default="30s",
                    help="how often idle key-stage keys are let go (their state equals a fresh key's); "
                         "0 keeps every key (default 30s)")
+    p.add_argument("--checkpoint-every", default="1s", metavar="DURATION",
+                   help="how often a busy tenant's state is written to its changelog; its input is "
+                        "committed only then, so a crash redoes at most this much (default 1s; 0: every batch)")
     p.add_argument("--max-future", type=max_future, default=DEFAULT_MAX_FUTURE, metavar="DURATION",
                    help=MAX_FUTURE_HELP)
     p.add_argument("--unload-after", default="5m", metavar="DURATION",
@@ -144,6 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                            stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
                            key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True),
                            max_future=args.max_future,
+                           checkpoint_every=option_seconds(args.checkpoint_every, what="--checkpoint-every",
+                                                           allow_zero=True),
                            unload_after=option_seconds(args.unload_after, what="--unload-after"))
         return run_worker(cfg, args.loglevel, args.faust_loglevel)
 

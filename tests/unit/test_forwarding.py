@@ -7,6 +7,7 @@ import math
 from goldrush.agents.config import WorkerConfig
 from goldrush.agents.forwarding import MAX_INTERNAL_BYTES, engine_in_message, packed_chunks
 from goldrush.agents.host import EngineHost
+from goldrush.agents.messages import read_engine_in
 from goldrush.events.codec import from_row, pack, to_row, unpack
 from goldrush.events.envelope import decode
 
@@ -39,20 +40,20 @@ def test_runs_group_consecutive_events_of_one_source_message():
     a, b = _sourced([_event(0), _event(1)], offset=3), _sourced([_event(2)], offset=4)
     other = _sourced([_event(3)], topic="vsm-system1-operations", offset=3)
     message = engine_in_message([*a, *other, *b])
-    assert message["runs"] == [["vsm.events", 0, 3, [0, 1]], ["vsm-system1-operations", 0, 3, [0]],
+    assert message.runs == [["vsm.events", 0, 3, [0, 1]], ["vsm-system1-operations", 0, 3, [0]],
                                ["vsm.events", 0, 4, [0]]]
-    assert len(message["rows"]) == 4
+    assert len(message.rows) == 4
 
 
 def test_fresh_skips_exactly_what_was_applied_before():
     host = EngineHost(WorkerConfig())
     events = [_event(i) for i in range(6)]
-    first = unpack(pack(engine_in_message(_sourced(events[:4], offset=10))))
+    first = read_engine_in(engine_in_message(_sourced(events[:4], offset=10)).to_bytes())
     assert [e.id for e in host.fresh("t1", first)] == [e.id for e in events[:4]]
     assert host.fresh("t1", first) == []  # re-delivered after a restart
     # The same source message again, now with two more of its events (indexes 4, 5) after two seen ones.
     overlap = engine_in_message(_sourced(events, offset=10)[2:])
-    assert [e.id for e in host.fresh("t1", unpack(pack(overlap)))] == [e.id for e in events[4:]]
+    assert [e.id for e in host.fresh("t1", read_engine_in(overlap.to_bytes()))] == [e.id for e in events[4:]]
     # Another partition of the source has positions of its own.
     elsewhere = engine_in_message(_sourced(events[:1], partition=1, offset=0))
     assert [e.id for e in host.fresh("t1", elsewhere)] == [events[0].id]
@@ -62,7 +63,7 @@ def test_fresh_reads_the_per_event_positions_of_an_earlier_version():
     host = EngineHost(WorkerConfig())
     events = [_event(i) for i in range(3)]
     old = {"events": [e.to_dict() for e in events], "positions": [["vsm.events", 0, 5, i] for i in range(3)]}
-    assert [e.id for e in host.fresh("t1", old)] == [e.id for e in events]
+    assert [e.id for e in host.fresh("t1", read_engine_in(pack(old)))] == [e.id for e in events]
     assert host.fresh("t1", engine_in_message(_sourced(events, offset=5))) == []
 
 

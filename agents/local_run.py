@@ -1,0 +1,210 @@
+"""The worker's topology run in-process, without Kafka or Faust: for tests and for debugging a stage.
+
+`LocalTopology(cfg).run(messages)` sends source messages (bytes, as a producer would)
+through the same stage classes the worker runs (agents/stages/), routing each
+outcome's internal records to in-memory partitioned topics, writing its snapshots to
+plain dicts and committing offsets as the worker acknowledges records, then releases
+every quiet tenant as the idle flush would. What comes out is what the worker would
+publish. A new `LocalTopology` over the same `LocalBroker` is a restart: it reads from
+the committed offsets, with the tables as they were written (a crash is a topology
+dropped between two `step()`s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from goldrush.events.codec import pack
+from goldrush.events.envelope import Event
+from goldrush.events.match import Match
+
+from .config import WorkerConfig
+from .host import EngineHost
+from .metrics import Metrics
+from .stages.idle_flush import IdleFlush
+from .stages.ingest import Ingest
+from .stages.keyed import KeyStep
+from .stages.outcome import Outcome
+from .stages.settle import Settler
+from .stages.tenant import TenantStep
+from .stages.verdicts import VerdictStep
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A stream record as the stages read it: a Faust event's key, value and message."""
+
+    key: Any
+    value: bytes
+    message: Message
+
+    # what ingest reads of an aiokafka ConsumerRecord
+    @property
+    def topic(self) -> str:
+        return self.message.topic
+
+    @property
+    def partition(self) -> int:
+        return self.message.partition
+
+    @property
+    def offset(self) -> int:
+        return self.message.offset
+
+
+@dataclass
+class Published:
+    matches: list[Match] = field(default_factory=list)
+    actions: list = field(default_factory=list)
+    late: list[Event] = field(default_factory=list)
+    dead: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+
+
+class LocalBroker:
+    """What outlives a worker: the topics, the committed offsets and the tables."""
+
+    def __init__(self, partitions: int):
+        self.partitions = partitions
+        self.topics: dict[str, list[list[Record]]] = {}
+        self.committed: dict[tuple[str, int], int] = {}  # (topic, partition) → next offset to read
+        self.acked: dict[tuple[str, int], set[int]] = {}
+        self.tables: dict[str, dict[str, bytes]] = {"tenant-state": {}, "key-state": {}}
+
+    def topic(self, name: str, partitions: int | None = None) -> list[list[Record]]:
+        if name not in self.topics:
+            self.topics[name] = [[] for _ in range(partitions or self.partitions)]
+        return self.topics[name]
+
+    def append(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
+        """As the producer would: a keyed record to the partition Kafka's default partitioner gives it."""
+        parts = self.topic(topic)
+        if partition is None:
+            every = list(range(len(parts)))
+            partition = DefaultPartitioner()(key, every, every)
+        parts[partition].append(Record(key, value, Message(topic, partition, len(parts[partition]))))
+
+    def ack(self, record: Record) -> None:
+        """Committed offsets advance over contiguous acknowledged records, as Faust commits them."""
+        tp = (record.topic, record.partition)
+        acked = self.acked.setdefault(tp, set())
+        acked.add(record.offset)
+        at = self.committed.get(tp, 0)
+        while at in acked:
+            acked.discard(at)
+            at += 1
+        self.committed[tp] = at
+
+
+class LocalTopology:
+    """One worker over a `LocalBroker`; a new one over the same broker is a restart."""
+
+    def __init__(self, cfg: WorkerConfig, broker: LocalBroker | None = None):
+        self.cfg = cfg
+        self.broker = broker = broker if broker is not None else LocalBroker(cfg.partitions)
+        self.host = host = EngineHost(cfg)
+        self.metrics = Metrics()
+        state, key_state = broker.tables["tenant-state"], broker.tables["key-state"]
+        keyed = bool(host.stage.groups)
+        self.settle = Settler(host, state, self.metrics, partitions=cfg.partitions, key_expiry=cfg.key_expiry,
+                              keyed=keyed)
+        self.ingest = Ingest(self.metrics, cfg.event_filters, cfg.max_future)
+        # stage → (its step, whether its records are committed by checkpoints)
+        self.steps: dict[str, tuple[Any, bool]] = {"engine-in": (TenantStep(host, state, self.settle, self.metrics),
+                                                                 True)}
+        if keyed:
+            self.steps["keyed"] = (KeyStep(host, key_state, self.metrics), False)
+            self.steps["verdicts"] = (VerdictStep(host, state, self.settle, self.metrics), True)
+        self.idle = IdleFlush(host, state, self.settle, "engine-in")
+        for name in self.steps:
+            broker.topic(name)
+        # where this worker reads: from the committed offsets, as after a restart
+        self.position: dict[tuple[str, int], int] = dict(broker.committed)
+        self.out = Published()
+
+    def produce(self, messages: Iterable[bytes], topic: str = "vsm.events") -> None:
+        for value in messages:
+            self.broker.append(topic, None, value, 0)
+
+    def run(self, messages: Iterable[bytes] = (), topic: str = "vsm.events", batch: int | None = None) -> Published:
+        """`messages` produced to the source topic, then everything read and handled until quiet,
+        and every quiet tenant released, as at the end of a replay."""
+        self.produce(messages, topic)
+        while self.step(batch):
+            pass
+        self.flush_quiet()
+        return self.out
+
+    def step(self, batch: int | None = None) -> bool:
+        """Handle one batch, internal topics first (as a worker keeps up with them), else a source
+        batch of `batch` messages. False when there is nothing left to read."""
+        for name, (step, checkpointed) in self.steps.items():
+            for partition in range(len(self.broker.topics[name])):
+                records = self._take(name, partition, self.cfg.batch)
+                if records:
+                    self.apply(step.handle(records))
+                    if not checkpointed:
+                        for record in records:
+                            self.broker.ack(record)
+                    if isinstance(step, KeyStep):
+                        step.published()
+                    return True
+        for name in [name for name in self.broker.topics if name not in self.steps]:
+            records = self._take(name, 0, batch or self.cfg.batch)
+            if records:
+                self.apply(self.ingest.handle(records))
+                for record in records:  # the forwards are out: the source offsets are committed
+                    self.broker.ack(record)
+                return True
+        return False
+
+    def _take(self, topic: str, partition: int, n: int) -> list[Record]:
+        records = self.broker.topics[topic][partition]
+        start = self.position.get((topic, partition), 0)
+        taken = records[start:start + n]
+        self.position[topic, partition] = start + len(taken)
+        return taken
+
+    def flush_quiet(self) -> None:
+        """Every tenant holding buffered events is quiet now: released, as at the end of a replay."""
+        while (outcome := self.idle.handle(now=float("inf"))) is not None:
+            self.apply(outcome)
+            while self.step():
+                pass
+
+    def apply(self, outcome: Outcome) -> None:
+        """Publish `outcome` the way agents/publisher.py does, to memory."""
+        out, broker = self.out, self.broker
+        out.dead += outcome.dead
+        out.matches += outcome.matches
+        out.actions += outcome.actions
+        out.late += outcome.late
+        for kb, value in outcome.engine_in:
+            broker.append("engine-in", kb, value)
+        for kb, value in outcome.forwards:
+            broker.append("keyed", kb, value)
+        for partition, value in outcome.progress:
+            broker.append("keyed", None, value, partition)
+        for kb, value in outcome.verdicts:
+            broker.append("verdicts", kb, value)
+        host = self.host
+        for table, key, _, snapshot in outcome.snapshots:
+            store = host.tenant_snapshots if table is broker.tables["tenant-state"] else host.key_snapshots
+            if snapshot is None:
+                store.remove(table, key)
+            else:
+                store.write(table, key, pack(snapshot))
+        host.published(outcome.tenants)
+        for record in outcome.acks:
+            broker.ack(record)

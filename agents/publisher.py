@@ -1,0 +1,122 @@
+"""Publishing a stage's outcome: output records, internal forwards, then table writes.
+
+The one place that writes to Kafka and to the tables. Outcomes are published one at
+a time, in the order they were settled: a snapshot (which covers every batch settled
+before it) is written only once the outputs of all those batches are on the broker.
+Otherwise a SIGKILL could leave state in the changelog whose matches, forwards or
+actions never reached their topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from goldrush.events.codec import dumps_bytes, pack
+from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
+
+from .compat import current_event
+from .dashboard import Activity
+from .host import EngineHost
+from .letters import late_record, unpublishable_letter
+from .metrics import Metrics
+from .stages.outcome import Outcome
+
+log = logging.getLogger("goldrush.worker")
+
+Send = Callable[[str, bytes | None, bytes, int | None], Awaitable[Any]]
+
+
+class Publisher:
+    def __init__(self, send: Send, flush: Callable[[], Awaitable[None]], host: EngineHost, metrics: Metrics,
+                 *, engine_in: str, keyed: str, verdicts: str, state: Any, rates: dict[str, Any],
+                 activity: Activity | None = None, ack: Callable[[Any], Any] = lambda record: None):
+        self.send, self.flush = send, flush
+        self.host, self.metrics, self.activity = host, metrics, activity
+        self.engine_in, self.keyed, self.verdicts = engine_in, keyed, verdicts
+        self.state, self.rates, self.ack = state, rates, ack
+        self.lock = asyncio.Lock()
+
+    async def forward(self, outcome: Outcome) -> None:
+        """Ingest's outcome: dead letters and engine-in messages, on the broker before the
+        source offsets are committed. No table writes, so no ordering with the stages."""
+        for kb, value in outcome.dead:
+            await self.send(DEADLETTER, kb, value, None)
+        for kb, value in outcome.engine_in:
+            await self.send(self.engine_in, kb, value, None)
+        await self.flush()
+
+    async def publish(self, outcome: Outcome) -> None:
+        async with self.lock:
+            send, metrics = self.send, self.metrics
+            for kb, value in outcome.dead:
+                await send(DEADLETTER, kb, value, None)
+            for m in outcome.matches:
+                metrics.inc("goldrush_matches_total", pattern=m.pattern)
+                await self.record("match", MATCHES, m.tenant, m.to_dict)
+            if outcome.since is not None and outcome.matches:
+                latency = time.time() - outcome.since
+                for _ in outcome.matches:
+                    metrics.observe("goldrush_detection_latency_seconds", latency)
+            for a in outcome.actions:
+                metrics.inc("goldrush_actions_total", type=a.type)
+                await self.record("action", ACTIONS[a.type], a.tenant, a.to_dict)
+            for ev in outcome.late:
+                metrics.inc("goldrush_late_total")
+                await self.record("late event", LATE, ev.tenant, partial(late_record, ev))
+            for kb, value in outcome.forwards:
+                await send(self.keyed, kb, value, None)
+            for partition, value in outcome.progress:
+                await send(self.keyed, None, value, partition)
+            for tb, value in outcome.verdicts:
+                await send(self.verdicts, tb, value, None)
+            await self.flush()
+            if self.activity is not None:
+                self.activity.record(outcome.matches, outcome.actions)
+            self.write_tables(outcome)
+            if outcome.snapshots:
+                # The changelog must be on the broker before the records it covers are committed:
+                # otherwise a SIGKILL loses state the committed offsets skip past.
+                await self.flush()
+            self.host.published(outcome.tenants)
+            for record in outcome.acks:  # after the snapshots covering them are on the broker
+                self.ack(record)
+
+    async def record(self, kind: str, topic: str, tenant: str, make: Callable[[], Any]) -> None:
+        """Publish one output record; one that cannot be serialized or sent is dead-lettered with
+        the reason, and the batch goes on (it crashed the stage, and another tenant lost its output)."""
+        try:
+            value = dumps_bytes(make())
+            await self.send(topic, tenant.encode(), value, None)
+        except Exception as exc:  # noqa: BLE001 - contained to this record, reported with its error
+            self.metrics.inc("goldrush_rejected_total", reason="unpublishable")
+            log.warning("a %s of tenant %.64r could not be published (%s): dead-lettered", kind, tenant, exc)
+            await self.send(DEADLETTER, *unpublishable_letter(kind, tenant, make(), exc), None)
+
+    def write_tables(self, outcome: Outcome) -> None:
+        """Store snapshots and rates in the changelog partition of the stream event they belong to.
+
+        Faust picks a table's changelog partition (and a window's timestamp) from the
+        *current* stream event, which `take_events` does not set (faust-streaming
+        issue #497), so it is set to the last event of that tenant (or key):
+        co-partitioned with its input topic, as recovery expects.
+        """
+        host, state = self.host, self.state
+        for table, key, source_event, snapshot in outcome.snapshots:
+            store = host.tenant_snapshots if table is state else host.key_snapshots
+            with current_event(source_event):
+                if snapshot is None:
+                    store.remove(table, key)
+                else:
+                    store.write(table, key, pack(snapshot))
+        for (kind, tenant, name), n in outcome.counts.items():
+            record = outcome.tenants.get(tenant)
+            if record is None:
+                continue  # counted where the tenant's state is (the verdicts stage counts key-stage matches)
+            with current_event(record):
+                self.rates[kind][json.dumps([tenant, name])] += n

@@ -1,0 +1,69 @@
+"""Taking what the tenant stage produced, with the snapshots of the tenants it touched."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from goldrush.compiler.keygroups import partition_key
+from goldrush.events.codec import to_row
+
+from ..forwarding import packed_chunks
+from ..host import EngineHost
+from ..letters import evaluation_letter
+from ..messages import Keyed, Progress
+from ..metrics import Metrics
+from ..table_keys import tenant_key
+from .outcome import Outcome
+
+
+class Settler:
+    """Shared by the tenant stage, the verdicts stage and the idle flush: all three advance
+    the tenant stage, and each must hand on its forwards, actions and snapshots the same way."""
+
+    def __init__(self, host: EngineHost, state: Any, metrics: Metrics, *, partitions: int,
+                 key_expiry: float, keyed: bool):
+        self.host, self.state, self.metrics = host, state, metrics
+        self.partitions = partitions
+        self.key_expiry = key_expiry if keyed else 0.0  # progress notes only go to a key stage
+
+    def __call__(self, matches: list, tenants: dict[str, Any], out: Outcome | None = None, *,
+                 force: bool = False, now: float | None = None) -> Outcome:
+        """Add the tenant stage's output; `tenants` (→ their last stream record) changed, and those
+        whose checkpoint is due (all with `force`) get their snapshots and the records they cover."""
+        host, stage, engine = self.host, self.host.stage, self.host.engine
+        out = Outcome() if out is None else out
+        out.matches += matches
+        out.actions += stage.drain_actions()
+        out.late += engine.late
+        engine.late.clear()
+        for ev, error in stage.drain_failed():
+            self.metrics.inc("goldrush_rejected_total", reason="evaluation_failed")
+            out.dead.append(evaluation_letter(ev, error))
+        by_key: dict[tuple[int, Any], list] = {}
+        outbox = stage.drain_outbox()
+        self.metrics.inc("goldrush_events_forwarded_total", len(outbox))
+        for group, key, seq, ev in outbox:
+            by_key.setdefault((group, key), []).append([seq, to_row(ev)])
+        for (group, key), events in by_key.items():
+            kb = partition_key(group, key)
+            key_by = stage.groups[group].key_by
+            for _, data in packed_chunks(events, lambda c: Keyed(key_by, key, c)):  # noqa: B023
+                out.forwards.append((kb, data))
+        if self.key_expiry:
+            for tenant in tenants:
+                progress = host.progress_due(tenant, self.key_expiry)
+                if progress is not None:
+                    data = Progress(tenant, *progress).to_bytes()
+                    out.progress += [(partition, data) for partition in range(self.partitions)]
+        host.dirty.update(tenants)
+        now = time.monotonic() if now is None else now
+        due = {tenant: record for tenant, record in tenants.items() if force or host.checkpoint_due(tenant, now)}
+        for tenant, record in due.items():
+            out.snapshots.append((self.state, tenant_key(tenant), record, host.snapshot(tenant)))
+            out.acks += host.checkpointed(tenant, now)
+        out.tenants.update(tenants)
+        host.settled(tenants)
+        out.snapshots += [(self.state, key, record, mark)
+                          for key, record, mark in host.marks.changes(due, engine.buffer)]
+        return out

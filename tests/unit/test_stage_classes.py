@@ -1,0 +1,103 @@
+"""The worker's stages without a broker: the in-process topology gives replay's matches and
+actions, keeps its word across a restart from its tables, and keeps bad records to themselves."""
+
+from __future__ import annotations
+
+import pytest
+
+from goldrush import replay
+from goldrush.agents.config import WorkerConfig
+from goldrush.agents.local_run import LocalTopology, Message, Record
+from goldrush.agents.messages import EngineIn, Keyed
+from goldrush.events.codec import dumps_bytes, unpack
+from goldrush.patterns import ALL
+from goldrush.simulator import simulate
+
+
+def _batched(events, size=50):
+    return [dumps_bytes(events[i:i + size]) for i in range(0, len(events), size)]
+
+
+def _ids(published):
+    return ({m.match_id: m.to_dict() for m in published.matches},
+            {a.action_id: a.to_dict() for a in published.actions})
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
+    expected = replay(ALL, events)
+    assert len(expected) > 20 and len(expected.actions) > 5
+    return events, expected
+
+
+@pytest.mark.parametrize("key_stage", [True, False])
+def test_the_topology_gives_replays_matches_and_actions(mixed, key_stage):
+    events, expected = mixed
+    topology = LocalTopology(WorkerConfig(key_stage=key_stage, partitions=3))
+    out = topology.run(_batched(events), batch=7)
+    assert _ids(out) == ({m.match_id: m.to_dict() for m in expected},
+                         {a.action_id: a.to_dict() for a in expected.actions})
+    assert out.dead == [] and out.late == []
+    assert (topology.metrics.get("goldrush_events_keyed_total") > 0) == key_stage
+    assert topology.host.policy_waiting() == 0
+
+
+@pytest.mark.parametrize("checkpoint_every", [0.0, 1.0, 3600.0])
+@pytest.mark.parametrize("crash_after", [5, 40, 100])
+def test_a_crash_anywhere_loses_nothing_and_a_restart_redoes_only_what_was_not_committed(
+        mixed, checkpoint_every, crash_after):
+    events, expected = mixed
+    cfg = WorkerConfig(partitions=2, key_stage=False, checkpoint_every=checkpoint_every, batch=20)
+    first = LocalTopology(cfg)
+    first.produce(_batched(events))
+    for _ in range(crash_after):  # then the worker is killed: its memory is gone, the broker stays
+        assert first.step(batch=5)
+    second = LocalTopology(cfg, first.broker)
+    second.run()
+    matches = [*first.out.matches, *second.out.matches]
+    assert {m.match_id: m.to_dict() for m in matches} == {m.match_id: m.to_dict() for m in expected}
+    actions = [*first.out.actions, *second.out.actions]
+    assert {a.action_id: a.to_dict() for a in actions} == {a.action_id: a.to_dict() for a in expected.actions}
+    redone = len(matches) - len(expected)
+    if checkpoint_every == 0:
+        assert redone <= 3 * len(expected) // 10  # at most the batch in flight at the crash
+    # Everything is committed in the end, and a third start redoes nothing.
+    third = LocalTopology(cfg, second.broker)
+    assert third.run().matches == [] and third.out.actions == []
+
+
+def test_checkpoints_write_a_busy_tenant_once_per_interval_not_per_batch(mixed):
+    events, _ = mixed
+    writes = {}
+    for every in (0.0, 3600.0):
+        topology = LocalTopology(WorkerConfig(partitions=1, key_stage=False, checkpoint_every=every, batch=3))
+        table = topology.broker.tables["tenant-state"] = CountingDict()
+        topology.settle.state = topology.steps["engine-in"][0].state = topology.idle.state = table
+        topology.run(_batched(events, 10), batch=2)
+        writes[every] = table.writes
+    assert writes[3600.0] * 10 < writes[0.0]
+
+
+class CountingDict(dict):
+    writes = 0
+
+    def __setitem__(self, key, value):
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def test_unreadable_internal_messages_are_dead_lettered_by_each_stage_and_the_batch_goes_on(mixed):
+    events, _ = mixed
+    topology = LocalTopology(WorkerConfig(partitions=1))
+    topology.run(_batched(events[:200]))
+    good = EngineIn([], []).to_bytes()
+    bad = [b"\xc1", dumps_bytes({"v": 99}), Keyed([], [], []).to_bytes()]
+    batch = [Record(b"tenant-0000", value, Message("engine-in", 0, 10_000 + i)) for i, value in enumerate([*bad, good])]
+    outcome = topology.steps["engine-in"][0].handle(batch)
+    codes = [unpack(value)["code"] for _, value in outcome.dead]
+    assert codes == ["unreadable_internal"] * 3
+    assert "newer" in unpack(outcome.dead[1][1])["reason"]
+    keyed = topology.steps["keyed"][0].handle([Record(b"k", b"\xc1", Message("keyed", 0, 5))])
+    verdicts = topology.steps["verdicts"][0].handle([Record(b"t", b"[]", Message("verdicts", 0, 5))])
+    assert [unpack(v)["code"] for _, v in keyed.dead + verdicts.dead] == ["unreadable_internal"] * 2
