@@ -28,7 +28,6 @@ import asyncio
 import json
 import logging
 import time
-import weakref
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -36,7 +35,6 @@ from functools import partial
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 
 from goldrush.compiler.compiled import canonical_key
 from goldrush.compiler.keygroups import partition_key
@@ -46,12 +44,10 @@ from goldrush.events.envelope import Event, future_limit
 from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 from .broker_watch import BrokerWatch
+from .compat import EarlyStartApp, cap_fetch_wait, current_event, resume_keeps_queued_messages
 from .config import WorkerConfig
 from .dashboard import Activity, register_dashboard
-from .early_start import EarlyStartApp
 from .explain_view import register_explain_view
-from .fetch_wait import cap_fetch_wait
-from .flow_control import resume_keeps_queued_messages
 from .forwarding import (
     MAX_INTERNAL_BYTES,
     Sourced,
@@ -214,8 +210,9 @@ def build_app(cfg: WorkerConfig) -> faust.App:
 
     @app.task
     async def shorten_fetch_wait() -> None:
-        """Once the consumer runs (tasks start after recovery): see agents/fetch_wait.py."""
-        cap_fetch_wait(app, cfg.fetch_wait)
+        """Once the consumer runs (tasks start after recovery), on the embedded broker only: see agents/compat.py."""
+        if cfg.embedded_broker:
+            cap_fetch_wait(app, cfg.fetch_wait)
 
     async def ingest(records: list[Any]) -> None:
         """Decode a batch of source records; dead letters out, events to engine-in grouped by tenant."""
@@ -250,7 +247,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
 
     @app.early_task
     async def read_sources() -> None:
-        """Joins with the app, reads once it runs: see agents/source_consumer.py and agents/early_start.py."""
+        """Joins with the app, reads once it runs: see agents/source_consumer.py and agents/compat.py."""
         while not app.consumer.started:  # Faust's producer knows the cluster by then (declaring needs it)
             await asyncio.sleep(0.02)
         while True:  # created if missing, so that the group joins once, with the partitions there
@@ -314,23 +311,17 @@ def build_app(cfg: WorkerConfig) -> faust.App:
                          if table is state and key.startswith(TENANT)}
         for table, key, source_event, snapshot in outcome.snapshots:
             store = host.tenant_snapshots if table is state else host.key_snapshots
-            token = _current_event.set(weakref.ref(source_event))
-            try:
+            with current_event(source_event):
                 if snapshot is None:
                     store.remove(table, key)
                 else:
                     store.write(table, key, pack(snapshot))
-            finally:
-                _current_event.reset(token)
         for (kind, tenant, name), n in outcome.counts.items():
             source_event = tenant_events.get(tenant)
             if source_event is None:
                 continue  # counted where the tenant's snapshot is written
-            token = _current_event.set(weakref.ref(source_event))
-            try:
+            with current_event(source_event):
                 rates[kind][json.dumps([tenant, name])] += n
-            finally:
-                _current_event.reset(token)
 
     # Outcomes are published one at a time, in the order they were settled: a snapshot
     # (which covers every batch settled before it) is written only once the outputs of
