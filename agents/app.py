@@ -36,12 +36,10 @@ from goldrush.engine.gctune import THROUGHPUT_THRESHOLDS
 from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 from .broker_watch import BrokerWatch
+from .compat import EarlyStartApp, cap_fetch_wait, resume_keeps_queued_messages
 from .config import WorkerConfig
 from .dashboard import Activity, register_dashboard
-from .early_start import EarlyStartApp
 from .explain_view import register_explain_view
-from .fetch_wait import cap_fetch_wait
-from .flow_control import resume_keeps_queued_messages
 from .host import EngineHost
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
@@ -168,7 +166,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
 
     @app.early_task
     async def read_sources() -> None:
-        """Joins with the app, reads once it runs: see agents/source_consumer.py and early_start.py."""
+        """Joins with the app, reads once it runs: see agents/source_consumer.py and compat.py."""
         while not app.consumer.started:  # Faust's producer knows the cluster by then
             await asyncio.sleep(0.02)
         while True:  # created if missing, so that the group joins once, with the partitions there
@@ -184,7 +182,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     @app.task
     async def start_reading_sources() -> None:
         """Tasks start after table recovery: from here, ingest's forwards find the stages running."""
-        cap_fetch_wait(app, cfg.fetch_wait)
+        if cfg.embedded_broker:  # see agents/compat.py
+            cap_fetch_wait(app, cfg.fetch_wait)
         recovered.set()
 
     @app.agent(engine_in)

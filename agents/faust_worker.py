@@ -24,12 +24,13 @@ from typing import Any
 import faust
 
 from .broker_watch import RepeatLimiter
+from .compat import StopSignalWorker
 from .status import configure_logging
 
 log = logging.getLogger("goldrush.worker")
 
 
-class GoldrushWorker(faust.Worker):
+class GoldrushWorker(StopSignalWorker):
     def __init__(self, app: faust.App, *, stop_timeout: float, own_loglevel: str = "warning",
                  status: bool = False, **kwargs: Any):
         super().__init__(app, **kwargs)
@@ -45,12 +46,10 @@ class GoldrushWorker(faust.Worker):
         for handler in logger.handlers:
             handler.addFilter(limiter)
 
-    def _schedule_shutdown(self, signum: signal.Signals) -> None:
-        if not self._signal_stop_time:
-            timer = threading.Timer(self.stop_timeout, _exit_now, args=(signum, self.stop_timeout))
-            timer.daemon = True
-            timer.start()
-        super()._schedule_shutdown(signum)
+    def on_stop_signal(self, signum: signal.Signals) -> None:
+        timer = threading.Timer(self.stop_timeout, _exit_now, args=(signum, self.stop_timeout))
+        timer.daemon = True
+        timer.start()
 
 
 def _exit_now(signum: signal.Signals, waited: float) -> None:

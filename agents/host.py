@@ -48,7 +48,7 @@ class EngineHost:
         self.last_event: dict[str, Any] = {}  # tenant → its last engine-in stream event
         self.tenant_snapshots = SnapshotStore()
         self.key_snapshots = SnapshotStore()
-        self.key_index = KeyIndex(self.key_snapshots)
+        self.key_index = KeyIndex(self.key_snapshots, cfg.partitions)
         self.progress_sent: dict[str, tuple[int, float]] = {}  # tenant → (sequence number, wall time) last sent
         self.marks = BufferMarks()  # see agents/quiet_flush.py
         self.marks_scanned = False  # the marked tenants of this assignment are loaded

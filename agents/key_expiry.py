@@ -28,12 +28,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from goldrush.compiler.keygroups import parse_partition_key
 from goldrush.events.codec import unpack
 
 from .snapshot_store import SnapshotStore
 
 INDEX_PER_BATCH = 2000  # restored snapshots indexed per key-stage batch (a key parse each)
+
+
+def key_partition(table_key: str, partitions: int) -> int:
+    """Where a key-stage key lives: the partition Kafka's default partitioner (murmur2 of the key
+    bytes, which Faust's producer uses) gives the keyed-topic record whose key is `table_key`.
+    Its events are read there, and its snapshot is written to that changelog partition (the
+    table's partitions are the topic's)."""
+    every = list(range(partitions))
+    return DefaultPartitioner()(table_key.encode(), every, every)
 
 
 def floor_key(tenant: str, partition: int) -> str:
@@ -44,8 +55,9 @@ def floor_key(tenant: str, partition: int) -> str:
 class KeyIndex:
     """Which keys of each (tenant, partition) have state here, and the floors read so far."""
 
-    def __init__(self, store: SnapshotStore):
+    def __init__(self, store: SnapshotStore, partitions: int):
         self.store = store  # where the floors are, with the key snapshots
+        self.partitions = partitions  # of the keyed topic and the key-state table
         self.keys: dict[tuple[str, int], dict[str, tuple[int, tuple]]] = {}  # → table key → (group, key)
         self.floors: dict[tuple[str, int], int] = {}
         self.unindexed: list[str] | None = None  # restored table keys still to index (None: not listed yet)
@@ -72,12 +84,10 @@ class KeyIndex:
             return
         todo = self.unindexed[-limit:]
         del self.unindexed[-limit:]
-        partitions = getattr(table.data, "_key_partition", {})  # the memory store's: where each was recovered from
         for table_key in todo:
-            partition = partitions.get(table_key)
             parsed = parse_partition_key(table_key)
-            if partition is not None and parsed is not None:
-                self.add(parsed[1][0], partition, table_key, *parsed)
+            if parsed is not None:
+                self.add(parsed[1][0], key_partition(table_key, self.partitions), table_key, *parsed)
 
     def size(self) -> int:
         return sum(len(keys) for keys in self.keys.values())

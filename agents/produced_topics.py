@@ -21,6 +21,8 @@ from typing import Any
 
 import faust
 
+from .compat import producer_client
+
 
 async def track_produced_topics(app: faust.App, internal: Iterable[faust.TopicT], outputs: Iterable[str]) -> None:
     """Track the internal topics, every table's changelog and `outputs`; wait for one refresh.
@@ -34,7 +36,7 @@ async def track_produced_topics(app: faust.App, internal: Iterable[faust.TopicT]
     for topic in declared:
         await topic.maybe_declare()
     names = {topic.get_topic_name() for topic in declared} | set(outputs)
-    await track_topics(app.producer._ensure_producer().client, names)  # the AIOKafkaProducer Faust started
+    await track_topics(producer_client(app), names)  # the client of the AIOKafkaProducer Faust started
 
 
 async def track_topics(client: Any, names: Iterable[str]) -> None:

@@ -48,7 +48,7 @@ class SourceConsumer:
         return AIOKafkaConsumer(
             bootstrap_servers=cfg.broker, group_id=f"{cfg.app_id}-ingest",
             client_id=f"{cfg.app_id}-ingest", enable_auto_commit=False, auto_offset_reset="earliest",
-            # See agents/fetch_wait.py: the embedded broker answers a parked fetch only when the wait runs out.
+            # See cap_fetch_wait in agents/compat.py: the embedded broker answers a parked fetch only when the wait runs out.
             fetch_max_wait_ms=max(1, int(cfg.fetch_wait * 1000)),
             # At most ~4 MB per batch (about 20,000 events of 200 bytes): decoding it holds the
             # event loop, and with it the stages, for a fraction of a second, not for seconds.

@@ -20,7 +20,7 @@ LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
 STATUS_LOGGER = "goldrush.status"
 OWN_LOGGERS = ("goldrush",)  # everything else (faust, mode, aiokafka, aiohttp …) follows the framework level
 # Faust services subclassed here log Faust's lifecycle ("Starting...") under these modules' names
-FRAMEWORK_SUBCLASSES = ("goldrush.agents.early_start", "goldrush.agents.web_server", "goldrush.agents.faust_worker")
+FRAMEWORK_SUBCLASSES = ("goldrush.agents.compat", "goldrush.agents.web_server", "goldrush.agents.faust_worker")
 
 #: counters the status line reports, by its wording
 COUNTED = {"events": "goldrush_events_in_total", "late": "goldrush_late_total",

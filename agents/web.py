@@ -26,12 +26,14 @@ def window_rates(wrapper: Any, size: float) -> Iterator[tuple[str, str, float]]:
     """
     now = time.time()
     elapsed = now - (now // size) * size
-    table = wrapper.table
+    window = wrapper.table.window
+    ranges = (window.current(now), window.current(now - size))
     for key in wrapper:  # WindowWrapper iterates its key index
         total = 0
-        for at in (now, now - size):
+        windows = wrapper[key]  # WindowSet: indexed by a window range, the count in that window
+        for at in ranges:
             with contextlib.suppress(KeyError):  # a window with no count yet
-                total += table._windowed_timestamp(key, at)  # noqa: SLF001 - no public by-time read
+                total += windows[at]
         tenant, name = json.loads(key)
         yield tenant, name, total / (size + elapsed)
 
@@ -68,17 +70,45 @@ def is_ready(app: faust.App) -> bool:
             and recovery.completed.is_set() and not recovery.in_recovery)
 
 
+class ReadOffsets(faust.Sensor):
+    """The offset of the last message Faust handed to a stream, per partition (public Sensor API).
+
+    Forgotten when a rebalance starts: a partition coming back may have been read elsewhere since.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.read: dict[Any, int] = {}
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        self.read[tp] = offset
+
+    def on_rebalance_start(self, app: Any) -> dict:
+        self.read.clear()
+        return {}
+
+
+def read_offsets(app: faust.App) -> ReadOffsets:
+    """The app's `ReadOffsets` sensor, added on first use (at build time: agents/web.py and status.py)."""
+    for sensor in app.sensors:
+        if isinstance(sensor, ReadOffsets):
+            return sensor
+    sensor = ReadOffsets()
+    app.sensors.add(sensor)
+    return sensor
+
+
 def consumer_lag(app: faust.App, topics: set[str]) -> Iterator[tuple[str, int, float]]:
-    """Per assigned partition of `topics` (Faust's input topics; changelogs are read only on recovery)."""
-    consumer = app.consumer
+    """Per assigned partition of `topics` (Faust's input topics; changelogs are read only on recovery)
+    read from since the last rebalance: messages written past the last one handed to a stream."""
+    consumer, read = app.consumer, read_offsets(app).read
     for tp in sorted(consumer.assignment()):
-        if tp.topic not in topics:
+        if tp.topic not in topics or tp not in read:
             continue
         high = consumer.highwater(tp)
         if high is None:
             continue
-        read = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust keeps no public accessor
-        yield tp.topic, tp.partition, max(0, high - (0 if read is None else read + 1))
+        yield tp.topic, tp.partition, max(0, high - (read[tp] + 1))
 
 
 def rates_document(rates: dict[str, Any], size: float, limit: str | None = None) -> dict[str, Any]:
@@ -102,6 +132,7 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
     `watch`: the broker watch (agents/broker_watch.py): not ready while the broker is unreachable."""
 
     cached = CachedRates(rates, size)
+    read_offsets(app)  # recording from the first message on
 
     def ready_now() -> bool:
         return is_ready(app) and sources.ready and watch.reachable

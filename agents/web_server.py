@@ -14,24 +14,8 @@ import socket
 from typing import Any
 
 from faust.types.settings import Settings
-from faust.web.drivers import DRIVERS
-from faust.web.drivers.aiohttp import Web
 
-DRIVER = "goldrush"
-
-
-class GoldrushWeb(Web):
-    """Faust's aiohttp server with none of Faust's own views (they are class-level lists in
-    every faust-streaming release the worker allows, the settings below only in the newer)."""
-
-    default_blueprints = ()  # /router (which worker holds a key) and /table (every table's contents)
-    production_blueprints = ()  # {"status": "OK"} at /, where the dashboard is served
-    debug_blueprints = ()  # /graph and statistics
-    optional_blueprints = ()  # /performance
-
-
-DRIVERS.aliases[DRIVER] = f"{__name__}:GoldrushWeb"
-
+from .compat import WEB_DRIVER as DRIVER  # registers the web server without Faust's views
 
 VIEW_FLAGS = ("web_router_enabled", "web_tables_enabled", "web_stats_enabled", "web_graph_enabled",
               "web_metrics_enabled")

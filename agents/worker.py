@@ -42,6 +42,29 @@ async def _partition_counts(broker: str) -> dict[str, int]:
     return {t: len(cluster.partitions_for_topic(t) or ()) for t in cluster.topics()}
 
 
+async def _cluster_id(broker: str) -> str | None:
+    """The cluster id the broker reports (aiokafka's public `describe_cluster`)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker)
+    try:
+        await admin.start()
+        return (await admin.describe_cluster())["cluster_id"]
+    except Exception:  # noqa: BLE001 - the broker answered metadata just before: unknown means "not tansu"
+        return None
+    finally:
+        await admin.close()
+
+
+def is_embedded(cluster_id: str | None) -> bool:
+    """tansu (the embedded broker: `goldrush broker`, `goldrush demo`, the tests) reports its
+    default cluster id, which goldrush's EmbeddedBroker also passes explicitly. A tansu started
+    with another id is taken for Apache Kafka: Faust keeps its 1.5 s fetch wait (slower, not wrong)."""
+    from goldrush.kafka.broker import CLUSTER_ID
+
+    return cluster_id == CLUSTER_ID
+
+
 def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | None:
     """Why the worker cannot start with `cfg.partitions`, if the app's state topics have another count.
 
@@ -71,6 +94,7 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str
         print(f"goldrush worker: {problem}", file=sys.stderr)
         return 2
     existing = asyncio.run(_partition_counts(cfg.broker))
+    cfg = cfg.model_copy(update={"embedded_broker": is_embedded(asyncio.run(_cluster_id(cfg.broker)))})
     app = build_app(cfg)
     why = partitions_changed(cfg, {t: existing[t] for t in app.goldrush_partitioned if existing.get(t)})
     if why:
@@ -100,7 +124,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--web-port", type=port_number, default=6066, help="port of the dashboard (/), /health, /ready, /metrics, /rates")
     p.add_argument("--web-host", default="127.0.0.1", help="the one address the web views listen on (0.0.0.0: every interface, in containers)")
     p.add_argument("--fetch-wait", type=positive_float, default=0.1, metavar="SECONDS",
-                   help="longest the broker may hold a fetch that has no data yet (default 0.1)")
+                   help="longest the broker may hold a fetch that has no data yet (default 0.1; Faust's "
+                        "own consumer is shortened only on the embedded broker, which holds a fetch that long)")
     p.add_argument("--stop-timeout", type=positive_float, default=15.0, metavar="SECONDS",
                    help="exit hard if a graceful stop takes longer (default 15; state is in the changelogs)")
     p.add_argument("--key-stage", choices=("on", "off"), default="on",

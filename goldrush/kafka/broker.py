@@ -13,6 +13,10 @@ import subprocess
 import time
 from types import TracebackType
 
+# tansu's default cluster id, passed explicitly so that it stays put: the worker tells the embedded
+# broker by it (agents/worker.py), since tansu holds a fetch for its whole wait (agents/compat.py).
+CLUSTER_ID = "tansu_cluster"
+
 
 class BrokerUnavailable(RuntimeError):
     """The broker binary is missing or did not start."""
@@ -73,7 +77,7 @@ class EmbeddedBroker:
         return [broker_binary(), "broker",
                 "--listener-url", f"tcp://{self.host}:{self.port}",
                 "--advertised-listener-url", f"tcp://{self.host}:{self.port}",
-                "--storage-engine", "memory://tansu/"]
+                "--storage-engine", "memory://tansu/", "--cluster-id", CLUSTER_ID]
 
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         if _accepting(self.host, self.port):

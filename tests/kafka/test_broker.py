@@ -41,3 +41,12 @@ def test_second_broker_gets_its_own_port_and_stops_cleanly(broker):
         assert other.port != broker.port and other.process.poll() is None
         proc = other.process
     assert proc.poll() is not None
+
+
+def test_the_worker_tells_the_embedded_broker_by_its_cluster_id(broker):
+    """Faust's consumer gets the short fetch wait only there (agents/compat.py, cap_fetch_wait)."""
+    from goldrush.agents.worker import _cluster_id, is_embedded
+
+    assert is_embedded(asyncio.run(_cluster_id(broker.bootstrap)))
+    assert not is_embedded("MkU3OEVBNTcwNTJENDM2Qk")  # an Apache Kafka cluster id
+    assert not is_embedded(None)

@@ -50,7 +50,7 @@ def test_a_failed_batch_is_read_again_and_reading_goes_on(fresh_broker):
 
 
 def test_it_joins_at_once_and_reads_only_once_allowed(fresh_broker):
-    """The worker joins the ingest group alongside Faust's table recovery (agents/early_start.py)
+    """The worker joins the ingest group alongside Faust's table recovery (EarlyStartApp in agents/compat.py)
     and reads only after it: forwards before the stages run would wait in engine-in anyway."""
     cfg = WorkerConfig(broker=fresh_broker.bootstrap, app_id="gate", topics=["gate-in"])
     seen: list[bytes] = []

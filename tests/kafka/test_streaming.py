@@ -68,6 +68,8 @@ def test_worker_equals_replay(fresh_broker, tmp_path, key_stage):
     assert metrics["goldrush_state_keys"] > 0
     source_lag = {k: v for k, v in metrics.items() if k.startswith('goldrush_consumer_lag{partition="0",topic="vsm.events"')}
     assert list(source_lag.values()) == [0]  # the source consumer's partitions, all read
+    engine_lag = [v for k, v in metrics.items() if k.startswith("goldrush_consumer_lag") and "gr-test-engine-in" in k]
+    assert engine_lag and set(engine_lag) == {0}  # Faust's, from the offsets handed to the streams
     # The built-ins keyed by (tenant, source) ran in the key stage, or (off) where their tenant is.
     assert (metrics.get("goldrush_events_keyed_total", 0) > 0) == (key_stage == "on")
     assert metrics["goldrush_policy_waiting"] == 0  # every verdict came back

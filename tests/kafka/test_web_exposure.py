@@ -77,7 +77,7 @@ def test_web_views_bind_the_given_host_only_and_faust_views_are_off(broker, tmp_
     # --loglevel info: goldrush's lines at info, Faust's and aiokafka's only from warning up
     assert "] goldrush.worker: partitions" in log
     assert not [line for line in log.splitlines() if "[INFO]" in line and "goldrush." not in line], log
-    assert "[INFO] goldrush.agents.early_start" not in log
+    assert "[INFO] goldrush.agents.compat" not in log
 
 
 def test_a_web_port_in_use_is_one_line_and_exit_2(tmp_path):

@@ -12,6 +12,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from goldrush import replay
+from goldrush.agents.key_expiry import key_partition
 from goldrush.agents.table_keys import tenant_key
 from goldrush.events.topics import ACTIONS, DEADLETTER, MATCHES
 from goldrush.kafka.broker import free_port
@@ -229,7 +230,8 @@ def test_idle_keys_are_let_go_and_a_let_go_key_starts_fresh(fresh_broker, tmp_pa
         assert wait_for(worker, "goldrush_keys_forgotten_total", lambda v: v >= 40) == 40
         assert metric(worker, "goldrush_keys_indexed") == 1  # only "live"
         stop(worker)
-        stored = asyncio.run(changelog_state(fresh_broker.bootstrap, "gr-expiry-key-state-changelog"))
+        written: dict[str, int] = {}
+        stored = asyncio.run(changelog_state(fresh_broker.bootstrap, "gr-expiry-key-state-changelog", written))
         worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-expiry", "--key-expiry", "0.5")
         asyncio.run(wait_ready(worker))
         asyncio.run(send(back))
@@ -239,6 +241,9 @@ def test_idle_keys_are_let_go_and_a_let_go_key_starts_fresh(fresh_broker, tmp_pa
         stop(worker)
     # What a restarted worker restores: "live" and the floor of the tenant's partitions, the forty deleted.
     assert {k for k in stored if k.startswith("[")} == {'[0,"t","live"]'}
+    # Where a restarted worker indexes a restored key (agents/key_expiry.py): its changelog partition.
+    keys = [k for k in written if k.startswith("[")]
+    assert len(keys) == 41 and all(written[k] == key_partition(k, 2) for k in keys)
     assert any(k.startswith("floor") for k in stored)
     assert not late
     assert any(m["key"] == {"tenant": "t", "source": "pod-0"} for m in expected.values())

@@ -149,9 +149,10 @@ async def collect_replay_matches(bootstrap: str, events: list[dict], timeout: fl
     return records, expected, late, actions, expected_actions
 
 
-async def changelog_state(bootstrap: str, topic: str) -> dict[str, bytes]:
+async def changelog_state(bootstrap: str, topic: str, partitions: dict[str, int] | None = None) -> dict[str, bytes]:
     """A changelog read to its end (a table's keys are JSON strings there): key → last value,
-    without the keys whose last record is a tombstone."""
+    without the keys whose last record is a tombstone. `partitions`, if given, gets every key's
+    partition (tombstoned keys too)."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     state: dict[str, bytes] = {}
@@ -162,6 +163,8 @@ async def changelog_state(bootstrap: str, topic: str) -> dict[str, bytes]:
                 quiet_since = time.monotonic()
                 for r in records:
                     key = json.loads(r.key)
+                    if partitions is not None:
+                        partitions[key] = r.partition
                     if r.value is None:
                         state.pop(key, None)
                     else:

@@ -1,4 +1,4 @@
-"""The worker's flow control keeps messages fetched while the flow runs (agents/flow_control.py)."""
+"""The worker's flow control keeps messages fetched while the flow runs (agents/compat.py, resume_keeps_queued_messages)."""
 
 from __future__ import annotations
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 from goldrush import F, Pattern, event, frequency
 from goldrush.agents.config import WorkerConfig
 from goldrush.agents.host import EngineHost
-from goldrush.agents.key_expiry import KeyIndex, floor_key
+from goldrush.agents.key_expiry import KeyIndex, floor_key, key_partition
 from goldrush.agents.snapshot_store import SnapshotStore
 from goldrush.compiler.keygroups import partition_key
 from goldrush.events.codec import pack
@@ -52,19 +51,30 @@ def test_the_floor_is_kept_and_read_back(tmp_path):
     host, table = host_for(tmp_path), {}
     assert host.on_progress("t", 1, 7, 1000.0, table) == (7, [])
     host.key_snapshots.write(table, floor_key("t", 1), pack({"floor": 7}))
-    fresh = KeyIndex(host.key_snapshots)
+    fresh = KeyIndex(host.key_snapshots, 4)
     assert fresh.floor("t", 1, table) == 7
     assert fresh.floor("t", 0, table) == 0
 
 
-def test_restored_keys_are_indexed_by_the_partition_they_were_recovered_from():
-    keys = {partition_key(0, ("t", "a")).decode(): 0, partition_key(1, ("u", 2)).decode(): 1,
-            floor_key("t", 0): 0, "not json": 0, "[1]": 1}
-    table = SimpleNamespace(data=SimpleNamespace(_key_partition=dict(keys)))
-    index = KeyIndex(SnapshotStore())
+def test_restored_keys_are_indexed_by_the_partition_their_keyed_records_went_to():
+    a, u = partition_key(0, ("t", "a")).decode(), partition_key(1, ("u", 2)).decode()
+    keys = [a, u, floor_key("t", 0), "not json", "[1]"]
+    index = KeyIndex(SnapshotStore(), 4)
     index.unindexed = list(keys)  # as listed from the table
-    index.index_restored(table, limit=2)
-    index.index_restored(table, limit=2)
-    index.index_restored(table, limit=2)
-    assert index.keys == {("t", 0): {'[0,"t","a"]': (0, ("t", "a"))}, ("u", 1): {'[1,"u",2]': (1, ("u", 2))}}
+    for _ in range(3):
+        index.index_restored({}, limit=2)
+    pa, pu = key_partition(a, 4), key_partition(u, 4)
+    assert index.keys == {("t", pa): {'[0,"t","a"]': (0, ("t", "a"))}, ("u", pu): {'[1,"u",2]': (1, ("u", 2))}}
     assert index.unindexed == []
+
+
+def test_a_keys_partition_is_the_one_the_producer_picks_for_its_record():
+    """murmur2 of the key bytes, as Kafka's Java client (and aiokafka's producer) computes it."""
+    from aiokafka.partitioner import murmur2
+
+    for n in (1, 2, 4, 7):
+        for key in ('[0,"t","a"]', '[1,"u",2]', '[0,"t","é"]', "[2]"):
+            assert key_partition(key, n) == (murmur2(key.encode()) & 0x7FFFFFFF) % n
+    # fixed values of Kafka's murmur2 (the Java client's test vectors): an upgrade must not move keys
+    assert murmur2(b"21") & 0xFFFFFFFF == -973932308 & 0xFFFFFFFF
+    assert murmur2(b"foobar") & 0xFFFFFFFF == -790332482 & 0xFFFFFFFF

@@ -45,10 +45,11 @@ def test_the_topology_gives_replays_matches_and_actions(mixed, key_stage):
 
 @pytest.mark.parametrize("checkpoint_every", [0.0, 1.0, 3600.0])
 @pytest.mark.parametrize("crash_after", [5, 40, 100])
+@pytest.mark.parametrize("key_stage", [False, True])
 def test_a_crash_anywhere_loses_nothing_and_a_restart_redoes_only_what_was_not_committed(
-        mixed, checkpoint_every, crash_after):
+        mixed, checkpoint_every, crash_after, key_stage):
     events, expected = mixed
-    cfg = WorkerConfig(partitions=2, key_stage=False, checkpoint_every=checkpoint_every, batch=20)
+    cfg = WorkerConfig(partitions=2, key_stage=key_stage, checkpoint_every=checkpoint_every, batch=20)
     first = LocalTopology(cfg)
     first.produce(_batched(events))
     for _ in range(crash_after):  # then the worker is killed: its memory is gone, the broker stays

@@ -38,7 +38,7 @@ def test_goldrush_logs_at_its_level_and_faust_at_its_own():
     try:
         configure_logging(root, "info", "warning", status=True)
         assert logging.getLogger("goldrush.worker").getEffectiveLevel() == logging.INFO
-        assert logging.getLogger("goldrush.agents.early_start").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("goldrush.agents.compat").getEffectiveLevel() == logging.WARNING
         assert root.level == logging.WARNING
         configure_logging(root, "error", "warning", status=True)
         assert logging.getLogger(STATUS_LOGGER).getEffectiveLevel() == logging.INFO  # asked for: shown
