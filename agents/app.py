@@ -1,22 +1,14 @@
-"""The Faust app: topics, tables and the agents that bind them to the stages.
+"""The Faust app: topics, tables and the agents that bind them to the stages (docs/streaming.md).
 
-    sources ──ingest──▶ engine-in ──tenant stage──▶ matches, actions, late
-                        (by tenant)       │ ▲
-                                  keyed   ▼ │ verdicts (by tenant)
-                              (by key) key stage ──▶ matches
+    sources ─ingest─▶ engine-in ─tenant stage─▶ matches, actions, late
+                      (by tenant)      │ ▲ verdicts (by tenant)
+                               keyed   ▼ │
+                            (by key) key stage ─▶ matches
 
-- ingest (agents/stages/ingest.py) reads the sources with a plain aiokafka consumer
-  (agents/source_consumer.py) and forwards events grouped by tenant, keyed by tenant;
-- the tenant stage (stages/tenant.py) reorders, finds late events, evaluates the
-  patterns keyed by the tenant alone, and forwards what a finer `key_by` needs;
-- the key stage (stages/keyed.py) evaluates each key on the worker owning it and
-  answers per event; the verdicts stage (stages/verdicts.py) completes the tenant's
-  policy work in replay order; the idle flush (stages/idle_flush.py) releases quiet tenants.
-
-Each stage is a plain class whose `handle(batch)` returns an `Outcome`; agents/publisher.py
-publishes it and then writes the snapshots (one per tenant in `tenant-state`, one per key
-in `key-state`), so a restarted worker resumes where it stopped. A pattern set with no
-finer `key_by` has no key stage. See docs/streaming.md.
+Each stage is a plain class in agents/stages/ whose `handle(batch)` returns an `Outcome`;
+agents/publisher.py publishes it, then writes its snapshots (tenant-state, key-state) and
+acknowledges the records they cover. Ingest reads the sources with a plain aiokafka
+consumer (agents/source_consumer.py). A pattern set with no finer `key_by` has no key stage.
 """
 
 from __future__ import annotations
@@ -24,10 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
-import tempfile
 import time
-from datetime import timedelta
 from typing import Any
 
 import faust
@@ -36,10 +25,11 @@ from goldrush.engine.gctune import THROUGHPUT_THRESHOLDS
 from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 
 from .broker_watch import BrokerWatch
-from .compat import EarlyStartApp, cap_fetch_wait, resume_keeps_queued_messages
+from .compat import cap_fetch_wait
 from .config import WorkerConfig
 from .dashboard import Activity, register_dashboard
 from .explain_view import register_explain_view
+from .faust_app import RATE_WINDOW, new_app, rate_tables
 from .host import EngineHost
 from .metrics import Metrics
 from .produced_topics import track_produced_topics
@@ -53,40 +43,17 @@ from .stages.tenant import TenantStep
 from .stages.verdicts import VerdictStep
 from .status import register_status
 from .web import is_ready, register_views
-from .web_server import web_settings
 
 log = logging.getLogger("goldrush.worker")
 
-RATE_WINDOW = 10.0  # seconds per tumbling window of the live rate tables
-RATE_EXPIRES = timedelta(minutes=5)
 IDLE_CHECK = 0.25  # seconds between looks for quiet tenants with buffered events
 UNLOAD_CHECK = 10.0  # seconds between looks for idle tenants to unload
-
-
-def _wall_clock(event: Any) -> float:
-    """Rate windows follow processing time: message timestamps may be absent (0) or old."""
-    return time.time()
 
 
 def build_app(cfg: WorkerConfig) -> faust.App:
     gc.set_threshold(*THROUGHPUT_THRESHOLDS)
     host = EngineHost(cfg)
-    # Tables live in memory (changelogs on Kafka); the directory only holds Faust's bookkeeping.
-    datadir = cfg.data_dir or os.path.join(tempfile.gettempdir(), "goldrush-faust", cfg.app_id)
-    os.makedirs(datadir, exist_ok=True)
-    app = EarlyStartApp(
-        cfg.app_id, datadir=datadir, broker=f"kafka://{cfg.broker}", store="memory://",
-        topic_partitions=cfg.partitions,
-        **web_settings(cfg.web_host, cfg.web_port),  # bind exactly --web-host, no Faust views
-        producer_acks=1, consumer_auto_offset_reset="earliest",
-        broker_rebalance_timeout=cfg.rebalance_timeout, broker_session_timeout=max(6.0, cfg.rebalance_timeout + 2),
-        broker_heartbeat_interval=1.0, table_standby_replicas=0,
-        # Waiting for in-flight batches on rebalance deadlocks with take_events (faust-streaming
-        # #402, #133). Re-delivered events are skipped by the engine-in offsets and source
-        # positions kept in each tenant's snapshot, so the batch is simply redone.
-        stream_wait_empty=False,
-    )
-    resume_keeps_queued_messages(app.flow_control)
+    app = new_app(cfg)
 
     # -- topics and tables ---------------------------------------------------------------
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -101,25 +68,15 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     snapshot_table = {"partitions": cfg.partitions, "value_type": bytes}
     state = app.Table("tenant-state", **snapshot_table)
     key_state = app.Table("key-state", **snapshot_table) if key_stage else None
-    # Live rates keyed by JSON [tenant, name], by wall-clock time (event time may be hours old).
-    rates = {kind: app.Table(table, default=int, partitions=cfg.partitions).tumbling(
-                 RATE_WINDOW, expires=RATE_EXPIRES, key_index=True).relative_to(_wall_clock)
-             for kind, table in (("events", "event-rates"), ("matches", "match-rates"))}
+    rates = rate_tables(app, cfg.partitions)
     app.goldrush_partitioned = ([t.get_topic_name() for t in internal]  # type: ignore[attr-defined]
                                 + [t.changelog_topic.get_topic_name() for t in app.tables.values()])
 
-    # -- stages and publishing -------------------------------------------------------------
+    # -- stages, publishing and views -------------------------------------------------------
     metrics, activity, sources = Metrics(), Activity(), SourceConsumer(cfg)
     watch = BrokerWatch(cfg.broker, app.goldrush_partitioned)  # type: ignore[attr-defined]
 
-    async def send(topic: str, key: bytes | None, value: bytes, partition: int | None) -> None:
-        """Straight to the producer: `Topic.send` costs three event-loop yields per record."""
-        await app.producer.send(topic, key, value, partition, None, None)
-
-    async def flush() -> None:
-        await app.producer.flush()
-
-    publisher = Publisher(send, flush, host, metrics, engine_in=engine_in.get_topic_name(),
+    publisher = Publisher(lambda: app.producer, host, metrics, engine_in=engine_in.get_topic_name(),
                           keyed=keyed.get_topic_name(), verdicts=verdicts.get_topic_name(), state=state,
                           rates=rates, activity=activity, ack=lambda record: record.ack())
     settle = Settler(host, state, metrics, partitions=cfg.partitions, key_expiry=cfg.key_expiry, keyed=key_stage)
@@ -127,7 +84,6 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     tenant_step = TenantStep(host, state, settle, metrics)
     idle_flush = IdleFlush(host, state, settle, engine_in.get_topic_name())
 
-    # -- views ---------------------------------------------------------------------------
     internal_names = {t.get_topic_name() for t in internal}
     register_views(app, metrics, host, rates, RATE_WINDOW, internal_names, sources, watch)
     register_status(app, cfg.status_every, metrics, host, sources, internal_names)
@@ -169,13 +125,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         """Joins with the app, reads once it runs: see agents/source_consumer.py and compat.py."""
         while not app.consumer.started:  # Faust's producer knows the cluster by then
             await asyncio.sleep(0.02)
-        while True:  # created if missing, so that the group joins once, with the partitions there
-            try:
-                await source_topics.maybe_declare()
-                break
-            except Exception:  # noqa: BLE001 - e.g. no controller known yet; an early task must not crash the app
-                log.warning("could not declare the source topics yet; trying again", exc_info=True)
-                await asyncio.sleep(1.0)
+        await sources.declare(source_topics.maybe_declare)
         await topics_tracked()
         await sources.run_forever(lambda records: publisher.forward(ingest.handle(records)), start_reading=recovered)
 

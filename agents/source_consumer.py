@@ -58,6 +58,17 @@ class SourceConsumer:
             heartbeat_interval_ms=1000,
         )
 
+    async def declare(self, declare: Callable[[], Awaitable[None]]) -> None:
+        """Create the source topics if missing, before joining the group (so that it joins once,
+        with the partitions there); retried, since no controller may be known yet at start."""
+        while True:
+            try:
+                await declare()
+                return
+            except Exception:  # noqa: BLE001 - retried; the worker must not crash at start for it
+                log.warning("could not declare the source topics yet; trying again", exc_info=True)
+                await asyncio.sleep(1.0)
+
     async def run_forever(self, handle: Callable[[list[ConsumerRecord]], Awaitable[None]],
                           max_delay: float = 30.0, start_reading: asyncio.Event | None = None) -> None:
         """`run`, started again after any failure (the broker gone, a bug in `handle`): a worker

@@ -6,7 +6,9 @@ decoded and validated, and forwarded through one internal topic); (b) a `goldrus
 events, one event per message and `--batch` events per message, timed from its
 first event in until every event went through the tenant and key stages (its
 /metrics counters), the same with `--key-stage off`, and with a pattern no event
-is relevant to (goldrush/bench/no_pattern.py: the runtime's own cost); (c) detection
+is relevant to (goldrush/bench/no_pattern.py: the runtime's own cost), next to
+in-process `replay(ALL)` of the same events and the worker's stages run in-process
+without Kafka (agents/local_run.py), as ratios; (c) detection
 latency p50/p99 at a steady moderate rate: wall time from producing the event that
 completes a failure cascade to the alert on its action topic.
 """
@@ -169,6 +171,27 @@ def main(events: int = 100_000, batch: int = 100, rate: float = 200.0, seconds: 
     return out
 
 
+def _in_process(data: list[dict], size: int) -> tuple[float, float]:
+    """Events/s of in-process `replay(ALL)` and of the worker's stages run in-process
+    (agents/local_run.py: no Kafka, no Faust) on the same events, `size` per message."""
+    from goldrush import replay
+    from goldrush.agents.config import WorkerConfig
+    from goldrush.agents.local_run import LocalTopology
+    from goldrush.engine.gctune import throughput_gc
+    from goldrush.events.codec import dumps_bytes
+    from goldrush.patterns import ALL
+
+    messages = [dumps_bytes(data[i:i + size] if size > 1 else data[i]) for i in range(0, len(data), size)]
+    started = time.perf_counter()
+    replay(ALL, data)
+    replayed = len(data) / (time.perf_counter() - started)
+    with throughput_gc():  # as the worker runs
+        started = time.perf_counter()
+        LocalTopology(WorkerConfig(partitions=2)).run(messages)
+        staged = len(data) / (time.perf_counter() - started)
+    return replayed, staged
+
+
 def _runs(b: str, data: list[dict], batch: int, out: dict[str, Any], step: Callable[[], None]) -> None:
     """The throughput runs, one event per message and `batch` per message; `step()` after each run."""
     for label, size in (("single", 1), ("batched", batch)):
@@ -191,7 +214,11 @@ def _runs(b: str, data: list[dict], batch: int, out: dict[str, Any], step: Calla
         ceiling = _worker_rate(b, topic, len(data), f"bench-{label}-no-pattern", key_stage="off",
                                patterns=NO_PATTERN)
         step()
-        out[label] = {"raw_events_per_s": raw, "raw_parsed_events_per_s": parsed, "worker_events_per_s": worker,
+        replayed, staged = _in_process(data, size)
+        out[label] = {"replay_events_per_s": replayed, "worker_over_replay": worker / replayed,
+                      "stages_in_process_events_per_s": staged, "stages_over_replay": staged / replayed,
+                      "worker_no_pattern_over_floor": ceiling / forwarded,
+                      "raw_events_per_s": raw, "raw_parsed_events_per_s": parsed, "worker_events_per_s": worker,
                       "worker_over_raw": worker / raw, "worker_over_parsed": worker / parsed,
                       "worker_key_stage_off_events_per_s": tenant_only,
                       "worker_key_stage_off_over_raw": tenant_only / raw,
@@ -203,5 +230,8 @@ def _runs(b: str, data: list[dict], batch: int, out: dict[str, Any], step: Calla
               f"{worker / parsed:.2f} | --key-stage off {tenant_only:>9,.0f} ev/s ({tenant_only / raw:.2f}) | "
               f"no pattern {ceiling:>9,.0f} ev/s ({ceiling / raw:.2f})\n"
               f"{'':8s} floor, plain aiokafka: decode + validate {decoded:>10,.0f} ev/s ({decoded / raw:.2f}) | "
-              f"and forward through one internal topic {forwarded:>10,.0f} ev/s ({forwarded / raw:.2f})",
+              f"and forward through one internal topic {forwarded:>10,.0f} ev/s ({forwarded / raw:.2f})\n"
+              f"{'':8s} in-process replay(ALL) {replayed:>10,.0f} ev/s | worker / replay {worker / replayed:.2f} | "
+              f"the worker's stages in-process, no Kafka {staged:>10,.0f} ev/s ({staged / replayed:.2f} of replay) | "
+              f"no pattern / floor {ceiling / forwarded:.2f}",
               flush=True)
