@@ -52,6 +52,19 @@ def test_default_detector_flags_a_level_shift_once():
     assert (scores[2000:] > 0).sum() <= 3  # sparse: the first alert, not every sample
 
 
+def test_default_detector_sees_a_value_in_a_gap_of_the_range():
+    # Two modes, [0, 0.4] and [0.6, 1]; 0.5 was never seen. The grid spans the range seen so far plus a
+    # 10 % margin on 8 levels (CAD OSE's 3 bits), fine enough for that gap to be bins of its own. The
+    # former defaults (a 75 % margin on 10 levels: bins of 0.25 of the range) fold it into seen bins.
+    for seed in range(4):
+        rng = random.Random(seed)
+        xs = [0.0, 1.0] + [rng.choice((rng.uniform(0, 0.4), rng.uniform(0.6, 1.0))) for _ in range(1500)] + [0.5]
+        now = make_model("anomaly_detection").update_many(xs)
+        before = make_model("anomaly_detection", levels=10, order=3, margin=0.75, history=1000).update_many(xs)
+        assert now[-1] > 0 and (now[200:-1] > 0).sum() == 0
+        assert before[-1] == 0
+
+
 def test_trend_analysis_sees_slope_and_change_point():
     m = make_model("trend_analysis")
     rng = random.Random(4)

@@ -94,7 +94,10 @@ def test_bench_nab_prints_the_contract_line_and_nab_results(tmp_path, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     fields = dict(kv.split("=") for kv in last.split()[1:])
     assert last.startswith("nab detector=anomaly_detection ")
-    assert float(fields["standard"]) >= 60.0
+    # 70.3 / 62.9 / 74.7 at the defaults (docs/models.md §4); a change of grid alignment alone moves the
+    # standard score between 63.9 and 70.3, so this pins the defaults rather than a margin of safety.
+    assert float(fields["standard"]) >= 70.0
+    assert float(fields["reward_low_fp"]) >= 62.0 and float(fields["reward_low_fn"]) >= 74.0
     out = tmp_path / "anomaly_detection" / "realKnownCause" / "anomaly_detection_nyc_taxi.csv"
     lines = out.read_text().splitlines()
     assert lines[0] == "timestamp,value,anomaly_score,label" and len(lines) == 10321
