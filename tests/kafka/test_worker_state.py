@@ -131,7 +131,8 @@ def test_keyed_events_for_an_unknown_key_by_are_dead_lettered_and_answered(fresh
     assert [d["code"] for d in dead] == ["unknown_key_by"] * 2 and "['tenant', 'build']" in dead[0]["reason"]
     assert [json.loads(d["original"])["id"] for d in dead] == ["u0", "u1"]
     assert [(d["topic"], d["index"]) for d in dead] == [("gr-unknown-keyed", 0), ("gr-unknown-keyed", 1)]
-    assert answers == [{"tenant": "t9", "key_by": ["tenant", "build"], "done": [[7, []], [8, []]]}]
+    assert answers == [{"v": 2, "type": "verdicts", "tenant": "t9", "key_by": ["tenant", "build"],
+                        "done": [[7, []], [8, []]]}]
     assert metrics["goldrush_keyed_dropped_total"] == 2
     assert metrics['goldrush_rejected_total{reason="unknown_key_by"}'] == 2
     assert [a["pattern"] for a in alerts] == ["failure_cascade"]  # still matching

@@ -1,0 +1,82 @@
+"""The publisher's order: outputs on the broker, then the snapshots, then the acknowledgements."""
+
+from __future__ import annotations
+
+import asyncio
+
+from goldrush.agents.config import WorkerConfig
+from goldrush.agents.host import EngineHost
+from goldrush.agents.metrics import Metrics
+from goldrush.agents.publisher import Publisher
+from goldrush.agents.stages.outcome import Outcome
+from goldrush.events.envelope import decode
+from goldrush.events.topics import DEADLETTER, LATE
+
+
+class Producer:
+    def __init__(self, log, fail_on=None):
+        self.log, self.fail_on = log, fail_on
+
+    async def send(self, topic, key, value, partition, timestamp, headers):
+        if topic == self.fail_on:
+            raise ValueError("refused")
+        self.log.append(("send", topic))
+
+    async def flush(self):
+        self.log.append(("flush",))
+
+
+class Table(dict):
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
+    def __setitem__(self, key, value):
+        self.log.append(("write", key))
+        super().__setitem__(key, value)
+
+
+class Record:  # a stream record: the changelog partition follows it
+    def __init__(self, name):
+        self.name = name
+
+
+def _publisher(log, **kw):
+    host = EngineHost(WorkerConfig())
+    table = Table(log)
+    return Publisher(lambda: Producer(log, **kw), host, Metrics(), engine_in="in", keyed="keyed",
+                     verdicts="verdicts", state=table, rates={}, ack=lambda r: log.append(("ack", r.name))), table
+
+
+def test_snapshots_follow_the_outputs_and_acknowledgements_follow_the_snapshots():
+    log: list = []
+    publisher, table = _publisher(log)
+    out = Outcome()
+    out.late.append(decode({"name": "x", "timestamp": 1, "tenant": "t"}))
+    out.forwards.append((b"k", b"v"))
+    out.snapshots.append((table, "tenant\x00t", Record("r1"), {"offset": 3}))
+    out.acks += [Record("r1"), Record("r2")]
+    asyncio.run(publisher.publish(out))
+    assert log == [("send", LATE), ("send", "keyed"), ("flush",), ("write", "tenant\x00t"), ("flush",),
+                   ("ack", "r1"), ("ack", "r2")]
+
+
+def test_an_outcome_without_snapshots_is_acknowledged_after_its_outputs_with_one_flush():
+    log: list = []
+    publisher, _ = _publisher(log)
+    out = Outcome()
+    out.dead.append((b"t", b"{}"))
+    out.acks.append(Record("r"))
+    asyncio.run(publisher.publish(out))
+    assert log == [("send", DEADLETTER), ("flush",), ("ack", "r")]
+
+
+def test_an_output_that_cannot_be_sent_is_dead_lettered_and_the_rest_goes_on():
+    log: list = []
+    publisher, _ = _publisher(log, fail_on=LATE)
+    out = Outcome()
+    out.late += [decode({"name": "x", "timestamp": 1, "tenant": "t"})]
+    out.forwards.append((b"k", b"v"))
+    asyncio.run(publisher.publish(out))
+    assert log == [("send", DEADLETTER), ("send", "keyed"), ("flush",)]
+    assert publisher.metrics.get("goldrush_rejected_total", reason="unpublishable") == 1
