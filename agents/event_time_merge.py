@@ -172,6 +172,13 @@ class EventTimeMerge:
         """The first item not released yet of each of the partition's lanes that holds any."""
         return [q[0][1] for (p, _), q in self.lanes.items() if p == partition]
 
+    def all_heads(self) -> dict[Hashable, list[Any]]:
+        """`heads` of every partition that holds items, in one pass."""
+        out: dict[Hashable, list[Any]] = {}
+        for (p, _), q in self.lanes.items():
+            out.setdefault(p, []).append(q[0][1])
+        return out
+
     def holding(self, partition: Hashable) -> int:
         return self.counts.get(partition, 0)
 

@@ -288,8 +288,9 @@ class SourceConsumer:
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         """Per partition, up to its first record not handed on in full (at least once)."""
         offsets = {}
+        held = self.merge.all_heads()
         for tp in consumer.assignment():
-            heads = self.merge.heads(tp)
+            heads = held.get(tp)
             # The position asked afresh: a rebalance during `handle` may have dropped what tp held.
             offset = min(item[0].offset for item in heads) if heads else await consumer.position(tp)
             if self._committed.get(tp) != offset:

@@ -26,6 +26,7 @@ def test_a_partition_ahead_waits_for_a_backlogged_one():
     released = merge.release({"a", "b"})  # bound: b's newest, 11.5
     assert _times(released) == [1, 2, 10, 11, 11.5]
     assert merge.held == 2 and merge.heads("a") == [("a", "t", 2, 12)] and merge.holding("a") == 2
+    assert merge.all_heads() == {"a": [("a", "t", 2, 12)]}
     assert merge.release({"b"}) == []  # "a" read to its end; "b" still has a backlog, newest 11.5
     assert merge.waited_for == {"b"}
     assert _times(merge.release(set())) == [12, 13]  # nothing backlogged: all of it
