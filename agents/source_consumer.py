@@ -83,6 +83,7 @@ class SourceConsumer:
         self._by_tenant: dict[str, bool] = {}
         self._partitions: dict[str, int] = {}  # topic → its partition count (from the consumer's metadata)
         self._hashes: dict[str, int] = {}  # tenant → the default partitioner's hash of it as a key
+        self._keys: dict[tuple[str, bytes], tuple[str, int]] = {}  # (topic, key) checked → (tenant, partition)
         self._filters = {topic: name_filter(globs) for topic, globs in cfg.event_filters.items()}
         # partition with a backlog → when it last gave records (or got a backlog, or was resumed)
         self._last_read: dict[Any, float] = {}
@@ -151,15 +152,21 @@ class SourceConsumer:
                 batches = await consumer.getmany(timeout_ms=int(self.cfg.batch_within * 1000),
                                                  max_records=MAX_RECORDS)
                 now = time.monotonic()
-                if batches:
-                    limit = future_limit(self.cfg.max_future)
-                    for tp, records in batches.items():
-                        self._last_read[tp] = now
-                        self.merge.add(tp, self._decoded(records, limit))
+                for tp in batches:
+                    self._last_read[tp] = now
                 assigned = consumer.assignment()
                 self.positions = {tp: await consumer.position(tp) for tp in assigned}
                 backlogged = self._backlogged(consumer, assigned, now)
-                pieces = self._pieces(self.merge.release(backlogged))
+                limit = future_limit(self.cfg.max_future) if batches else None
+                if len(batches) == 1 and not self.merge.held and backlogged <= batches.keys():
+                    # The usual live case, and a backlog on one partition: nothing to merge with, all of
+                    # it may go, in read order (the merge would release every event read: each is at or
+                    # below the newest of its lane). Its progress is not noted: a later bound is lower.
+                    pieces = [Piece(r, self._decode(r, limit)) for r in next(iter(batches.values()))]
+                else:
+                    for tp, records in batches.items():
+                        self.merge.add(tp, self._decoded(records, limit))
+                    pieces = self._pieces(self.merge.release(backlogged))
                 if pieces:
                     await handle(pieces)
                     self.batches += 1
@@ -171,6 +178,7 @@ class SourceConsumer:
             self.ready = False
             self.merge = EventTimeMerge(self._carries)  # held records were not committed: a new run reads them
             self._partitions.clear()
+            self._keys.clear()
             self._last_read.clear()
             self._paused.clear()
             self._behind.clear()
@@ -181,19 +189,21 @@ class SourceConsumer:
         """(event time, tenant, (record, piece of its decoding)) for the merge: one item per event, and one
         without a time for a record's dead letters and filtered count (or for a record with no event)."""
         items: list[tuple[float | None, Any, Any]] = []
-        filters = self._filters
-        by_tenant = self._by_tenant
         for r in records:
-            events, letters, filtered = decode_message(r.value, r.topic, r.partition, r.offset,
-                                                       filters.get(r.topic), limit)
-            if events and by_tenant.get(r.topic) is not False:
-                self._check_keyed(r, {ev.tenant for _, ev in events})
+            events, letters, filtered = self._decode(r, limit)
             if letters or filtered or not events:
                 items.append((None, None, (r, None, letters, filtered)))
             for pair in events:
                 ev = pair[1]
                 items.append((ev.timestamp, ev.tenant, (r, pair, None, 0)))
         return items
+
+    def _decode(self, r: ConsumerRecord, limit: float | None) -> tuple[list[tuple[int, Event]], list[DeadLetter], int]:
+        decoded = decode_message(r.value, r.topic, r.partition, r.offset, self._filters.get(r.topic), limit)
+        events = decoded[0]
+        if events and self._by_tenant.get(r.topic) is not False:
+            self._check_keyed(r, events)
+        return decoded
 
     def _hash(self, tenant: str) -> int:
         h = self._hashes.get(tenant)
@@ -211,14 +221,22 @@ class SourceConsumer:
                 self._partitions[topic] = n
         return n or None
 
-    def _check_keyed(self, record: ConsumerRecord, tenants: set[str]) -> None:
+    def _check_keyed(self, record: ConsumerRecord, events: list[tuple[int, Event]]) -> None:
         """Is the record's topic still partitioned by tenant? One record that is not makes it not, for good."""
-        tenant = next(iter(tenants))
-        n = self._partition_count(record.topic)
+        tenant = events[0][1].tenant
+        topic = record.topic
+        where = self._keys.get((topic, record.key))  # (tenant, partition) of a key seen before
+        if where is not None and where == (tenant, record.partition) and all(ev.tenant == tenant for _, ev in events):
+            return
+        n = self._partition_count(topic)
         if n is None:
             return  # no metadata yet: not known
-        if len(tenants) == 1 and record.key == tenant.encode() and self._hash(tenant) % n == record.partition:
-            self._by_tenant[record.topic] = True
+        if (record.key == tenant.encode() and self._hash(tenant) % n == record.partition
+                and all(ev.tenant == tenant for _, ev in events)):
+            self._by_tenant[topic] = True
+            if len(self._keys) > 100_000:
+                self._keys.clear()
+            self._keys[topic, record.key] = (tenant, record.partition)
             return
         self._by_tenant[record.topic] = False
         log.info("source topic %s is not partitioned by tenant (record %s/%s): a backlog on it holds the "
@@ -398,3 +416,4 @@ class _Assigned(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.source.ready = True
         self.source._partitions.clear()  # partition counts read afresh: a topic may have grown
+        self.source._keys.clear()
