@@ -38,6 +38,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_model_errors_total": ("counter", "Model updates that raised, by model (the event was left unscored)."),
     "goldrush_states_reset_total": ("counter", "Saved key states not restored because their pattern's definition changed, by pattern."),
     "goldrush_consumer_lag": ("gauge", "Messages not yet read, per assigned partition."),
+    "goldrush_source_held": ("gauge", "Source events read but held back until the source partitions behind them in "
+                                      "event time catch up (agents/event_time_merge.py); 0 when no backlog is read."),
     "goldrush_keys_forgotten_total": ("counter", "Idle key-stage keys let go, snapshot deleted (agents/key_expiry.py)."),
     "goldrush_keys_indexed": ("gauge", "Key-stage keys with state on this worker (restored ones once indexed)."),
     "goldrush_state_keys": ("gauge", "(pattern, key) states held in memory."),

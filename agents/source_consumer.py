@@ -10,25 +10,61 @@ on the broker (at least once). A partition this group has never committed starts
 where the group `<app-id>` stopped, if it did: versions before this one read the
 sources with a Faust agent in that group, and an upgrade must not read the whole
 retention of the sources again.
+
+What it reads goes through an `EventTimeMerge` (agents/event_time_merge.py) before it
+is handed on: while some source partition still has a backlog, the others' events wait
+until it has caught up in event time, so that reading a backlog in whatever order the
+broker hands it out turns no event late. Records are decoded here (the merge needs the
+events' times) and handed on as `Piece`s: the part of one record released together,
+with its events already decoded (`Piece.decoded`). Offsets are committed per partition
+only up to its first record not handed on in full.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
+from goldrush.events.envelope import Event, future_limit
+
 from .config import WorkerConfig
+from .event_time_merge import EventTimeMerge
+from .ingest import DeadLetter, decode_message, name_filter
 
 log = logging.getLogger("goldrush.worker")
 
 MAX_RECORDS = 5000  # per batch: large enough to group many events per tenant, small enough to stay responsive
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+# Events held back by the merge at most (about 1 kB each in memory): beyond, the partitions ahead are
+# paused until the one behind has caught up; fetching resumes below half of it.
+MAX_HELD = 20_000
+# A partition with a backlog that gives nothing for this long (wall clock, while not paused) is not waited for.
+IDLE_AFTER = 30.0
+# A partition this far behind the others in event time (seconds) is logged, once per catch-up.
+FAR_BEHIND = 300.0
+
+
+class Piece:
+    """The part of one source record handed on at once: what `handle` gets instead of the record.
+
+    `decoded` is `decode_message`'s result for this part: (index in the message, event) pairs,
+    dead letters, events filtered out. A record's dead letters and filtered count come with its
+    first piece; a record whose events were released in several merges comes as several pieces."""
+
+    __slots__ = ("topic", "partition", "offset", "key", "value", "decoded")
+
+    def __init__(self, record: Any, decoded: tuple[list[tuple[int, Event]], list[DeadLetter], int]):
+        self.topic, self.partition, self.offset = record.topic, record.partition, record.offset
+        self.key, self.value = record.key, record.value
+        self.decoded = decoded
 
 
 class SourceConsumer:
@@ -41,6 +77,23 @@ class SourceConsumer:
         self.ready = False  # the group gave this consumer its partitions (possibly none) at least once
         self.batches = 0  # handled
         self.restarts = 0  # by `run_forever`, after a failure
+        self.merge = EventTimeMerge(self._carries)
+        # topic → whether every record read from it was keyed by its events' tenant and placed by Kafka's
+        # default partitioner: then a partition's tenants are known before they are read (see `_carries`)
+        self._by_tenant: dict[str, bool] = {}
+        self._partitions: dict[str, int] = {}  # topic → its partition count (from the consumer's metadata)
+        self._hashes: dict[str, int] = {}  # tenant → the default partitioner's hash of it as a key
+        self._keys: dict[tuple[str, bytes], tuple[str, int]] = {}  # (topic, key) checked → (tenant, partition)
+        self._filters = {topic: name_filter(globs) for topic, globs in cfg.event_filters.items()}
+        # partition with a backlog → when it last gave records (or got a backlog, or was resumed)
+        self._last_read: dict[Any, float] = {}
+        self._paused: set[Any] = set()
+        self._behind: set[Any] = set()  # partitions logged as far behind, until they catch up
+        self._committed: dict[Any, int] = {}
+
+    def held(self) -> int:
+        """Events read but held back until the partitions behind them catch up (a gauge)."""
+        return self.merge.held
 
     def _make(self) -> AIOKafkaConsumer:
         cfg = self.cfg
@@ -109,21 +162,202 @@ class SourceConsumer:
             while True:
                 batches = await consumer.getmany(timeout_ms=int(self.cfg.batch_within * 1000),
                                                  max_records=MAX_RECORDS)
-                records = [r for part in batches.values() for r in part]
-                if records:
-                    await handle(records)
+                now = time.monotonic()
+                for tp in batches:
+                    self._last_read[tp] = now
+                assigned = consumer.assignment()
+                self.positions = {tp: await consumer.position(tp) for tp in assigned}
+                backlogged = self._backlogged(consumer, assigned, now)
+                limit = future_limit(self.cfg.max_future) if batches else None
+                if len(batches) == 1 and not self.merge.held and backlogged <= batches.keys():
+                    # The usual live case, and a backlog on one partition: nothing to merge with, all of
+                    # it may go, in read order (the merge would release every event read: each is at or
+                    # below the newest of its lane). Its progress is not noted: a later bound is lower.
+                    pieces = [Piece(r, self._decode(r, limit)) for r in next(iter(batches.values()))]
+                else:
+                    for tp, records in batches.items():
+                        self.merge.add(tp, self._decoded(records, limit))
+                    pieces = self._pieces(self.merge.release(backlogged))
+                if pieces:
+                    await handle(pieces)
                     self.batches += 1
-                    try:
-                        await consumer.commit()
-                    except (CommitFailedError, KafkaError) as exc:
-                        # Partitions moved meanwhile: their new owner reads the batch again, and the
-                        # tenant stage skips what was already applied by its source positions.
-                        log.warning("source offsets not committed (%s); the batch will be read again", exc)
-                self.positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
+                if pieces or batches:
+                    await self._commit(consumer)
+                self._flow(consumer, assigned, backlogged)
         finally:
             self.consumer = None
             self.ready = False
+            self.merge = EventTimeMerge(self._carries)  # held records were not committed: a new run reads them
+            self._partitions.clear()
+            self._keys.clear()
+            self._last_read.clear()
+            self._paused.clear()
+            self._behind.clear()
+            self._committed.clear()
             await asyncio.shield(consumer.stop())
+
+    def _decoded(self, records: list[ConsumerRecord], limit: float | None) -> list[tuple[float | None, Any, Any]]:
+        """(event time, tenant, (record, piece of its decoding)) for the merge: one item per event, and one
+        without a time for a record's dead letters and filtered count (or for a record with no event)."""
+        items: list[tuple[float | None, Any, Any]] = []
+        for r in records:
+            events, letters, filtered = self._decode(r, limit)
+            if letters or filtered or not events:
+                items.append((None, None, (r, None, letters, filtered)))
+            for pair in events:
+                ev = pair[1]
+                items.append((ev.timestamp, ev.tenant, (r, pair, None, 0)))
+        return items
+
+    def _decode(self, r: ConsumerRecord, limit: float | None) -> tuple[list[tuple[int, Event]], list[DeadLetter], int]:
+        decoded = decode_message(r.value, r.topic, r.partition, r.offset, self._filters.get(r.topic), limit)
+        events = decoded[0]
+        if events and self._by_tenant.get(r.topic) is not False:
+            self._check_keyed(r, events)
+        return decoded
+
+    def _hash(self, tenant: str) -> int:
+        h = self._hashes.get(tenant)
+        if h is None:
+            if len(self._hashes) > 100_000:
+                self._hashes.clear()
+            h = self._hashes[tenant] = murmur2(tenant.encode()) & 0x7FFFFFFF
+        return h
+
+    def _partition_count(self, topic: str) -> int | None:
+        n = self._partitions.get(topic)
+        if n is None and self.consumer is not None:
+            n = len(self.consumer.partitions_for_topic(topic) or ())
+            if n:
+                self._partitions[topic] = n
+        return n or None
+
+    def _check_keyed(self, record: ConsumerRecord, events: list[tuple[int, Event]]) -> None:
+        """Is the record's topic still partitioned by tenant? One record that is not makes it not, for good."""
+        tenant = events[0][1].tenant
+        topic = record.topic
+        where = self._keys.get((topic, record.key))  # (tenant, partition) of a key seen before
+        if where is not None and where == (tenant, record.partition) and all(ev.tenant == tenant for _, ev in events):
+            return
+        n = self._partition_count(topic)
+        if n is None:
+            return  # no metadata yet: not known
+        if (record.key == tenant.encode() and self._hash(tenant) % n == record.partition
+                and all(ev.tenant == tenant for _, ev in events)):
+            self._by_tenant[topic] = True
+            if len(self._keys) > 100_000:
+                self._keys.clear()
+            self._keys[topic, record.key] = (tenant, record.partition)
+            return
+        self._by_tenant[record.topic] = False
+        log.info("source topic %s is not partitioned by tenant (record %s/%s): a backlog on it holds the "
+                 "other partitions back by how far it was read, for tenants it has not shown yet",
+                 record.topic, record.partition, record.offset)
+
+    def _carries(self, tp: Any, tenant: Any) -> bool | None:
+        """Whether `tp` carries `tenant`'s events, if its topic is partitioned by tenant; None: not known."""
+        if not self._by_tenant.get(tp.topic) or not isinstance(tenant, str):
+            return None
+        n = self._partition_count(tp.topic)
+        return None if n is None else self._hash(tenant) % n == tp.partition
+
+    @staticmethod
+    def _pieces(released: list[tuple[Any, Any]]) -> list[Piece]:
+        """Released items, consecutive ones of one record joined into one piece, in the merge's order."""
+        pieces: list[Piece] = []
+        last = None
+        for _, (record, pair, letters, filtered) in released:
+            if record is not last:
+                piece = Piece(record, ([], [], 0))
+                pieces.append(piece)
+                last = record
+            events, dead, n = piece.decoded
+            if pair is not None:
+                events.append(pair)
+            if letters or filtered:
+                piece.decoded = (events, dead + letters, n + filtered)
+        return pieces
+
+    def _backlogged(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition], now: float) -> set[Any]:
+        """Assigned partitions with records on the broker not read yet (highwater unknown: not fetched
+        yet, so perhaps). One that gave nothing for IDLE_AFTER while fetched counts as idle."""
+        out = set()
+        for tp in assigned:
+            high = consumer.highwater(tp)
+            if high is not None and self.positions.get(tp, 0) >= high:
+                self._last_read.pop(tp, None)  # caught up: its idle time counts from its next backlog
+                continue
+            since = self._last_read.setdefault(tp, now)
+            if tp in self._paused or now - since < IDLE_AFTER:
+                out.add(tp)
+            elif tp not in self._behind:
+                self._behind.add(tp)
+                log.warning("source partition %s/%s has a backlog but gave no records for %.0f s: the others "
+                            "no longer wait for it, and its events may come late", tp.topic, tp.partition, IDLE_AFTER)
+        self._warn_far_behind(out)
+        return out
+
+    def _warn_far_behind(self, backlogged: set[Any]) -> None:
+        newest = self.merge.front
+        if not newest:
+            return
+        front = max(newest.values())
+        for tp in backlogged:
+            t = newest.get(tp)
+            if t is None or front - t <= FAR_BEHIND:
+                if t is not None and tp in self._behind and front - t <= FAR_BEHIND / 2:
+                    self._behind.discard(tp)  # caught up: log again if it falls behind again
+                continue
+            if tp not in self._behind:
+                self._behind.add(tp)
+                log.warning("source partition %s/%s is %.0f s of event time behind the newest read; the "
+                            "other partitions' events are held back until it catches up (%d held)",
+                            tp.topic, tp.partition, front - t, self.merge.held)
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        """Per partition, up to its first record not handed on in full (at least once)."""
+        offsets = {}
+        held = self.merge.all_heads()
+        for tp in consumer.assignment():
+            heads = held.get(tp)
+            # The position asked afresh: a rebalance during `handle` may have dropped what tp held.
+            offset = min(item[0].offset for item in heads) if heads else await consumer.position(tp)
+            if self._committed.get(tp) != offset:
+                offsets[tp] = offset
+        if not offsets:
+            return
+        try:
+            await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
+            self._committed.update(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Partitions moved meanwhile: their new owner reads the batch again, and the
+            # tenant stage skips what was already applied by its source positions.
+            log.warning("source offsets not committed (%s); the batch will be read again", exc)
+
+    def _flow(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition], backlogged: set[Any]) -> None:
+        """Bound what the merge holds: past MAX_HELD, pause the partitions that hold events and that no
+        held tenant waits for (they are ahead); resume below half of it, and at once one that is waited for."""
+        merge = self.merge
+        self._paused &= assigned
+        waited = self._paused & merge.waited_for
+        if waited:
+            self._resume(consumer, waited)
+        if merge.held >= MAX_HELD:
+            ahead = {tp for tp in assigned if merge.holding(tp)} - merge.waited_for - self._paused
+            if ahead:
+                consumer.pause(*ahead)
+                self._paused |= ahead
+                log.info("%d events held back for partitions behind in event time: %d partitions paused",
+                         merge.held, len(self._paused))
+        elif self._paused and merge.held < MAX_HELD // 2:
+            self._resume(consumer, set(self._paused))
+
+    def _resume(self, consumer: AIOKafkaConsumer, partitions: set[Any]) -> None:
+        now = time.monotonic()
+        for tp in partitions:
+            self._last_read[tp] = now
+        consumer.resume(*partitions)
+        self._paused -= partitions
 
     async def _adopt_earlier_offsets(self) -> None:
         """Source partitions the ingest group never committed get the offsets of the group `<app-id>`.
@@ -175,13 +409,22 @@ class SourceConsumer:
 
 
 class _Assigned(ConsumerRebalanceListener):
-    """Marks the source consumer ready once it has joined its group."""
+    """Marks the source consumer ready once it has joined its group; drops what revoked partitions held."""
 
     def __init__(self, source: SourceConsumer):
         self.source = source
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        return None
+        # What they hold was not committed: their next owner reads it again.
+        source = self.source
+        source.merge.drop(revoked)
+        for tp in revoked:
+            source._last_read.pop(tp, None)
+            source._committed.pop(tp, None)
+            source._behind.discard(tp)
+        source._paused -= set(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.source.ready = True
+        self.source._partitions.clear()  # partition counts read afresh: a topic may have grown
+        self.source._keys.clear()

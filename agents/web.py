@@ -146,6 +146,7 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
         yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
         yield "goldrush_tenants_unloaded_total", {}, float(host.unloaded_total)
         yield "goldrush_source_restarts_total", {}, float(sources.restarts)
+        yield "goldrush_source_held", {}, float(sources.held())
         yield "goldrush_broker_reachable", {}, 1.0 if watch.reachable else 0.0
         for model, n in MODEL_ERRORS.items():
             yield "goldrush_model_errors_total", {"model": model}, float(n)

@@ -16,7 +16,8 @@ from .outcome import Outcome
 
 
 class Ingest:
-    """Decodes a batch of source records (anything with topic, partition, offset, key, value).
+    """Decodes a batch of source records (anything with topic, partition, offset, key, value;
+    the source consumer's pieces of records come decoded already).
 
     Keeps no state: a record forwarded twice (a crash before its offset was committed) is
     skipped later by its source position (`EngineHost.fresh`).
@@ -34,8 +35,9 @@ class Ingest:
         limit = future_limit(self.max_future)
         for msg in records:
             topic, partition, offset = msg.topic, msg.partition, msg.offset
-            events, letters, filtered = decode_message(msg.value, topic, partition, offset,
-                                                       self.filters.get(topic), limit)
+            decoded = getattr(msg, "decoded", None)  # a `source_consumer.Piece` comes decoded (its merge needs the times)
+            events, letters, filtered = decoded if decoded is not None else decode_message(
+                msg.value, topic, partition, offset, self.filters.get(topic), limit)
             metrics.inc("goldrush_events_filtered_total", filtered)
             for letter in letters:
                 metrics.inc("goldrush_rejected_total", reason=letter.code)
