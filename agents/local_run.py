@@ -25,6 +25,7 @@ from goldrush.events.match import Match
 from .config import WorkerConfig
 from .host import EngineHost
 from .metrics import Metrics
+from .source_consumer import MAX_RECORDS
 from .stages.idle_flush import IdleFlush
 from .stages.ingest import Ingest
 from .stages.keyed import KeyStep
@@ -148,7 +149,8 @@ class LocalTopology:
 
     def step(self, batch: int | None = None) -> bool:
         """Handle one batch, internal topics first (as a worker keeps up with them), else a source
-        batch of `batch` messages. False when there is nothing left to read."""
+        batch of `batch` messages (default: as many as the worker's source consumer takes at
+        most). False when there is nothing left to read."""
         for name, (step, checkpointed) in self.steps.items():
             for partition in range(len(self.broker.topics[name])):
                 records = self._take(name, partition, self.cfg.batch)
@@ -161,7 +163,7 @@ class LocalTopology:
                         step.published()
                     return True
         for name in [name for name in self.broker.topics if name not in self.steps]:
-            records = self._take(name, 0, batch or self.cfg.batch)
+            records = self._take(name, 0, batch or MAX_RECORDS)
             if records:
                 self.apply(self.ingest.handle(records))
                 for record in records:  # the forwards are out: the source offsets are committed
