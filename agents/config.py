@@ -29,7 +29,10 @@ class WorkerConfig(BaseModel):
         "seconds between snapshots of a busy tenant; its engine-in and verdict records are committed "
         "once a snapshot covers them (at least once); 0: a snapshot after every batch"))
     batch: int = 500
-    batch_within: float = 0.2
+    batch_within: float = Field(default=0.05, gt=0, description=(
+        "longest a stage waits to fill a batch, s: each hop between stages can add it to the detection "
+        "latency (0.2 gave p99 270-308 ms at lateness 0, 0.05 gave 191 ms); under load batches fill first. "
+        "Snapshots follow --checkpoint-every, not the batches, so small batches cost little"))
     stop_timeout: float = Field(default=15.0, gt=0, description="hard exit if a graceful stop takes longer, s")
     fetch_wait: float = Field(default=0.1, gt=0, description=(
         "longest a fetch may wait for data, s: the source consumer's always, Faust's consumer's on the "
