@@ -118,6 +118,16 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str
     return 0
 
 
+def follows_pattern_store(patterns: str | None, option: str | None) -> bool | None:
+    """Whether the worker follows goldrush.patterns: by default unless `--patterns` names a fixed
+    set; None when both are asked for."""
+    if option is None:
+        return not patterns
+    if option == "on" and patterns:
+        return None
+    return option == "on"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run a streaming worker (Faust) on Kafka")
     p.add_argument("--broker", default=default_broker(), help="bootstrap server (env GOLDRUSH_BROKER)")
@@ -177,10 +187,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                 return 2
             filters.setdefault(topic, []).extend(g for g in globs.split(",") if g)
         lateness = option_seconds(args.lateness, what="--lateness", allow_zero=True)
-        if args.patterns and args.pattern_store == "on":
+        store = follows_pattern_store(args.patterns, args.pattern_store)
+        if store is None:
             print("goldrush worker: --patterns FILE and --pattern-store on exclude each other", file=sys.stderr)
             return 2
-        store = args.pattern_store == "on" or (args.pattern_store is None and not args.patterns)
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
                            pattern_store=store,
                            event_filters=filters, lateness=lateness, partitions=args.partitions,

@@ -17,10 +17,14 @@ def _when(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _print_diff(diff: dict[str, list[str]]) -> None:
+def _print_diff(diff: dict[str, list[str]], unchanged: bool = True) -> None:
     labels = {"added": "+ added", "removed": "- removed", "edited": "~ edited (state starts fresh)",
               "retuned": "~ cooldown/actions/description (state kept)", "unchanged": "  unchanged (state kept)"}
     for kind, label in labels.items():
+        if kind == "unchanged" and not unchanged:
+            if diff[kind]:
+                print(f"  {len(diff[kind])} unchanged (state kept)")
+            continue
         for name in diff[kind]:
             print(f"{label}: {name}")
 
@@ -38,7 +42,7 @@ async def _run(args: argparse.Namespace) -> int:
                 from goldrush.compiler.pattern_sets import diff_sets
                 from goldrush.dsl import Pattern
 
-                _print_diff(diff_sets(before, [Pattern.from_dict(d) for d in record["patterns"]]))
+                _print_diff(diff_sets(before, [Pattern.from_dict(d) for d in record["patterns"]]), unchanged=False)
             return 0
         if args.action == "remove":
             record = await store.remove(args.name, args.message)

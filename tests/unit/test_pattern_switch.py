@@ -197,3 +197,12 @@ def test_goldrush_replay_pattern_history_reproduces_a_run_with_a_switch(mixed, t
     printed = [json.loads(line) for line in out.splitlines()]
     assert Counter(m["match_id"] for m in printed) == _ids(topology.out.matches)
     assert {m["pattern_set_version"] for m in printed} == {1, 2} and "version 2:" in err
+
+
+def test_a_worker_follows_the_topic_unless_given_a_pattern_file():
+    from goldrush.agents.worker import follows_pattern_store
+
+    assert follows_pattern_store(None, None) is True
+    assert follows_pattern_store("mine.py", None) is False  # `goldrush worker --patterns FILE`: no topic
+    assert follows_pattern_store(None, "off") is False
+    assert follows_pattern_store("mine.py", "on") is None  # refused: one or the other
