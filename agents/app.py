@@ -32,6 +32,7 @@ from .explain_view import register_explain_view
 from .faust_app import RATE_WINDOW, new_app, rate_tables
 from .host import EngineHost
 from .metrics import Metrics
+from .pattern_watch import PatternWatch
 from .produced_topics import track_produced_topics
 from .publisher import Publisher
 from .source_consumer import SourceConsumer
@@ -50,9 +51,11 @@ IDLE_CHECK = 0.25  # seconds between looks for quiet tenants with buffered event
 UNLOAD_CHECK = 10.0  # seconds between looks for idle tenants to unload
 
 
-def build_app(cfg: WorkerConfig) -> faust.App:
+def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = None) -> faust.App:
+    """`initial`: (patterns, version, offset) read from goldrush.patterns (agents/pattern_watch.py)."""
     gc.set_threshold(*THROUGHPUT_THRESHOLDS)
-    host = EngineHost(cfg)
+    patterns, version, patterns_offset = initial if initial is not None else (None, None, 0)
+    host = EngineHost(cfg, patterns, version)
     app = new_app(cfg)
 
     # -- topics and tables ---------------------------------------------------------------
@@ -168,6 +171,21 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     async def checkpoint() -> None:
         """So that a restart after a graceful stop redoes nothing."""
         await publisher.publish(idle_flush.final())
+
+    if cfg.pattern_store:
+        watch_patterns = PatternWatch(cfg, host, metrics, patterns_offset)
+
+        @app.task
+        async def follow_patterns() -> None:
+            """New pattern-set versions swapped in between batches: see agents/pattern_watch.py."""
+            while True:
+                try:
+                    await watch_patterns.run()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the engine keeps running; the watch starts again
+                    log.exception("reading goldrush.patterns failed; trying again in 5 s")
+                    await asyncio.sleep(5.0)
 
     @app.timer(UNLOAD_CHECK)
     async def unload_idle() -> None:

@@ -12,6 +12,9 @@ class WorkerConfig(BaseModel):
     broker: str = Field(default_factory=default_broker)
     app_id: str = "goldrush"
     patterns: str | None = Field(default=None, description="pattern file or module (default: built-ins)")
+    pattern_store: bool = Field(default=False, description=(
+        "follow the goldrush.patterns topic: start on its newest version, switch to new ones without a "
+        "restart (agents/pattern_watch.py); `goldrush worker` turns it on unless --patterns is given"))
     topics: list[str] = Field(default_factory=lambda: list(SOURCE_TOPICS))
     event_filters: dict[str, list[str]] = Field(
         default_factory=dict, description="source topic → event-name globs to keep (the seed's event_types)")

@@ -14,6 +14,7 @@ from typing import Any
 
 from goldrush.compiler.compiled import CompiledSet
 from goldrush.compiler.keygroups import KeyGroup
+from goldrush.dsl import Pattern
 from goldrush.engine.stages import KeyStage, TenantStage
 from goldrush.events.codec import from_row, unpack
 from goldrush.events.envelope import Event
@@ -22,6 +23,7 @@ from goldrush.loader import load_patterns
 from .config import WorkerConfig
 from .key_expiry import KeyIndex
 from .messages import EngineIn
+from .pattern_set import adopt, switched
 from .quiet_flush import BufferMarks
 from .snapshot_store import SnapshotStore
 from .table_keys import tenant_key
@@ -30,8 +32,14 @@ log = logging.getLogger("goldrush.worker")
 
 
 class EngineHost:
-    def __init__(self, cfg: WorkerConfig):
-        compiled = self.compiled = CompiledSet(load_patterns(cfg.patterns))
+    def __init__(self, cfg: WorkerConfig, patterns: list[Pattern] | None = None, version: int | None = None):
+        """`patterns` (default: `cfg.patterns` loaded) as pattern-set `version` (None: not from the
+        pattern-set topic); `adopt` changes them while running (agents/pattern_set.py)."""
+        self.cfg = cfg
+        self.version = version
+        # switch records not published yet: {"tenant", "version", "after"} (docs/semantics.md)
+        self.switches: list[dict[str, Any]] = []
+        compiled = self.compiled = CompiledSet(load_patterns(cfg.patterns) if patterns is None else patterns)
         self.stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage)
         self.engine = self.stage.engine
         self.keys = KeyStage(compiled)
@@ -77,6 +85,8 @@ class EngineHost:
         snap = unpack(stored) if stored is not None else self.legacy_snapshot(tenant, table)
         if snap is not None:
             self.engine.restore_tenant(tenant, snap)
+            if self.version is not None and snap.get("version") != self.version:
+                switched(self, tenant)  # saved under another version: this one applies from here
             self.report_resets()
             self.offsets[tenant] = snap.get("offset", -1)
             self.sources[tenant] = snap.get("sources", {})
@@ -86,7 +96,13 @@ class EngineHost:
                 # Its restored buffer is flushed when the tenant stays quiet, as it would have been
                 # before the restart, even if every message read now is a skipped re-delivery.
                 self.arrived(tenant, stream_event)
+        elif self.version is not None:
+            self.switches.append({"tenant": tenant, "version": self.version, "after": None})
         self.loaded.add(tenant)
+
+    def adopt(self, patterns: list[Pattern], version: int) -> dict[str, int]:
+        """Run `patterns` as pattern-set `version` from now on (between two batches); see agents/pattern_set.py."""
+        return adopt(self, patterns, version)
 
     def legacy_snapshot(self, tenant: str, table: Any) -> dict[str, Any] | None:
         """A snapshot stored under the bare tenant name, before keys were tagged (agents/table_keys.py).
@@ -118,6 +134,8 @@ class EngineHost:
         snap = self.engine.snapshot_tenant(tenant)
         snap["offset"] = self.offsets.get(tenant, -1)
         snap["sources"] = self.sources.get(tenant, {})
+        if self.version is not None:
+            snap["version"] = self.version
         return snap
 
     def fresh(self, tenant: str, message: EngineIn) -> list[Event]:

@@ -13,7 +13,7 @@ dropped between two `step()`s).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -71,6 +71,7 @@ class Published:
     actions: list = field(default_factory=list)
     late: list[Event] = field(default_factory=list)
     dead: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    switches: list[dict] = field(default_factory=list)  # pattern-set switches (goldrush.patterns.applied)
 
 
 class LocalBroker:
@@ -111,10 +112,12 @@ class LocalBroker:
 class LocalTopology:
     """One worker over a `LocalBroker`; a new one over the same broker is a restart."""
 
-    def __init__(self, cfg: WorkerConfig, broker: LocalBroker | None = None):
+    def __init__(self, cfg: WorkerConfig, broker: LocalBroker | None = None, patterns: list | None = None,
+                 version: int | None = None):
+        """`patterns` as pattern-set `version`: see `EngineHost`; `host.adopt` switches between `step()`s."""
         self.cfg = cfg
         self.broker = broker = broker if broker is not None else LocalBroker(cfg.partitions)
-        self.host = host = EngineHost(cfg)
+        self.host = host = EngineHost(cfg, patterns, version)
         self.metrics = Metrics()
         state, key_state = broker.tables["tenant-state"], broker.tables["key-state"]
         keyed = bool(host.stage.groups)
@@ -189,8 +192,13 @@ class LocalTopology:
         """Publish `outcome` the way agents/publisher.py does, to memory."""
         out, broker = self.out, self.broker
         out.dead += outcome.dead
-        out.matches += outcome.matches
-        out.actions += outcome.actions
+        version = self.host.version
+        out.matches += (outcome.matches if version is None else
+                        [replace(m, pattern_set_version=version) for m in outcome.matches])
+        out.switches += self.host.switches
+        self.host.switches = []
+        out.actions += (outcome.actions if version is None else
+                        [a.model_copy(update={"pattern_set_version": version}) for a in outcome.actions])
         out.late += outcome.late
         for kb, value in outcome.engine_in:
             broker.append("engine-in", kb, value)

@@ -37,6 +37,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_source_restarts_total": ("counter", "Times the source consumer failed and was started again (see the log)."),
     "goldrush_model_errors_total": ("counter", "Model updates that raised, by model (the event was left unscored)."),
     "goldrush_states_reset_total": ("counter", "Saved key states not restored because their pattern's definition changed, by pattern."),
+    "goldrush_pattern_set_version": ("gauge", "The goldrush.patterns version this worker runs (absent: patterns from a file)."),
+    "goldrush_pattern_set_switches_total": ("counter", "Pattern-set versions switched to without a restart."),
+    "goldrush_pattern_sets_rejected_total": ("counter", "Pattern-set versions refused (did not compile, or cannot be switched live); the old set kept running."),
+    "goldrush_patterns_started_fresh_total": ("counter", "Edited and new patterns that started with fresh state at a pattern-set switch."),
     "goldrush_consumer_lag": ("gauge", "Messages not yet read, per assigned partition."),
     "goldrush_source_held": ("gauge", "Source events read but held back until the source partitions behind them in "
                                       "event time catch up (agents/event_time_merge.py); 0 when no backlog is read."),

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -58,6 +59,12 @@ class Publisher:
         await self.flush()
 
     async def publish(self, outcome: Outcome) -> None:
+        # Taken before any await: the outcome was produced by the set running now, and the
+        # pattern set may change at the next await (agents/pattern_set.py).
+        version = self.host.version
+        if version is not None:
+            outcome.matches = [replace(m, pattern_set_version=version) for m in outcome.matches]
+            outcome.actions = [a.model_copy(update={"pattern_set_version": version}) for a in outcome.actions]
         async with self.lock:
             send, metrics = self.send, self.metrics
             for kb, value in outcome.dead:

@@ -144,6 +144,8 @@ def register_views(app: faust.App, metrics: Metrics, host: Any, rates: dict[str,
         yield "goldrush_keys_forgotten_total", {}, float(host.key_index.forgotten)
         yield "goldrush_policy_waiting", {}, float(host.policy_waiting())
         yield "goldrush_tenants_loaded", {}, float(len(host.loaded))
+        if host.version is not None:
+            yield "goldrush_pattern_set_version", {}, float(host.version)
         yield "goldrush_tenants_unloaded_total", {}, float(host.unloaded_total)
         yield "goldrush_source_restarts_total", {}, float(sources.restarts)
         yield "goldrush_source_held", {}, float(sources.held())

@@ -22,8 +22,13 @@ def banner(cfg: WorkerConfig, app: Any) -> str:
     patterns = host.compiled.patterns  # both stages'
     groups = len(host.stage.groups)
     key_stage = f"key stage on ({groups} key group{'s' * (groups != 1)})" if groups else "no key stage"
+    source = cfg.patterns or DEFAULT_PATTERNS
+    if host.version is not None:
+        source = f"the goldrush.patterns topic, version {host.version} (followed)"
+    elif cfg.pattern_store:
+        source += " (the goldrush.patterns topic is followed; it holds no version yet)"
     return (f"goldrush worker {cfg.app_id!r}: broker {cfg.broker}; {len(patterns)} patterns from "
-            f"{cfg.patterns or DEFAULT_PATTERNS}, {key_stage}; lateness {host.engine.lateness:g} s; "
+            f"{source}, {key_stage}; lateness {host.engine.lateness:g} s; "
             f"sources {', '.join(cfg.topics)}; web http://{cfg.web_host}:{cfg.web_port}/ (dashboard; "
             "/health /ready /metrics /rates)")
 
@@ -83,7 +88,6 @@ def partitions_changed(cfg: WorkerConfig, existing: dict[str, int]) -> str | Non
 
 def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str = "warning") -> int:
     from goldrush.cli.check import startup_warnings
-    from goldrush.loader import load_patterns
 
     from .app import build_app
     from .faust_worker import GoldrushWorker
@@ -95,13 +99,18 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str
         return 2
     existing = asyncio.run(_partition_counts(cfg.broker))
     cfg = cfg.model_copy(update={"embedded_broker": is_embedded(asyncio.run(_cluster_id(cfg.broker)))})
-    app = build_app(cfg)
+    initial = None
+    if cfg.pattern_store:
+        from .pattern_watch import initial_set
+
+        initial = asyncio.run(initial_set(cfg))
+    app = build_app(cfg, initial)
     why = partitions_changed(cfg, {t: existing[t] for t in app.goldrush_partitioned if existing.get(t)})
     if why:
         print(f"goldrush worker: {why}", file=sys.stderr)
         return 2
     print(banner(cfg, app), file=sys.stderr, flush=True)
-    for line in startup_warnings(load_patterns(cfg.patterns)):
+    for line in startup_warnings([cp.pattern for cp in app.goldrush_host.compiled.patterns]):
         print(f"goldrush worker: {line}", file=sys.stderr, flush=True)
     worker = GoldrushWorker(app, stop_timeout=cfg.stop_timeout, loglevel=faust_loglevel, own_loglevel=loglevel,
                             status=cfg.status_every > 0, quiet=True)
@@ -109,10 +118,24 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str
     return 0
 
 
+def follows_pattern_store(patterns: str | None, option: str | None) -> bool | None:
+    """Whether the worker follows goldrush.patterns: by default unless `--patterns` names a fixed
+    set; None when both are asked for."""
+    if option is None:
+        return not patterns
+    if option == "on" and patterns:
+        return None
+    return option == "on"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run a streaming worker (Faust) on Kafka")
     p.add_argument("--broker", default=default_broker(), help="bootstrap server (env GOLDRUSH_BROKER)")
-    p.add_argument("--patterns", help="pattern file or module (default: built-ins)")
+    p.add_argument("--patterns", help="pattern file or module: run these, and never follow the goldrush.patterns "
+                                      "topic (default: follow it; the built-ins until a set is pushed)")
+    p.add_argument("--pattern-store", choices=("on", "off"), default=None,
+                   help="follow the goldrush.patterns topic (`goldrush patterns push`): default on, "
+                        "off with --patterns")
     p.add_argument("--topics", nargs="+", default=list(SOURCE_TOPICS),
                    help="source topics (default: vsm.events and the seed's seven per-system topics)")
     p.add_argument("--filter", action="append", default=[], metavar="TOPIC=GLOB[,GLOB]",
@@ -164,7 +187,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                 return 2
             filters.setdefault(topic, []).extend(g for g in globs.split(",") if g)
         lateness = option_seconds(args.lateness, what="--lateness", allow_zero=True)
+        store = follows_pattern_store(args.patterns, args.pattern_store)
+        if store is None:
+            print("goldrush worker: --patterns FILE and --pattern-store on exclude each other", file=sys.stderr)
+            return 2
         cfg = WorkerConfig(broker=args.broker, app_id=args.app_id, patterns=args.patterns, topics=args.topics,
+                           pattern_store=store,
                            event_filters=filters, lateness=lateness, partitions=args.partitions,
                            web_port=args.web_port, web_host=args.web_host, fetch_wait=args.fetch_wait,
                            data_dir=args.data_dir,

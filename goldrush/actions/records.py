@@ -64,9 +64,15 @@ class _ActionBase(BaseModel):
     timestamp: float = Field(description="event time of the match, epoch seconds")
     match_id: str
     event_ids: list[str] = Field(description="the evidence: ids of the events of the match")
+    pattern_set_version: int | None = Field(default=None, description=(
+        "the pattern-set version whose match produced it (workers following goldrush.patterns); "
+        "absent when patterns come from a file"))
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        d = self.model_dump(mode="json", by_alias=True)
+        if d.get("pattern_set_version") is None:
+            d.pop("pattern_set_version", None)
+        return d
 
 
 class AutoScaleAction(_ActionBase):

@@ -166,6 +166,9 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
                    help="print the actions the matches produced (policies applied) instead of matches")
     p.add_argument("--no-reasons", action="store_true",
                    help="skip the second pass that finds why patterns with 0 matches matched nothing")
+    p.add_argument("--pattern-history", metavar="FILE.json",
+                   help="replay a run during which the pattern set changed: the versions and switches "
+                        "`goldrush patterns history --json` prints (instead of PATTERNS)")
     p.add_argument("--report", metavar="FILE.html",
                    help="also write a self-contained HTML report: summary, match and action timelines, "
                         "the series each frequency/trend/anomaly clause evaluated")
@@ -322,6 +325,12 @@ def _demo_command(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def _patterns_command(sub: argparse._SubParsersAction) -> None:
+    from goldrush.cli.patterns import register
+
+    register(sub)
+
+
 def _explain_command(sub: argparse._SubParsersAction) -> None:
     from goldrush.explainer.cli import register
 
@@ -330,7 +339,7 @@ def _explain_command(sub: argparse._SubParsersAction) -> None:
 
 # Subcommands that live in their own modules register themselves here.
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_kafka_commands, _worker_command, _demo_command,
-                                                                   _explain_command]
+                                                                   _explain_command, _patterns_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

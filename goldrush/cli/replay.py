@@ -61,6 +61,11 @@ def run_replay(args: argparse.Namespace) -> int:
     if input_spec is None:
         print("goldrush replay: INPUT is required (a JSONL file or -)", file=sys.stderr)
         return 2
+    if getattr(args, "pattern_history", None):
+        if patterns_spec is not None:
+            print("goldrush replay: give PATTERNS or --pattern-history, not both", file=sys.stderr)
+            return 2
+        return _replay_history(args, input_spec)
     patterns = load_patterns(patterns_spec)
     lateness = option_seconds(args.lateness, what="--lateness", allow_zero=True)
     report = getattr(args, "report", None)
@@ -127,6 +132,44 @@ def run_replay(args: argparse.Namespace) -> int:
 
         write_report(report, engine, patterns, rejected, reported_actions, reasons)  # type: ignore[arg-type]
         print(f"report: {report}", file=sys.stderr)
+    return exit_status(len(rejected))
+
+
+def _replay_history(args: argparse.Namespace, input_spec: str) -> int:
+    """--pattern-history: the pattern set of each event chosen by the recorded versions and switches
+    (`goldrush patterns history --json`; goldrush/engine/versions.py)."""
+    from goldrush.engine.versions import replay_versions
+
+    try:
+        with open(args.pattern_history, "rb") as f:
+            history = json.load(f)
+    except (OSError, ValueError) as exc:
+        print(f"goldrush replay: cannot read {args.pattern_history}: {exc}", file=sys.stderr)
+        return 2
+    lateness = option_seconds(args.lateness, what="--lateness", allow_zero=True)
+    with ExitStack() as stack:
+        try:
+            source = sys.stdin.buffer if input_spec == "-" else stack.enter_context(open(input_spec, "rb"))
+        except OSError as exc:
+            print(f"goldrush replay: cannot read {input_spec}: {exc.strerror}", file=sys.stderr)
+            return 2
+        rejected = Rejections(stack.enter_context(open(args.rejected, "w")) if args.rejected else None)
+        objs = (obj for _, obj in read_jsonl(source, rejected))
+        result = replay_versions(history, objs, allowed_lateness=lateness, actions=args.actions,
+                                 max_future=args.max_future)
+        out = stack.enter_context(open(args.out, "w")) if args.out else sys.stdout
+        for record in result:
+            out.write(_record(record.to_dict()) + "\n")
+        if args.late:
+            with open(args.late, "w") as late_out:
+                for ev in result.late:
+                    late_out.write(_record(ev.to_dict()) + "\n")
+    for r in result.rejected:
+        rejected(r)
+    by_version = Counter(m.pattern_set_version for m in result.matches)
+    print(f"events read: {result.events + len(rejected)}\nrejected: {len(rejected)}\nlate: {len(result.late)}\n"
+          f"matches: {len(result.matches)} (" + ", ".join(f"version {v}: {n}" for v, n in sorted(by_version.items()))
+          + ")", file=sys.stderr)
     return exit_status(len(rejected))
 
 

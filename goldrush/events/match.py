@@ -23,6 +23,9 @@ class Match:
     timestamp: float
     event_ids: list[str]
     match_id: str = field(default="")
+    #: the pattern-set version that produced the match (docs/semantics.md, "Changing the pattern set");
+    #: None when patterns come from a file. Not part of `match_id`: the same match under two versions is one.
+    pattern_set_version: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.match_id:
@@ -30,7 +33,7 @@ class Match:
                                match_id(self.pattern, self.key, self.timestamp, self.event_ids))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "pattern": self.pattern,
             "tenant": self.tenant,
             "key": dict(self.key),
@@ -38,11 +41,14 @@ class Match:
             "event_ids": list(self.event_ids),
             "match_id": self.match_id,
         }
+        if self.pattern_set_version is not None:
+            d["pattern_set_version"] = self.pattern_set_version
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Match:
         return cls(d["pattern"], d["tenant"], dict(d["key"]), float(d["timestamp"]),
-                   list(d["event_ids"]), d.get("match_id", ""))
+                   list(d["event_ids"]), d.get("match_id", ""), d.get("pattern_set_version"))
 
 
 def match_schema() -> dict[str, Any]:
@@ -59,5 +65,7 @@ def match_schema() -> dict[str, Any]:
             "event_ids": {"type": "array", "items": {"type": "string"},
                           "description": "the sequence occurrence's ids in order, else the triggering event"},
             "match_id": {"type": "string", "description": "deterministic: same input, same id"},
+            "pattern_set_version": {"type": "integer", "description": (
+                "the pattern-set version that produced it (workers following goldrush.patterns)")},
         },
     }

@@ -1,0 +1,86 @@
+"""Changing the running pattern set without a restart (docs/streaming.md, docs/semantics.md §
+"Changing the pattern set").
+
+Plain Python, no Kafka: `adopt(host, patterns, version)` is called between two batches (every
+stage's `handle` is synchronous, so no batch is half evaluated), and swaps the host's compiled
+set. Each loaded tenant is moved to the new set the way a restart would move it: its snapshot
+under the old set is restored under the new one, so a pattern whose definition id is unchanged
+keeps its state, an edited one starts fresh (`goldrush_states_reset_total`), a removed one is
+dropped. The reorder buffer, clock and policy state go along.
+
+The switch point, per tenant, is its clock `C` at adoption (the time of the last event it
+evaluated): events with a timestamp ≤ C were evaluated with the old version, those > C are
+evaluated with the new one. Every event evaluated later is > C by construction: the tenant's
+flush floor is raised just above C, so an event at exactly C arriving after the switch is late
+(it would otherwise fall on both sides of the line). A tenant not loaded at adoption switches
+when it is loaded (its snapshot records the version it was saved under), at its snapshot's
+clock. Each switch is recorded (`host.switches` → goldrush.patterns.applied) so that
+`goldrush.engine.replay.replay_versions` reproduces the run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from goldrush.compiler.compiled import CompiledSet
+from goldrush.compiler.keygroups import split_key_groups
+from goldrush.compiler.pattern_sets import PatternSetRejected, compile_set
+from goldrush.dsl import Pattern
+from goldrush.engine.stages import KeyStage, TenantStage
+
+__all__ = ["PatternSetRejected", "adopt", "compile_set", "key_group_signature", "switched"]
+EngineHost = Any  # agents/host.py, which imports this module
+
+
+def key_group_signature(patterns: list[Pattern]) -> list:
+    """What the key stage runs: its groups' key_by and their patterns, in full."""
+    _, groups = split_key_groups(patterns)
+    return [[list(g.key_by), [p.to_dict() for p in g.patterns]] for g in groups]
+
+
+def switched(host: EngineHost, tenant: str) -> None:
+    """`tenant`'s state, now in the host's engine, is evaluated with `host.version` from its clock on."""
+    engine = host.engine
+    clock = engine.clock.get(tenant)
+    if clock is not None:
+        buf = engine.buffer.tenant(tenant)
+        above = math.nextafter(clock, math.inf)
+        if buf.floor < above:
+            buf.floor = above
+    host.switches.append({"tenant": tenant, "version": host.version, "after": clock})
+
+
+def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, int]:
+    """Swap the host's pattern set for `patterns` as `version`; returns counts for /metrics:
+    {"kept", "fresh", "removed"} patterns by definition id. Raises `PatternSetRejected`, leaving
+    the running set untouched, when the set does not compile or cannot be swapped live."""
+    cfg = host.cfg
+    try:
+        compiled = CompiledSet(patterns)
+    except Exception as exc:  # noqa: BLE001
+        raise PatternSetRejected(f"{type(exc).__name__}: {exc}") from exc
+    old = {cp.name: cp.definition for cp in host.compiled.patterns}
+    if cfg.key_stage:
+        running = key_group_signature([cp.pattern for cp in host.compiled.patterns])
+        if key_group_signature(patterns) != running:
+            raise PatternSetRejected(
+                "this set changes patterns keyed finer than the tenant (a key_by beyond tenant), which "
+                "the key stage evaluates on other workers: it cannot be switched live. Restart the workers "
+                "(they start on the latest version), or run them with the key stage off")
+    stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage)
+    snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded}
+    # Past the last check: from here on nothing raises before the host points at the new set.
+    previous = host.version
+    host.compiled, host.stage, host.engine, host.version = compiled, stage, stage.engine, version
+    if not cfg.key_stage or key_group_signature(patterns) == []:
+        host.keys = KeyStage(compiled)
+    host.groups_by_key_by = {g.key_by: g for g in stage.groups}
+    for tenant, snap in snaps.items():
+        host.engine.restore_tenant(tenant, snap)
+        if previous != version:
+            switched(host, tenant)
+    new = {cp.name: cp.definition for cp in compiled.patterns}
+    return {"kept": sum(1 for n, d in new.items() if old.get(n) == d),
+            "fresh": sum(1 for n, d in new.items() if old.get(n) != d),
+            "removed": sum(1 for n in old if n not in new)}

@@ -1,0 +1,220 @@
+"""Patterns as data: the pattern set in a compacted topic, versioned (README, "Changing patterns
+without a restart").
+
+    async with PatternStore("localhost:9092") as store:
+        v = await store.push("my_patterns.py", message="algedonic threshold 10 → 6")
+        print(await store.list())          # the current version's patterns
+        print(await store.diff("my_patterns.py"))
+
+Topics (one partition each, compacted, so a topic is read from its start in order):
+
+- `goldrush.patterns`: one record per version, key `v000000007`, value
+  `{"version", "time", "message", "patterns": [Pattern.to_dict(), ...]}`. The highest version
+  is the current set. Removing a pattern pushes a new version without it.
+- `goldrush.patterns.rejected`: a version the workers would not run, and why (key: the version).
+- `goldrush.patterns.applied`: per tenant and version, the event time after which that version
+  evaluated the tenant's events (key `tenant` NUL `version`): with the versions, what
+  `goldrush replay --pattern-history` needs to reproduce a run (docs/semantics.md).
+
+Pushes are not serialised across clients: two pushes at the same moment may pick one version
+number, and the later record wins. Push from one place (a deploy job, an operator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any, Self
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from goldrush.compiler.pattern_sets import PatternSetRejected, compile_set, diff_sets
+from goldrush.dsl import Pattern
+from goldrush.events.codec import dumps_bytes, loads
+from goldrush.events.topics import default_broker
+from goldrush.loader import load_patterns
+
+PATTERNS_TOPIC = "goldrush.patterns"
+REJECTED_TOPIC = "goldrush.patterns.rejected"
+APPLIED_TOPIC = "goldrush.patterns.applied"
+TOPICS = (PATTERNS_TOPIC, REJECTED_TOPIC, APPLIED_TOPIC)
+
+
+def version_key(version: int) -> bytes:
+    return f"v{version:09d}".encode()
+
+
+def as_patterns(source: str | Path | list[Any]) -> list[Pattern]:
+    """A pattern file (.py, .json) or module, or a list of patterns or their JSON form; checked."""
+    if isinstance(source, str | Path):
+        return compile_set(load_patterns(str(source)))
+    return compile_set(list(source))
+
+
+class PatternStore:
+    """The pattern-set topics: push, list, diff, remove and the history, from Python.
+
+    Every read takes the topic from its start (it is compacted: one record per version)."""
+
+    def __init__(self, bootstrap: str | None = None, *, read_timeout: float = 10.0):
+        self.bootstrap = bootstrap or default_broker()
+        self.read_timeout = read_timeout
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> Self:
+        await self.ensure_topics()
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+        return self
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def ensure_topics(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [NewTopic(t, 1, 1, topic_configs={"cleanup.policy": "compact"})
+                       for t in TOPICS if t not in existing]
+            if missing:
+                with contextlib.suppress(TopicAlreadyExistsError):  # another client was first
+                    await admin.create_topics(missing)
+        finally:
+            await admin.close()
+
+    # -- reading ---------------------------------------------------------------------------
+    async def read(self, topic: str) -> dict[bytes, dict[str, Any]]:
+        """The topic's latest record per key, in the order the keys were first written."""
+        return await read_topic(self.bootstrap, topic, self.read_timeout)
+
+    async def versions(self) -> list[dict[str, Any]]:
+        """Every version, oldest first: {"version", "time", "message", "patterns"}."""
+        return sorted((await self.read(PATTERNS_TOPIC)).values(), key=lambda v: v["version"])
+
+    async def current(self) -> dict[str, Any] | None:
+        versions = await self.versions()
+        return versions[-1] if versions else None
+
+    async def list(self) -> list[Pattern]:
+        """The current version's patterns ([] when nothing was pushed)."""
+        current = await self.current()
+        return [] if current is None else [Pattern.from_dict(d) for d in current["patterns"]]
+
+    async def rejected(self) -> list[dict[str, Any]]:
+        """Versions the workers refused: {"version", "error", "worker", "time"}."""
+        return sorted((await self.read(REJECTED_TOPIC)).values(), key=lambda v: v["version"])
+
+    async def switches(self) -> list[dict[str, Any]]:
+        """Per tenant and version, where that version took over: {"tenant", "version", "after"}."""
+        return list((await self.read(APPLIED_TOPIC)).values())
+
+    async def history(self) -> dict[str, Any]:
+        """What `replay_versions` (and `goldrush replay --pattern-history`) takes, plus the rejections."""
+        return {"versions": await self.versions(), "switches": await self.switches(),
+                "rejected": await self.rejected()}
+
+    async def diff(self, source: str | Path | list[Any]) -> dict[str, list[str]]:
+        """What pushing `source` would change (see `goldrush.compiler.pattern_sets.diff_sets`)."""
+        return diff_sets(await self.list(), as_patterns(source))
+
+    # -- writing ---------------------------------------------------------------------------
+    async def push(self, source: str | Path | list[Any], message: str = "", *,
+                   check: bool = True) -> dict[str, Any]:
+        """Record `source` as the next version; returns its record. `check=False` skips the
+        compile check here (the workers still check, and reject a set that does not compile)."""
+        if check:
+            docs = [p.to_dict() for p in as_patterns(source)]
+        elif isinstance(source, str | Path):
+            docs = [p.to_dict() for p in load_patterns(str(source))]
+        else:
+            docs = [p.to_dict() if isinstance(p, Pattern) else p for p in source]
+        current = await self.current()
+        record = {"version": 1 if current is None else current["version"] + 1, "time": time.time(),
+                  "message": message, "patterns": docs}
+        await self._send(PATTERNS_TOPIC, version_key(record["version"]), record)
+        return record
+
+    async def remove(self, name: str, message: str | None = None) -> dict[str, Any]:
+        """Push a new version without the pattern `name`."""
+        current = await self.current()
+        names = [] if current is None else [d["name"] for d in current["patterns"]]
+        if name not in names:
+            raise PatternSetRejected(f"no pattern named {name!r} in the current set"
+                                     + ("" if current is None else f" (version {current['version']})"))
+        kept = [d for d in current["patterns"] if d["name"] != name] if current else []
+        return await self.push(kept, message if message is not None else f"remove {name}")
+
+    async def reject(self, version: int, error: str, worker: str = "") -> None:
+        await self._send(REJECTED_TOPIC, version_key(version),
+                         {"version": version, "error": error, "worker": worker, "time": time.time()})
+
+    async def record_switches(self, switches: list[dict[str, Any]]) -> None:
+        for s in switches:
+            await self._send(APPLIED_TOPIC, f"{s['tenant']}\0{s['version']}".encode(), s, flush=False)
+        if self._producer is not None:
+            await self._producer.flush()
+
+    async def _send(self, topic: str, key: bytes, value: dict[str, Any], flush: bool = True) -> None:
+        if self._producer is None:
+            raise RuntimeError("PatternStore is not started: use `async with PatternStore(...)`")
+        await self._producer.send(topic, dumps_bytes(value), key=key, partition=0)
+        if flush:
+            await self._producer.flush()
+
+
+async def read_topic(bootstrap: str, topic: str, timeout: float = 10.0,
+                     start: int = 0) -> dict[bytes, dict[str, Any]]:
+    """Partition 0 of `topic` from offset `start` to its end: the latest record per key."""
+    out, _ = await read_from(bootstrap, topic, start, timeout)
+    return out
+
+
+async def read_from(bootstrap: str, topic: str, start: int = 0,
+                    timeout: float = 10.0) -> tuple[dict[bytes, dict[str, Any]], int]:
+    """Records of partition 0 of `topic` from offset `start` up to its end now: (latest per key,
+    the offset to read from next time). An absent topic reads as empty."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    out: dict[bytes, dict[str, Any]] = {}
+    try:
+        if topic not in await consumer.topics():
+            return out, start
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        if end <= start:
+            return out, start
+        consumer.seek(tp, start)
+        at = start
+        deadline = asyncio.get_running_loop().time() + timeout
+        while at < end:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"reading {topic} took longer than {timeout:g} s")
+            batch = await consumer.getmany(tp, timeout_ms=int(min(left, 1.0) * 1000))
+            for record in batch.get(tp, []):
+                at = record.offset + 1
+                if record.value is not None and record.key is not None:
+                    out.pop(record.key, None)
+                    out[record.key] = loads(record.value)
+        return out, at
+    finally:
+        await consumer.stop()

@@ -1,0 +1,156 @@
+"""Patterns as data on the embedded broker: `goldrush patterns`, `PatternStore`, and workers that
+switch pattern sets without a restart (agents/pattern_watch.py), as replay over the history says."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+from goldrush.client import PatternStore
+from goldrush.engine.versions import replay_versions
+from goldrush.events.topics import ACTIONS, LATE, MATCHES
+from goldrush.kafka.client import EventProducer
+from goldrush.patterns import ALL
+from goldrush.simulator import simulate
+from tests.support.worker import collect, http_get, prometheus, start_worker, stop, wait_ready
+
+
+def _v2() -> list[dict]:
+    """Tenant-keyed edits only (the key stage's patterns are unchanged): an edited threshold, a
+    removed pattern, a new one."""
+    docs = [p.to_dict() for p in ALL if p.name != "low_utilization"]
+    for d in docs:
+        if d["name"] == "algedonic_signal_frequency":
+            d["clauses"][0]["count"] = [">", 4]
+    new = dict(next(d for d in docs if d["name"] == "failure_cascade"), name="failure_burst")
+    new["clauses"] = [dict(new["clauses"][0], count=[">=", 2])]
+    return [*docs, new]
+
+
+def _bad() -> list[dict]:
+    docs = [p.to_dict() for p in ALL]
+    docs[0]["clauses"][0]["op"] = "no_such_operator"
+    return docs
+
+
+def goldrush(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "goldrush", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_patterns_command(fresh_broker, tmp_path):
+    b = ["--broker", fresh_broker.bootstrap]
+    v1, v2 = tmp_path / "v1.json", tmp_path / "v2.json"
+    v1.write_text(json.dumps([p.to_dict() for p in ALL]))
+    v2.write_text(json.dumps(_v2()))
+    assert "no pattern set pushed yet" in goldrush("patterns", "list", *b).stdout
+    pushed = goldrush("patterns", "push", str(v1), "-m", "the built-ins", *b)
+    assert pushed.returncode == 0 and "pushed version 1 (13 patterns)" in pushed.stderr
+    diff = goldrush("patterns", "diff", str(v2), "--json", *b)
+    assert diff.returncode == 1
+    assert {k: v for k, v in json.loads(diff.stdout).items() if k != "unchanged"} == {
+        "added": ["failure_burst"], "removed": ["low_utilization"], "edited": ["algedonic_signal_frequency"],
+        "retuned": []}
+    assert goldrush("patterns", "diff", str(v1), *b).returncode == 0  # nothing would change
+    assert goldrush("patterns", "push", str(v2), "-m", "algedonic 10 → 4", *b).returncode == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_bad()))
+    refused = goldrush("patterns", "push", str(bad), *b)
+    assert refused.returncode == 2 and "no_such_operator" in refused.stderr  # checked before it is pushed
+    assert goldrush("patterns", "remove", "failure_burst", *b).returncode == 0
+    assert goldrush("patterns", "remove", "failure_burst", *b).returncode == 2  # not there any more
+    listed = goldrush("patterns", "list", *b).stdout
+    assert listed.startswith("version 3") and "remove failure_burst" in listed and "failure_burst" not in \
+        listed.split("\n", 1)[1]
+    history = json.loads(goldrush("patterns", "history", "--json", *b).stdout)
+    assert [(v["version"], v["message"]) for v in history["versions"]] == [
+        (1, "the built-ins"), (2, "algedonic 10 → 4"), (3, "remove failure_burst")]
+    assert all(v["time"] > 0 for v in history["versions"])
+
+
+def test_workers_switch_mid_stream_as_replay_over_the_history_says(fresh_broker, tmp_path):
+    """Two workers follow the topic; a push mid-stream is switched to by both without a restart;
+    a bad push is rejected while the running set stays; the matches and actions are replay over
+    the recorded history, nothing lost or doubled; a restarted worker comes back on the latest."""
+    bootstrap = fresh_broker.bootstrap
+    events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
+    half = len(events) // 2
+
+    async def push(docs, message, check=True):
+        async with PatternStore(bootstrap) as store:
+            return await store.push(docs, message, check=check)
+
+    asyncio.run(push([p.to_dict() for p in ALL], "start"))
+    workers = [start_worker(bootstrap, tmp_path, "gr-ps"), start_worker(bootstrap, tmp_path, "gr-ps")]
+
+    def metric(worker, name):
+        return prometheus(http_get(worker.web_port, "/metrics")[1]).get(name, 0)
+
+    def wait_for(condition, what, timeout=120):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.5)
+
+    try:
+        asyncio.run(wait_ready(*workers))
+        assert all(metric(w, "goldrush_pattern_set_version") == 1 for w in workers)
+
+        async def send(part):
+            async with EventProducer(bootstrap, batch=50) as producer:
+                await producer.send_many(part)
+
+        asyncio.run(send(events[:half]))
+        wait_for(lambda: sum(metric(w, "goldrush_events_evaluated_total") for w in workers) >= half,
+                 "the first half was not evaluated")
+        asyncio.run(push(_v2(), "algedonic 10 → 4"))
+        wait_for(lambda: all(metric(w, "goldrush_pattern_set_version") == 2 for w in workers),
+                 "the workers did not switch to version 2")
+        assert all(metric(w, "goldrush_pattern_set_switches_total") == 1 for w in workers)
+        assert all(metric(w, "goldrush_patterns_started_fresh_total") == 2 for w in workers)
+        # A set that does not compile: refused by every worker, recorded, and version 2 runs on.
+        asyncio.run(push(_bad(), "broken", check=False))
+        wait_for(lambda: all(metric(w, "goldrush_pattern_sets_rejected_total") == 1 for w in workers),
+                 "the bad set was not rejected")
+        assert all(metric(w, "goldrush_pattern_set_version") == 2 for w in workers)
+        listed = goldrush("patterns", "list", "--broker", bootstrap).stdout
+        assert "version 3 REJECTED" in listed and "no_such_operator" in listed
+        asyncio.run(send(events[half:]))
+
+        async def history():
+            async with PatternStore(bootstrap) as store:
+                return await store.history()
+
+        wait_for(lambda: sum(metric(w, "goldrush_events_in_total") for w in workers) >= len(events),
+                 "not every event was read")
+        # every tenant got its switch to version 2 recorded, at its clock then
+        wait_for(lambda: len({s["tenant"] for s in asyncio.run(history())["switches"] if s["version"] == 2}) == 3,
+                 "the switches were not recorded")
+        recorded = asyncio.run(history())
+        refused = {r["version"] for r in recorded["rejected"]}
+        assert refused == {3}
+        versions = [v for v in recorded["versions"] if v["version"] not in refused]
+        # Streaming is replay modulo late events (a pause between the halves flushes the buffers).
+        time.sleep(5)
+        late = {r["event"]["id"] for r in asyncio.run(collect(bootstrap, (LATE,), 10**9, timeout=5))}
+        kept = [e for e in events if e["id"] not in late]
+        expected = replay_versions({**recorded, "versions": versions}, kept)
+        assert {m.pattern_set_version for m in expected} == {1, 2}
+        assert {m.pattern_set_version for m in expected.actions} == {1, 2}
+        matches = asyncio.run(collect(bootstrap, (MATCHES,), 0, ids={m.match_id for m in expected}))
+        actions = asyncio.run(collect(bootstrap, tuple(ACTIONS.values()), 0,
+                                      ids={a.match_id for a in expected.actions}))
+        assert {m["match_id"]: m for m in matches} == {m.match_id: m.to_dict() for m in expected}
+        assert {a["action_id"]: a for a in actions} == {a.action_id: a.to_dict() for a in expected.actions}
+    finally:
+        for w in workers:
+            stop(w)
+    # A restarted worker comes back on the latest version that compiles.
+    again = start_worker(bootstrap, tmp_path, "gr-ps")
+    try:
+        asyncio.run(wait_ready(again))
+        assert metric(again, "goldrush_pattern_set_version") == 2
+    finally:
+        stop(again)

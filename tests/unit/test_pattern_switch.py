@@ -1,0 +1,208 @@
+"""Changing the pattern set of a running worker (agents/pattern_set.py), without a broker: the
+switch happens between two batches, matches before it are the old set's, after it the new set's,
+and `replay_versions` over the recorded switches reproduces the run exactly."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from goldrush import replay
+from goldrush.agents.config import WorkerConfig
+from goldrush.agents.local_run import LocalTopology
+from goldrush.agents.pattern_set import PatternSetRejected, compile_set
+from goldrush.dsl import Pattern
+from goldrush.engine.versions import replay_versions
+from goldrush.events.codec import dumps_bytes
+from goldrush.patterns import ALL
+from goldrush.simulator import simulate
+
+
+def _batched(events, size=50):
+    return [dumps_bytes(events[i:i + size]) for i in range(0, len(events), size)]
+
+
+def _v2() -> list[Pattern]:
+    """An edited pattern (a threshold), a removed one and a new one; the rest unchanged."""
+    docs = [p.to_dict() for p in ALL if p.name != "low_utilization"]
+    for d in docs:
+        if d["name"] == "algedonic_signal_frequency":
+            d["clauses"][0]["count"] = [">", 4]
+    new = dict(next(d for d in docs if d["name"] == "failure_cascade"), name="failure_burst")
+    new["clauses"] = [dict(new["clauses"][0], count=[">=", 2])]
+    return compile_set([*docs, new])
+
+
+def _history(switches):
+    return {"versions": [{"version": 1, "patterns": list(ALL)}, {"version": 2, "patterns": _v2()}],
+            "switches": switches}
+
+
+def _ids(matches):
+    return Counter(m.match_id for m in matches)
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
+    return events, len(events) // 2
+
+
+def _switch_mid_stream(mixed, cfg):
+    events, half = mixed
+    topology = LocalTopology(cfg, patterns=list(ALL), version=1)
+    topology.produce(_batched(events[:half]))
+    while topology.step(batch=7):
+        pass
+    counts = topology.host.adopt(_v2(), 2)
+    assert counts == {"kept": len(ALL) - 2, "fresh": 2, "removed": 1}
+    before = len(topology.out.matches)
+    topology.run(_batched(events[half:]), batch=7)
+    return topology, before
+
+
+@pytest.mark.parametrize("key_stage", [True, False])
+def test_a_switch_mid_stream_is_replay_with_the_old_set_before_and_the_new_set_after(mixed, key_stage):
+    events, _ = mixed
+    topology, before = _switch_mid_stream(mixed, WorkerConfig(key_stage=key_stage, partitions=3))
+    out = topology.out
+    assert out.late == [] and out.dead == []
+    after = {s["tenant"]: s["after"] for s in out.switches if s["version"] == 2}
+    assert len(after) == 3 and all(t is not None for t in after.values())
+    # Before each tenant's switch point: exactly replay with the old set, stamped version 1.
+    old = replay(ALL, events)
+    old_before = [m for m in old if m.timestamp <= after[m.tenant]]
+    v1 = [m for m in out.matches if m.pattern_set_version == 1]
+    assert _ids(v1) == _ids(old_before) and len(v1) >= before > 10
+    # The whole run, switch included: replay over the history of versions, nothing lost or doubled.
+    expected = replay_versions(_history(out.switches), events)
+    assert _ids(out.matches) == _ids(expected)
+    assert {m.match_id: m.to_dict() for m in out.matches} == {m.match_id: m.to_dict() for m in expected}
+    assert all(m.pattern_set_version == (1 if m.timestamp <= after[m.tenant] else 2) for m in out.matches)
+    # actions too, each with the version whose match produced it
+    assert {a.action_id: a.to_dict() for a in out.actions} == {a.action_id: a.to_dict() for a in expected.actions}
+    assert {a.pattern_set_version for a in out.actions} == {1, 2}
+    # the new set is what runs now: an edited threshold and a new pattern match after the switch
+    v2 = Counter(m.pattern for m in out.matches if m.pattern_set_version == 2)
+    assert v2["failure_burst"] > 0 and v2["low_utilization"] == 0
+    assert v2["algedonic_signal_frequency"] > Counter(
+        m.pattern for m in old if m.timestamp > after[m.tenant])["algedonic_signal_frequency"]
+
+
+def test_unchanged_patterns_keep_their_state_across_the_switch(mixed):
+    """A pattern whose definition id is unchanged gives the same matches as if nothing had happened;
+    the edited one starts fresh (counted)."""
+    events, _ = mixed
+    topology, _ = _switch_mid_stream(mixed, WorkerConfig(key_stage=False, partitions=2))
+    unchanged = {p.name for p in ALL} - {"algedonic_signal_frequency", "low_utilization"}
+    assert _ids(m for m in topology.out.matches if m.pattern in unchanged) == _ids(
+        m for m in replay(ALL, events) if m.pattern in unchanged)
+    assert set(topology.host.states_reset()) <= {"algedonic_signal_frequency"}
+
+
+def test_a_bad_set_is_rejected_and_the_old_set_keeps_running(mixed):
+    events, half = mixed
+    broken = [p.to_dict() for p in ALL]
+    broken[0]["clauses"][0]["op"] = "no_such_operator"
+    with pytest.raises(PatternSetRejected, match="no_such_operator"):
+        compile_set(broken)
+    with pytest.raises(PatternSetRejected, match="two patterns are named"):
+        compile_set([ALL[0].to_dict(), ALL[0].to_dict()])
+    # Under the key stage, a set that changes a pattern keyed finer than the tenant needs a restart.
+    finer = [p.to_dict() for p in ALL]
+    for d in finer:
+        if d["name"] == "variety_overload":
+            d["description"] = "edited"
+            d["cooldown"] = "1m"
+    topology = LocalTopology(WorkerConfig(partitions=2), patterns=list(ALL), version=1)
+    topology.produce(_batched(events[:half]))
+    while topology.step(batch=7):
+        pass
+    running = topology.host.compiled
+    with pytest.raises(PatternSetRejected, match="keyed finer than the tenant"):
+        topology.host.adopt(compile_set(finer), 2)
+    assert topology.host.compiled is running and topology.host.version == 1
+    topology.run(_batched(events[half:]), batch=7)
+    assert _ids(topology.out.matches) == _ids(replay(ALL, events))
+    assert {m.pattern_set_version for m in topology.out.matches} == {1}
+
+
+@pytest.mark.parametrize("key_stage", [True, False])
+def test_a_restarted_worker_comes_back_on_the_latest_version(mixed, key_stage):
+    """Stopped on version 1, started on version 2: each tenant switches at its snapshot's clock."""
+    events, half = mixed
+    cfg = WorkerConfig(key_stage=key_stage, partitions=2)
+    first = LocalTopology(cfg, patterns=list(ALL), version=1)
+    first.run(_batched(events[:half]), batch=7)
+    second = LocalTopology(cfg, first.broker, patterns=_v2(), version=2)
+    second.run(_batched(events[half:]), batch=7)
+    assert second.host.version == 2
+    switches = [*first.out.switches, *second.out.switches]
+    assert {s["tenant"] for s in second.out.switches if s["version"] == 2} == {"tenant-0000", "tenant-0001", "tenant-0002"}
+    matches = [*first.out.matches, *second.out.matches]
+    expected = replay_versions(_history(switches), events)
+    assert _ids(matches) == _ids(expected)
+    assert {m.pattern_set_version for m in second.out.matches} == {2}
+
+
+def test_replay_versions_with_one_version_is_replay(mixed):
+    events, _ = mixed
+    only = replay_versions({"versions": [{"version": 7, "patterns": [p.to_dict() for p in ALL]}]}, events)
+    assert [m.match_id for m in only] == [m.match_id for m in replay(ALL, events)]
+    assert {m.pattern_set_version for m in only} == {7}
+
+
+def test_an_event_at_the_switch_time_arriving_after_the_switch_is_late_never_on_both_sides():
+    """The switch point is the tenant's clock C: an event at exactly C that arrives after the
+    switch would otherwise be evaluated by the new set while replay gives it to the old one."""
+    from goldrush import event, sequence
+
+    old = [Pattern("pair", sequence(event("x"), event("x")))]
+    new = [Pattern("pair", sequence(event("x"), event("x"), event("x")))]
+    x = [{"name": "x", "timestamp": t, "id": i} for t, i in [(1, "a"), (2, "b"), (3, "c"), (3, "d"), (4, "e"),
+                                                             (5, "f")]]
+    topology = LocalTopology(WorkerConfig(partitions=1, key_stage=False, lateness=0), patterns=old, version=1)
+    topology.produce([dumps_bytes(x[:3])])
+    while topology.step():
+        pass
+    topology.host.adopt(new, 2)
+    out = topology.run([dumps_bytes(x[3:])])
+    assert out.switches[-1] == {"tenant": "default", "version": 2, "after": 3.0}
+    assert [e.id for e in out.late] == ["d"]
+    history = {"versions": [{"version": 1, "patterns": old}, {"version": 2, "patterns": new}],
+               "switches": out.switches}
+    expected = replay_versions(history, [e for e in x if e["id"] != "d"], allowed_lateness=0)
+    assert [m.to_dict() for m in out.matches] == [m.to_dict() for m in expected]
+    assert [(m.event_ids, m.pattern_set_version) for m in out.matches] == [(["a", "b"], 1)]
+
+
+def test_goldrush_replay_pattern_history_reproduces_a_run_with_a_switch(mixed, tmp_path, capsys):
+    """The command line: `goldrush replay --pattern-history H.json IN.jsonl` (H as `patterns history --json`)."""
+    import json
+
+    from goldrush.cli.main import main
+
+    events, _ = mixed
+    topology, _ = _switch_mid_stream(mixed, WorkerConfig(key_stage=False, partitions=2))
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps({
+        "versions": [{"version": 1, "time": 0, "message": "", "patterns": [p.to_dict() for p in ALL]},
+                     {"version": 2, "time": 1, "message": "", "patterns": [p.to_dict() for p in _v2()]}],
+        "switches": topology.out.switches, "rejected": []}))
+    source = tmp_path / "events.jsonl"
+    source.write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert main(["replay", "--pattern-history", str(history), str(source)]) == 0
+    out, err = capsys.readouterr()
+    printed = [json.loads(line) for line in out.splitlines()]
+    assert Counter(m["match_id"] for m in printed) == _ids(topology.out.matches)
+    assert {m["pattern_set_version"] for m in printed} == {1, 2} and "version 2:" in err
+
+
+def test_a_worker_follows_the_topic_unless_given_a_pattern_file():
+    from goldrush.agents.worker import follows_pattern_store
+
+    assert follows_pattern_store(None, None) is True
+    assert follows_pattern_store("mine.py", None) is False  # `goldrush worker --patterns FILE`: no topic
+    assert follows_pattern_store(None, "off") is False
+    assert follows_pattern_store("mine.py", "on") is None  # refused: one or the other
