@@ -33,7 +33,7 @@ from .faust_app import RATE_WINDOW, new_app, rate_tables
 from .host import EngineHost
 from .metrics import Metrics
 from .pattern_watch import PatternWatch
-from .produced_topics import track_produced_topics
+from .produced_topics import TrackedOnce
 from .publisher import Publisher
 from .source_consumer import SourceConsumer
 from .stages.idle_flush import IdleFlush
@@ -96,14 +96,8 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
     app.goldrush_metrics, app.goldrush_host = metrics, host  # type: ignore[attr-defined]
 
     # -- tasks and agents ------------------------------------------------------------------
-    tracking: list[asyncio.Task] = []
+    topics_tracked = TrackedOnce(app, internal, outputs)  # before a first send: agents/produced_topics.py
     recovered = asyncio.Event()  # the source consumer reads only once the tables are recovered
-
-    async def topics_tracked() -> None:
-        """Before the first send: see agents/produced_topics.py (the stall it prevents)."""
-        if not tracking:
-            tracking.append(asyncio.ensure_future(track_produced_topics(app, internal, outputs)))
-        await asyncio.shield(tracking[0])
 
     async def run_batches(stream: faust.StreamT, stage: str, handle: Any, *, checkpointed: bool,
                           after: Any = None) -> None:
@@ -178,14 +172,7 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
         @app.task
         async def follow_patterns() -> None:
             """New pattern-set versions swapped in between batches: see agents/pattern_watch.py."""
-            while True:
-                try:
-                    await watch_patterns.run()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001 - the engine keeps running; the watch starts again
-                    log.exception("reading goldrush.patterns failed; trying again in 5 s")
-                    await asyncio.sleep(5.0)
+            await watch_patterns.run_forever()
 
     @app.timer(UNLOAD_CHECK)
     async def unload_idle() -> None:

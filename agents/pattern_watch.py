@@ -67,6 +67,17 @@ class PatternWatch:
                     version, record.get("message") or "no message", counts["kept"], counts["fresh"], counts["removed"])
         return None
 
+    async def run_forever(self) -> None:
+        """`run`, started again after any failure: the engine keeps running on the set it has."""
+        while True:
+            try:
+                await self.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - logged with its traceback, then retried
+                log.exception("reading goldrush.patterns failed; trying again in 5 s")
+                await asyncio.sleep(5.0)
+
     async def run(self) -> None:
         store = await PatternStore(self.cfg.broker).start()
         consumer = AIOKafkaConsumer(bootstrap_servers=self.cfg.broker, enable_auto_commit=False, group_id=None)

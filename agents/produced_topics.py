@@ -16,6 +16,7 @@ Registering all produced topics up front makes every refresh cover them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,3 +45,17 @@ async def track_topics(client: Any, names: Iterable[str]) -> None:
     pending = [client.add_topic(name) for name in sorted(names)]
     for fut in pending:
         await fut
+
+
+class TrackedOnce:
+    """`await tracked()` before a first send: tracks the produced topics once (the first caller
+    starts it, every caller waits for it), shielded from a caller's cancellation."""
+
+    def __init__(self, app: faust.App, internal: Iterable[faust.TopicT], outputs: Iterable[str]):
+        self.app, self.internal, self.outputs = app, list(internal), list(outputs)
+        self.task: asyncio.Future | None = None
+
+    async def __call__(self) -> None:
+        if self.task is None:
+            self.task = asyncio.ensure_future(track_produced_topics(self.app, self.internal, self.outputs))
+        await asyncio.shield(self.task)
