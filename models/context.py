@@ -62,6 +62,11 @@ class ContextAnomaly(Model):
         self._check_every = max(1, history // 8)
         self._reset()
 
+    @classmethod
+    def params_from_state(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # saved before `shrink` existed: keep the grid that only widens, as it was
+        return params if "shrink" in params else {**params, "shrink": 0.0}
+
     def params(self) -> dict[str, Any]:
         return {"levels": self.levels, "tiles": self.tiles, "order": self.order, "margin": self.margin,
                 "base": self.base, "rest": self.rest, "warmup": self.warmup, "history": self.history,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -94,6 +95,22 @@ def test_default_detector_grid_narrows_when_an_old_spike_leaves_the_history():
         never = make_model("anomaly_detection", shrink=0.0).update_many(xs)
         assert now[-1] > 0.9 and never[-1] == 0.0
         assert (now[301:-1] > 0).sum() <= 2  # the narrower grid's new extremes of the noise
+
+
+def test_a_state_saved_before_shrink_existed_keeps_its_grid_that_only_widens():
+    # Restoring must continue the saved model's behaviour: a state without `shrink` in its params
+    # (written before the parameter existed) restores with shrink 0, not the new default.
+    rng = random.Random(2)
+    xs = [10 + rng.gauss(0, 1) for _ in range(300)] + [5000.0] + [10 + rng.gauss(0, 1) for _ in range(2500)]
+    later = [10 + rng.gauss(0, 1) for _ in range(700)] + [40.0]
+    old = make_model("anomaly_detection", tiles=2, base=0.45, shrink=0.0)
+    old.update_many(xs)
+    state = old.to_state()
+    del state["params"]["shrink"]
+    restored = Model.from_state(json.loads(json.dumps(state)))
+    assert restored.params()["shrink"] == 0.0
+    assert np.array_equal(restored.update_many(later), old.update_many(later))
+    assert Model.from_state(make_model("anomaly_detection").to_state()).params()["shrink"] == 0.25
 
 
 def test_trend_analysis_sees_slope_and_change_point():
