@@ -64,7 +64,7 @@ class Piece:
 
     def __init__(self, record: Any, decoded: tuple[list[tuple[int, Event]], list[DeadLetter], int]):
         self.topic, self.partition, self.offset = record.topic, record.partition, record.offset
-        self.key, self.value, self.timestamp = record.key, record.value, record.timestamp
+        self.key, self.value, self.timestamp = record.key, record.value, getattr(record, "timestamp", None)
         self.decoded = decoded
 
 

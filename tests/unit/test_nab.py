@@ -87,6 +87,7 @@ def test_windowed_gaussian_calibrates_the_scorer():
 
 
 @needs_data
+@pytest.mark.e2e  # the whole corpus through `goldrush bench nab`: the full suite's
 def test_bench_nab_prints_the_contract_line_and_nab_results(tmp_path, capsys):
     from goldrush.cli.main import main
 
@@ -104,6 +105,7 @@ def test_bench_nab_prints_the_contract_line_and_nab_results(tmp_path, capsys):
 
 
 @needs_data
+@pytest.mark.e2e  # five scorings of the whole corpus (~13 s): the full suite's, not the fast path's
 def test_the_nab_score_does_not_hang_on_the_grid_alignment():
     # Moving every grid by δ of a bin means nothing. The former defaults (2 tiles) scored 70.3 at δ = 0
     # and 63.9–69.1 at δ = 0.1–0.4 (mean 66.8, s.d. 2.5); the defaults average 8 alignments and score
