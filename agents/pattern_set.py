@@ -54,27 +54,41 @@ def switched(host: EngineHost, tenant: str) -> None:
 def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, int]:
     """Swap the host's pattern set for `patterns` as `version`; returns counts for /metrics:
     {"kept", "fresh", "removed"} patterns by definition id. Raises `PatternSetRejected`, leaving
-    the running set untouched, when the set does not compile or cannot be swapped live."""
+    the running set untouched, when the set does not compile.
+
+    With the key stage on, patterns keyed finer than the tenant switch too: the tenant stage stamps
+    each forward with the version it evaluates the event under, and the key stage evaluates it with
+    that version's groups, moving each key's state at its first event of the new version
+    (agents/key_versions.py). Policy work queued before the switch still waits for the verdicts of
+    the earlier version's groups, and applies its matches with that version's actions.
+    """
     cfg = host.cfg
     try:
         compiled = CompiledSet(patterns)
     except Exception as exc:  # noqa: BLE001
         raise PatternSetRejected(f"{type(exc).__name__}: {exc}") from exc
     old = {cp.name: cp.definition for cp in host.compiled.patterns}
-    if cfg.key_stage:
-        running = key_group_signature([cp.pattern for cp in host.compiled.patterns])
-        if key_group_signature(patterns) != running:
-            raise PatternSetRejected(
-                "this set changes patterns keyed finer than the tenant (a key_by beyond tenant), which "
-                "the key stage evaluates on other workers: it cannot be switched live. Restart the workers "
-                "(they start on the latest version), or run them with the key stage off")
     stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage)
-    snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded}
-    # Past the last check: from here on nothing raises before the host points at the new set.
     previous = host.version
+    snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded}
+    if previous is not None and previous != version:
+        _carry_versions(host.stage, stage, previous)
+        for snap in snaps.values():  # queued before the switch: matches of the earlier version
+            for _, work in snap["policies"].get("items", ()):
+                for item in work:
+                    if item[1] == "match":
+                        item[2].setdefault("pattern_set_version", previous)
+    same_keys = key_group_signature(patterns) == key_group_signature([cp.pattern for cp in host.compiled.patterns])
+    # Past the last check: from here on nothing raises before the host points at the new set.
     host.compiled, host.stage, host.engine, host.version = compiled, stage, stage.engine, version
-    if not cfg.key_stage or key_group_signature(patterns) == []:
-        host.keys = KeyStage(compiled)
+    old_keys = host.keys
+    if same_keys:  # the same key groups: one stage serves both versions, its keys stay where they are
+        host.keys.version = version
+        if previous is not None:
+            host.key_versions.stages[previous] = host.keys
+    else:
+        host.keys = KeyStage(compiled, version)
+        host.key_versions.switched(host, previous, old_keys)
     host.groups_by_key_by = {g.key_by: g for g in stage.groups}
     for tenant, snap in snaps.items():
         host.engine.restore_tenant(tenant, snap)
@@ -84,3 +98,15 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
     return {"kept": sum(1 for n, d in new.items() if old.get(n) == d),
             "fresh": sum(1 for n, d in new.items() if old.get(n) != d),
             "removed": sum(1 for n in old if n not in new)}
+
+
+def _carry_versions(old: TenantStage, new: TenantStage, previous: int) -> None:
+    """What the new tenant stage needs of the earlier versions for work queued before the switch:
+    their actions (by version) and pattern order; and that it keeps awaiting their key groups."""
+    old_policies = old.engine.policies if old.sequencer is None else old.sequencer.policies
+    policies = new.engine.policies if new.sequencer is None else new.sequencer.policies
+    policies.versions = {**old_policies.versions, previous: old_policies.bindings}
+    if new.sequencer is not None:
+        new.sequencer.retiring = True
+        if old.sequencer is not None:
+            new.sequencer.orders = {**old.sequencer.orders, previous: old.sequencer.order}
