@@ -223,7 +223,8 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 10.0,
 
 async def read_from(bootstrap: str, topic: str, start: int = 0, timeout: float = 10.0,
                     stop: int | None = None) -> tuple[dict[bytes, dict[str, Any]], int]:
-    """Records of partition 0 of `topic` from offset `start` up to its end now (or up to `stop`):
+    """Records of partition 0 of `topic` from offset `start` up to its end now (or up to `stop`, not
+    included, which must be written):
     (latest per key, in the order of those records, the offset to read from next time). An absent
     topic reads as empty."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
@@ -234,9 +235,8 @@ async def read_from(bootstrap: str, topic: str, start: int = 0, timeout: float =
             return out, start
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        if stop is not None:
-            end = min(end, stop)
+        # `stop` is an offset known to be written (the broker's end offset can lag a batch behind)
+        end = (await consumer.end_offsets([tp]))[tp] if stop is None else stop
         if end <= start:
             return out, start
         consumer.seek(tp, start)
@@ -248,8 +248,8 @@ async def read_from(bootstrap: str, topic: str, start: int = 0, timeout: float =
                 raise TimeoutError(f"reading {topic} took longer than {timeout:g} s")
             batch = await consumer.getmany(tp, timeout_ms=int(min(left, 1.0) * 1000))
             for record in batch.get(tp, []):
-                if record.offset >= end:
-                    at = end
+                if stop is not None and record.offset >= stop:  # not `end`: a whole batch is read past it
+                    at = stop
                     break
                 at = record.offset + 1
                 if record.value is not None and record.key is not None:
