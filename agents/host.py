@@ -46,6 +46,7 @@ class EngineHost:
         self.keys = KeyStage(compiled, version)
         self.key_versions = KeyVersions()  # the key stages of earlier versions (agents/key_versions.py)
         self.groups_by_key_by = {g.key_by: g for g in self.stage.groups}
+        self.key_stage_runs = bool(self.stage.groups)  # the keyed and verdicts stages exist (agents/app.py)
         self.idle_after = max(self.engine.lateness, 1.0)
         self.loaded: set[str] = set()
         self.keys_loaded: set[tuple[int, Any]] = set()

@@ -20,6 +20,7 @@ clock. Each switch is recorded (`host.switches` → goldrush.patterns.applied) s
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -31,6 +32,7 @@ from goldrush.engine.stages import KeyStage, TenantStage
 
 __all__ = ["PatternSetRejected", "adopt", "compile_set", "key_group_signature", "switched"]
 EngineHost = Any  # agents/host.py, which imports this module
+log = logging.getLogger("goldrush.worker")
 
 
 def key_group_signature(patterns: list[Pattern]) -> list:
@@ -68,7 +70,14 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
     except Exception as exc:  # noqa: BLE001
         raise PatternSetRejected(f"{type(exc).__name__}: {exc}") from exc
     old = {cp.name: cp.definition for cp in host.compiled.patterns}
-    stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage)
+    # A worker started with no pattern keyed finer than the tenant has no key stage to hand events
+    # to: it evaluates such patterns here, as with --key-stage off, until a restart.
+    split = cfg.key_stage and getattr(host, "key_stage_runs", True)
+    if not split and cfg.key_stage and key_group_signature(patterns):
+        log.warning("this worker started without patterns keyed finer than the tenant, so without a key "
+                    "stage: it evaluates them in the tenant stage until it is restarted")
+    stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=split,
+                        sequenced=split and host.stage.sequencer is not None)
     previous = host.version
     snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded}
     if previous is not None and previous != version:

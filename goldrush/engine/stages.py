@@ -36,12 +36,14 @@ class TenantStage:
     """Per tenant: reorder, tenant-keyed patterns, routing to key groups, ordered policies."""
 
     def __init__(self, patterns: Sequence[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s",
-                 split: bool = True):
-        """With `split=False` every pattern is evaluated here, as in replay (no key stage)."""
+                 split: bool = True, sequenced: bool = False):
+        """With `split=False` every pattern is evaluated here, as in replay (no key stage). With
+        `sequenced`, policies go through a `PolicySequencer` even without key groups: after a live
+        switch from a set with key groups, work queued before it still waits for their verdicts."""
         patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
         local, self.groups = split_key_groups(patterns) if split else (patterns, [])
         self.outbox: list[Forward] = []
-        if not self.groups:  # nothing to hand on: the plain engine, unchanged
+        if not self.groups and not sequenced:  # nothing to hand on: the plain engine, unchanged
             self.sequencer = None
             self.engine = Engine(CompiledSet(patterns), allowed_lateness=allowed_lateness)
             return

@@ -192,3 +192,38 @@ def test_a_keyed_message_of_a_version_the_worker_does_not_have_is_dead_lettered_
     assert "pattern-set version 7" in loads(out.dead[0][1])["reason"]
     verdicts = topology.broker.topics["verdicts"][0]
     assert len(verdicts) == 1  # "no matches", so that the tenant's policy work never waits for it
+
+
+def test_a_set_without_finer_patterns_still_takes_the_verdicts_of_the_events_sent_before(mixed):
+    """Version 2 drops every pattern keyed finer than the tenant: the events handed to the key stage
+    before the switch are still evaluated there under version 1, and their actions still come."""
+    events, half = mixed
+    new = compile_set([p.to_dict() for p in ALL if p.key_by == ("tenant",)])
+    topology, counts = _switch_with_keyed_in_flight(events, half, new, WorkerConfig(partitions=2))
+    assert counts["removed"] == len(FINER)
+    out = topology.out
+    assert out.dead == [] and topology.host.policy_waiting() == 0
+    expected = replay_versions(_history(new, out.switches), events)
+    assert {m.match_id: m.to_dict() for m in out.matches} == {m.match_id: m.to_dict() for m in expected}
+    assert {a.action_id: a.to_dict() for a in out.actions} == {a.action_id: a.to_dict() for a in expected.actions}
+    assert [a for a in expected.actions if a.pattern in FINER]
+
+
+def test_a_worker_started_without_a_key_stage_evaluates_new_finer_patterns_itself(mixed):
+    """Started on a set with no pattern keyed finer than the tenant, the worker has no key stage to
+    hand events to: a set that adds one is evaluated in the tenant stage (as with --key-stage off)
+    rather than forwarded to a stage that does not run, where its actions would wait for ever."""
+    events, half = mixed
+    tenant_only = compile_set([p.to_dict() for p in ALL if p.key_by == ("tenant",)])
+    topology = LocalTopology(WorkerConfig(partitions=2), patterns=tenant_only, version=1)
+    assert "keyed" not in topology.steps
+    topology.run(_batched(events[:half]), batch=7)
+    topology.host.adopt(list(ALL), 2)
+    out = topology.run(_batched(events[half:]), batch=7)
+    assert out.dead == [] and topology.host.policy_waiting() == 0
+    history = {"versions": [{"version": 1, "patterns": tenant_only}, {"version": 2, "patterns": list(ALL)}],
+               "switches": out.switches}
+    expected = replay_versions(history, events)
+    assert {m.match_id: m.to_dict() for m in out.matches} == {m.match_id: m.to_dict() for m in expected}
+    assert {a.action_id: a.to_dict() for a in out.actions} == {a.action_id: a.to_dict() for a in expected.actions}
+    assert {m.pattern for m in out.matches if m.pattern_set_version == 2} & set(FINER)
