@@ -41,7 +41,7 @@ class EngineHost:
         # switch records not published yet: {"tenant", "version", "after"} (docs/semantics.md)
         self.switches: list[dict[str, Any]] = []
         compiled = self.compiled = CompiledSet(load_patterns(cfg.patterns) if patterns is None else patterns)
-        self.stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage)
+        self.stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage, version=version)
         self.engine = self.stage.engine
         self.keys = KeyStage(compiled, version)
         self.key_versions = KeyVersions()  # the key stages of earlier versions (agents/key_versions.py)

@@ -77,16 +77,11 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
         log.warning("this worker started without patterns keyed finer than the tenant, so without a key "
                     "stage: it evaluates them in the tenant stage until it is restarted")
     stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=split,
-                        sequenced=split and host.stage.sequencer is not None)
+                        sequenced=split and host.stage.sequencer is not None, version=version)
     previous = host.version
     snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded}
-    if previous is not None and previous != version:
+    if previous is not None and previous != version:  # (queued matches were saved with their version)
         _carry_versions(host.stage, stage, previous)
-        for snap in snaps.values():  # queued before the switch: matches of the earlier version
-            for _, work in snap["policies"].get("items", ()):
-                for item in work:
-                    if item[1] == "match":
-                        item[2].setdefault("pattern_set_version", previous)
     same_keys = key_group_signature(patterns) == key_group_signature([cp.pattern for cp in host.compiled.patterns])
     # Past the last check: from here on nothing raises before the host points at the new set.
     host.compiled, host.stage, host.engine, host.version = compiled, stage, stage.engine, version

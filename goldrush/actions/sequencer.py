@@ -49,6 +49,7 @@ class PolicySequencer:
         # the events forwarded under the earlier version with that version's groups, so work queued
         # then waits for their verdicts even when this set has no such group (`load`).
         self.retiring = False
+        self.version: int | None = None  # the pattern-set version of the engine feeding it (None: from a file)
         self.orders: dict[int, dict[str, int]] = {}  # earlier pattern-set version → its `order`
         self.seq: dict[str, int] = {}  # tenant → sequence number of its last processed event
         self.queue: dict[str, OrderedDict[int, int]] = {}  # tenant → seq → mask of groups awaited
@@ -176,13 +177,21 @@ class PolicySequencer:
             "inner": self.policies.dump(tenant),
             "seq": self.seq.get(tenant, 0),
             "queue": _pack_queue(self.queue.get(tenant)),
-            "items": [[seq, [[o, "match", w.to_dict()] if isinstance(w, Match) else [o, "event", w.to_dict()]
+            "items": [[seq, [[o, "match", self._versioned(w)] if isinstance(w, Match) else [o, "event", w.to_dict()]
                              for o, w in work]]
                       for seq, work in self.items.get(tenant, {}).items()],
             "early": [[seq, group, matches] for seq, by_group in self.early.get(tenant, {}).items()
                       for group, matches in by_group.items()],
             "groups": [list(key_by) for key_by in self.layout],
         }
+
+    def _versioned(self, match: Match) -> dict[str, Any]:
+        """A queued match as saved: with the version that produced it, so that restored under
+        another version (a live switch, a restart) it still takes its own version's actions."""
+        d = match.to_dict()
+        if self.version is not None and "pattern_set_version" not in d:
+            d["pattern_set_version"] = self.version
+        return d
 
     def load(self, data: dict[str, Any], tenant: str) -> list[Any]:
         """Restore the tenant's queue; returns the actions of work that no verdict holds back any more."""

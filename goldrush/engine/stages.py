@@ -36,10 +36,11 @@ class TenantStage:
     """Per tenant: reorder, tenant-keyed patterns, routing to key groups, ordered policies."""
 
     def __init__(self, patterns: Sequence[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s",
-                 split: bool = True, sequenced: bool = False):
+                 split: bool = True, sequenced: bool = False, version: int | None = None):
         """With `split=False` every pattern is evaluated here, as in replay (no key stage). With
         `sequenced`, policies go through a `PolicySequencer` even without key groups: after a live
-        switch from a set with key groups, work queued before it still waits for their verdicts."""
+        switch from a set with key groups, work queued before it still waits for their verdicts.
+        `version`: the pattern-set version of these patterns, recorded on the queued matches."""
         patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
         local, self.groups = split_key_groups(patterns) if split else (patterns, [])
         self.outbox: list[Forward] = []
@@ -50,6 +51,7 @@ class TenantStage:
         self.router = Router(self.groups)
         self.sequencer = PolicySequencer(PolicyEngine(patterns), {p.name: i for i, p in enumerate(patterns)},
                                          self.groups)
+        self.sequencer.version = version
         self.engine = Engine(CompiledSet(local), allowed_lateness=allowed_lateness,
                              policies=self.sequencer, route=self._route)
 

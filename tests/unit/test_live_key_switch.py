@@ -227,3 +227,63 @@ def test_a_worker_started_without_a_key_stage_evaluates_new_finer_patterns_itsel
     assert {m.match_id: m.to_dict() for m in out.matches} == {m.match_id: m.to_dict() for m in expected}
     assert {a.action_id: a.to_dict() for a in out.actions} == {a.action_id: a.to_dict() for a in expected.actions}
     assert {m.pattern for m in out.matches if m.pattern_set_version == 2} & set(FINER)
+
+
+def test_a_tenant_match_queued_at_the_switch_takes_its_own_versions_actions():
+    """`t` matches while the tenant's policy work waits for a key-stage verdict; the switch changes
+    `t`'s action. The match was the old version's, so is its action (as replay over the history)."""
+    from goldrush import event, sequence
+    from goldrush.dsl.actions import AlgedonicAlert
+
+    slow = Pattern("slow", sequence(event("op")), key_by=("tenant", "source"), action=AlgedonicAlert(severity="low"))
+    v1 = [Pattern("t", sequence(event("a")), action=AlgedonicAlert(severity="high")), slow]
+    v2 = [Pattern("t", sequence(event("a")), action=AlgedonicAlert(severity="critical")), slow]
+    xs = [{"name": "op", "timestamp": 1, "source": "s1", "id": "o1"}, {"name": "a", "timestamp": 2, "id": "a1"},
+          {"name": "a", "timestamp": 3, "id": "a2"}]
+    topology = LocalTopology(WorkerConfig(partitions=1, lateness=0), patterns=v1, version=1)
+    topology.produce([dumps_bytes(xs[:2])])
+    while topology.step() and not _pending(topology, "keyed"):
+        pass
+    assert topology.host.policy_waiting() == 2  # `op` waits for its verdict, `a`'s match behind it
+    topology.host.adopt(v2, 2)
+    out = topology.run([dumps_bytes(xs[2:])])
+    history = {"versions": [{"version": 1, "patterns": v1}, {"version": 2, "patterns": v2}], "switches": out.switches}
+    expected = replay_versions(history, xs, allowed_lateness=0)
+    assert [(a.pattern, a.params.severity, a.pattern_set_version) for a in expected.actions] == [
+        ("slow", "low", 1), ("t", "high", 1), ("t", "critical", 2)]
+    assert sorted(a.to_dict()["action_id"] for a in out.actions) == sorted(a.action_id for a in expected.actions)
+    assert {a.action_id: a.to_dict() for a in out.actions} == {a.action_id: a.to_dict() for a in expected.actions}
+
+
+def test_a_keyed_message_of_a_version_not_adopted_yet_waits_for_it(monkeypatch):
+    """Another worker's tenant stage switched first: the key stage waits (before its batch) until its
+    own pattern watch adopts the version, then evaluates the events with it; after VERSION_WAIT
+    it dead-letters them instead."""
+    import asyncio
+
+    from goldrush.agents.stages import keyed as keyed_module
+
+    def setup():
+        topology = LocalTopology(WorkerConfig(partitions=1), patterns=list(ALL), version=1)
+        ev = decode({"name": "vsm_core.system1.operation", "timestamp": 100.0, "source": "s1",
+                     "data": {"response_time_ms": 2000}})
+        topology.broker.append("keyed", partition_key(0, ("default", "s1")),
+                               Keyed(["tenant", "source"], ["default", "s1"], [[1, to_row(ev)]], 2).to_bytes())
+        return topology, topology.steps["keyed"][0], topology.broker.topics["keyed"][0]
+
+    topology, step, batch = setup()
+
+    async def adopted_meanwhile():
+        waiting = asyncio.create_task(step.wait_for_versions(batch, poll=0.01))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        topology.host.adopt(_v2(), 2)
+        await asyncio.wait_for(waiting, 1)
+
+    asyncio.run(adopted_meanwhile())
+    assert step.handle(batch).dead == []
+
+    monkeypatch.setattr(keyed_module, "VERSION_WAIT", 0.05)
+    topology, step, batch = setup()
+    asyncio.run(asyncio.wait_for(step.wait_for_versions(batch, poll=0.01), 1))
+    assert [loads(value)["code"] for _, value in step.handle(batch).dead] == ["unknown_pattern_set"]
