@@ -15,7 +15,9 @@ flush floor is raised just above C, so an event at exactly C arriving after the 
 (it would otherwise fall on both sides of the line). A tenant not loaded at adoption switches
 when it is loaded (its snapshot records the version it was saved under), at its snapshot's
 clock. Each switch is recorded (`host.switches` → goldrush.patterns.applied) so that
-`goldrush.engine.replay.replay_versions` reproduces the run.
+`goldrush.engine.replay.replay_versions` reproduces the run. Patterns keyed finer than the tenant
+follow the same rule: the key stage evaluates each forwarded event under the version the tenant
+stage stamped on it (agents/key_versions.py).
 """
 
 from __future__ import annotations

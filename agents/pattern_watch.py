@@ -4,8 +4,9 @@ At start, `initial_set` reads the topic: the worker runs the newest version that
 built-ins when nothing was pushed). While it runs, `PatternWatch.run` reads new versions; each is
 compiled and swapped in by `EngineHost.adopt` (agents/pattern_set.py) between two batches: the
 stages' `handle` is synchronous, so the swap, done in this task, always falls between batches.
-A set that does not compile, or that cannot be swapped live, is rejected: logged, counted in
-/metrics, written to goldrush.patterns.rejected; the old set keeps running. Every worker of a
+A set that does not compile is rejected: logged, counted in /metrics, written to
+goldrush.patterns.rejected; the old set keeps running. Records whose version is not above every
+version read before them lost a concurrent push and are skipped (goldrush/kafka/pattern_store.py). Every worker of a
 group reads the same records and compiles them the same way, so all converge on one version.
 The switches the host records go to goldrush.patterns.applied for `replay --pattern-history`.
 """
