@@ -124,6 +124,31 @@ class KeyVersions:
         # the version the event is evaluated under: the message's, also when it shares its stage
         return stage, group, version if self.stage(host, version) is stage else target
 
+    def forget_idle(self, host: Any, tenant: str, partition: int,
+                    clock: float) -> list[tuple[str, int, tuple]]:
+        """The tenant's progress read in `partition` (agents/key_expiry.py): its keys still in an
+        earlier version's stage are forgotten when idle at `clock`, as `EngineHost.on_progress` does
+        for the running stage's, so that keys with no event since a switch do not stay for ever.
+        Returns (table key, group, key) of those forgotten; each stays at its version, with no
+        state, until its snapshot's deletion is published (`unload_forgotten`)."""
+        keys = host.key_index.keys.get((tenant, partition), {})
+        gone = []
+        for table_key, (group, key) in list(keys.items()):
+            at = self.home.get(table_key)
+            stage = None if at is None else self.stage(host, at)
+            if stage is None or not 0 <= group < len(stage.groups):
+                continue
+            if stage.forget_idle(group, key, clock):
+                del keys[table_key]
+                gone.append((table_key, group, key))
+        host.key_index.forgotten += len(gone)
+        return gone
+
+    def unload_forgotten(self, gone: list[tuple[str, int, tuple]], touched: Any) -> None:
+        for table_key, _, _ in gone:
+            if table_key not in touched:
+                self.home.pop(table_key, None)
+
     def state_size(self, host: Any) -> int:
         """Of the earlier versions' stages (the running one is `host.keys`)."""
         earlier = {id(stage): stage for stage in self.stages.values() if stage is not host.keys}

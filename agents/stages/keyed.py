@@ -80,6 +80,7 @@ class KeyStep:
                 continue
             if isinstance(msg, Progress):
                 floor, gone = host.on_progress(msg.tenant, partition, msg.seq, msg.clock, key_state)
+                gone += host.key_versions.forget_idle(host, msg.tenant, partition, msg.clock)
                 outcome.snapshots.append((key_state, floor_key(msg.tenant, partition), record, {"floor": floor}))
                 for table_key, _, _ in gone:  # after the floor: a crash in between leaves the key, not a gap
                     outcome.snapshots.append((key_state, table_key, record, None))
@@ -126,6 +127,7 @@ class KeyStep:
     def published(self) -> None:
         """The last batch's outcome is on the broker: its forgotten keys' snapshots are deleted."""
         self.host.unload_forgotten(self.forgotten, self.touched)
+        self.host.key_versions.unload_forgotten(self.forgotten, self.touched)
         self.forgotten, self.touched = [], {}
 
     def refuse_unknown_key_by(self, msg: Keyed, source: Any, outcome: Outcome) -> None:

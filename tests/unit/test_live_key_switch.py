@@ -287,3 +287,28 @@ def test_a_keyed_message_of_a_version_not_adopted_yet_waits_for_it(monkeypatch):
     topology, step, batch = setup()
     asyncio.run(asyncio.wait_for(step.wait_for_versions(batch, poll=0.01), 1))
     assert [loads(value)["code"] for _, value in step.handle(batch).dead] == ["unknown_pattern_set"]
+
+
+def test_keys_left_in_an_earlier_versions_stage_are_let_go_when_idle():
+    """A renumbered group's keys never get an event of the new version under their old Kafka key:
+    the tenant's progress lets them go once idle, as it does the running stage's keys."""
+    from goldrush import event, frequency
+
+    # each source's events are 4 s apart: `busy` never holds, so an idle key keeps no edge (SEMANTICS §6)
+    by_source = Pattern("busy", frequency(event("op"), (">=", 2), "2s"), key_by=("tenant", "source"))
+    by_subsystem = Pattern("sub", frequency(event("op"), (">=", 2), "1m"), key_by=("tenant", "subsystem"))
+    v1, v2 = [by_source], [by_subsystem, by_source]  # `busy`'s group is number 1 now
+    before = [{"name": "op", "timestamp": i, "source": f"s{i % 4}", "subsystem": "x", "id": f"b{i}"}
+              for i in range(20)]
+    after = [{"name": "op", "timestamp": 1000 + i, "source": f"s{i % 4}", "subsystem": "x", "id": f"a{i}"}
+             for i in range(20)]
+    topology = LocalTopology(WorkerConfig(partitions=2, lateness=0, key_expiry=1e-9), patterns=v1, version=1)
+    topology.run([dumps_bytes(before)])
+    topology.host.adopt(v2, 2)
+    versions = topology.host.key_versions
+    assert versions.home and versions.state_size(topology.host) > 0  # (others were let go before the switch)
+    out = topology.run([dumps_bytes(after)])
+    assert versions.home == {} and versions.state_size(topology.host) == 0
+    history = {"versions": [{"version": 1, "patterns": v1}, {"version": 2, "patterns": v2}], "switches": out.switches}
+    # `busy` keys were idle at the switch (1000 s later), so starting them fresh changes nothing here
+    assert _ids(out.matches) == _ids(replay_versions(history, [*before, *after], allowed_lateness=0))
