@@ -42,7 +42,9 @@ VERSION_WAIT = 30.0  # seconds a keyed message of a version not adopted yet wait
 
 class KeyVersions:
     def __init__(self) -> None:
-        self.stages: dict[int, KeyStage] = {}  # version → its key stage (the running one included)
+        # earlier version → its key stage (the running one is `host.keys`; one whose groups equal the
+        # next version's shares its stage)
+        self.stages: dict[int, KeyStage] = {}
         self.patterns: dict[int, list[Pattern]] = {}  # earlier versions read at start: staged on first use
         self.home: dict[str, int] = {}  # table key → the earlier version whose stage holds the key's state
         # False while the pattern watch has not read the earlier versions yet (after a start): a
