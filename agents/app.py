@@ -31,10 +31,12 @@ from .dashboard import Activity, register_dashboard
 from .explain_view import register_explain_view
 from .faust_app import RATE_WINDOW, new_app, rate_tables
 from .host import EngineHost
+from .in_place import Router, in_place_holds, owned_partitions
 from .metrics import Metrics
 from .pattern_watch import PatternWatch
 from .produced_topics import TrackedOnce
 from .publisher import Publisher
+from .source_batches import SourceBatches
 from .source_consumer import SourceConsumer
 from .stages.idle_flush import IdleFlush
 from .stages.ingest import Ingest
@@ -83,8 +85,11 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
                           keyed=keyed.get_topic_name(), verdicts=verdicts.get_topic_name(), state=state,
                           rates=rates, activity=activity, ack=lambda record: record.ack())
     settle = Settler(host, state, metrics, partitions=cfg.partitions, key_expiry=cfg.key_expiry, keyed=key_stage)
-    ingest = Ingest(metrics, cfg.event_filters, cfg.max_future)
-    tenant_step = TenantStep(host, state, settle, metrics)
+    recovered = asyncio.Event()  # the source consumer reads only once the tables are recovered
+    router = Router(cfg.partitions, lambda: owned_partitions(app, engine_in.get_topic_name(), recovered)
+                    ) if cfg.in_place else None
+    ingest = Ingest(metrics, cfg.event_filters, cfg.max_future, router, sources.receipts, engine_in.get_topic_name())
+    tenant_step = TenantStep(host, state, settle, metrics, None if router is None else router.passed)
     idle_flush = IdleFlush(host, state, settle, engine_in.get_topic_name())
 
     internal_names = {t.get_topic_name() for t in internal}
@@ -97,7 +102,6 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
 
     # -- tasks and agents ------------------------------------------------------------------
     topics_tracked = TrackedOnce(app, internal, outputs)  # before a first send: agents/produced_topics.py
-    recovered = asyncio.Event()  # the source consumer reads only once the tables are recovered
 
     async def run_batches(stream: faust.StreamT, stage: str, handle: Any, *, checkpointed: bool,
                           after: Any = None, before: Any = None) -> None:
@@ -126,7 +130,8 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
             await asyncio.sleep(0.02)
         await sources.declare(source_topics.maybe_declare)
         await topics_tracked()
-        await sources.run_forever(lambda records: publisher.forward(ingest.handle(records)), start_reading=recovered)
+        await sources.run_forever(SourceBatches(ingest, tenant_step, publisher, router, metrics, sources.rewind),
+                                  start_reading=recovered)
 
     @app.task
     async def start_reading_sources() -> None:
@@ -168,6 +173,7 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
     async def checkpoint() -> None:
         """So that a restart after a graceful stop redoes nothing."""
         await publisher.publish(idle_flush.final())
+        await sources.commit_now()  # the source records evaluated in place that the snapshots cover
 
     if cfg.pattern_store:
         watch_patterns = PatternWatch(cfg, host, metrics, patterns_offset)
@@ -186,6 +192,9 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: faust.App, revoked: Any, **kwargs: Any) -> None:
+        if router is not None:  # nothing in place until a new barrier passes; what no snapshot covers is read again
+            router.reset()
+            sources.rewind(in_place_holds([*router.take_dropped(), *(r for rs in host.unacked.values() for r in rs)]))
         host.unload_all()  # partitions may move: reload tenants and keys lazily from the tables
 
     return app

@@ -25,6 +25,9 @@ class WorkerConfig(BaseModel):
     key_stage: bool = Field(default=True, description=(
         "evaluate patterns keyed finer than the tenant on the worker owning each key (a hot tenant "
         "spreads out); off: every pattern where its tenant is (one Kafka hop less per event)"))
+    in_place: bool = Field(default=True, description=(
+        "evaluate the events of tenants whose engine-in partition this worker owns where they are read, "
+        "without the trip through engine-in (agents/in_place.py); off: every event takes the trip"))
     key_expiry: float = Field(default=30.0, ge=0, description=(
         "seconds between the tenant stage's progress notes, which let idle key-stage keys go "
         "(agents/key_expiry.py); 0: keep every key"))

@@ -39,6 +39,11 @@ def packed_chunks(items: list, make: Callable[[list], Any]) -> list[tuple[list, 
 
 def engine_in_message(items: list[Sourced]) -> EngineIn:
     """One engine-in message for a tenant's events, in order."""
+    return EngineIn([item[0] for item in items], runs_of(items))
+
+
+def runs_of(items: list[Sourced]) -> list[list]:
+    """Engine-in's `runs` (agents/messages.py) for items in order: one per source record."""
     runs: list[list] = []
     last = None
     for _, topic, partition, offset, index in items:
@@ -47,7 +52,7 @@ def engine_in_message(items: list[Sourced]) -> EngineIn:
             runs.append([topic, partition, offset, []])
             last = where
         runs[-1][3].append(index)
-    return EngineIn([item[0] for item in items], runs)
+    return runs
 
 
 def dead_row(reason: str, code: str, tenant: str, row: list, topic: str, partition: int, offset: int,

@@ -144,18 +144,20 @@ class EngineHost:
     def fresh(self, tenant: str, message: EngineIn) -> list[Event]:
         """The events of an engine-in message not applied before, by their source position
         (topic, partition, offset, index in the message); see agents/messages.py."""
+        return self.fresh_of(tenant, message.rows, message.runs, from_row)
+
+    def fresh_of(self, tenant: str, items: list, runs: list, convert: Any = None) -> list:
+        """`fresh` for `items` in the order of `runs`, each made `convert(tenant, item)` (None: taken as they are)."""
         seen = self.sources.setdefault(tenant, {})
-        rows, runs = message.rows, message.runs
-        out = []
+        out: list = []
         at = 0
         for topic, partition, offset, indexes in runs:
             source = f"{topic}/{partition}"
             last = seen.get(source)
-            if last is None or [offset, indexes[0]] > last:  # the usual case: all of the run is new
-                out += [from_row(tenant, row) for row in rows[at:at + len(indexes)]]
-            else:
-                out += [from_row(tenant, row) for row, index in zip(rows[at:at + len(indexes)], indexes, strict=True)
-                        if [offset, index] > last]
+            part = items[at:at + len(indexes)]
+            if last is not None and [offset, indexes[0]] <= last:  # a re-delivery, at least in part
+                part = [item for item, index in zip(part, indexes, strict=True) if [offset, index] > last]
+            out += part if convert is None else [convert(tenant, item) for item in part]
             at += len(indexes)
             if last is None or [offset, indexes[-1]] > last:
                 seen[source] = [offset, indexes[-1]]

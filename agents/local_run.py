@@ -24,6 +24,7 @@ from goldrush.events.match import Match
 
 from .config import WorkerConfig
 from .host import EngineHost
+from .in_place import InPlaceInput, Receipts, Router
 from .metrics import Metrics
 from .source_consumer import MAX_RECORDS
 from .stages.idle_flush import IdleFlush
@@ -123,10 +124,14 @@ class LocalTopology:
         keyed = bool(host.stage.groups)
         self.settle = Settler(host, state, self.metrics, partitions=cfg.partitions, key_expiry=cfg.key_expiry,
                               keyed=keyed)
-        self.ingest = Ingest(self.metrics, cfg.event_filters, cfg.max_future)
+        # One worker owns every partition: with `cfg.in_place`, each goes in place once its barrier is read.
+        self.receipts = Receipts()
+        self.router = Router(cfg.partitions, lambda: set(range(cfg.partitions))) if cfg.in_place else None
+        self.ingest = Ingest(self.metrics, cfg.event_filters, cfg.max_future, self.router, self.receipts)
+        self.tenant_step = TenantStep(host, state, self.settle, self.metrics,
+                                      None if self.router is None else self.router.passed)
         # stage → (its step, whether its records are committed by checkpoints)
-        self.steps: dict[str, tuple[Any, bool]] = {"engine-in": (TenantStep(host, state, self.settle, self.metrics),
-                                                                 True)}
+        self.steps: dict[str, tuple[Any, bool]] = {"engine-in": (self.tenant_step, True)}
         if keyed:
             self.steps["keyed"] = (KeyStep(host, key_state, self.metrics), False)
             self.steps["verdicts"] = (VerdictStep(host, state, self.settle, self.metrics), True)
@@ -150,10 +155,16 @@ class LocalTopology:
         self.flush_quiet()
         return self.out
 
-    def step(self, batch: int | None = None) -> bool:
-        """Handle one batch, internal topics first (as a worker keeps up with them), else a source
-        batch of `batch` messages (default: as many as the worker's source consumer takes at
-        most). False when there is nothing left to read."""
+    def step(self, batch: int | None = None, sources_first: bool = False) -> bool:
+        """Handle one batch, internal topics first (as a worker keeps up with them; `sources_first`:
+        the other way round, as when ingest runs ahead), else a source batch of `batch` messages
+        (default: as many as the worker's source consumer takes at most). False when there is
+        nothing left to read."""
+        if sources_first:
+            return self._source_step(batch) or self._internal_step()
+        return self._internal_step() or self._source_step(batch)
+
+    def _internal_step(self) -> bool:
         for name, (step, checkpointed) in self.steps.items():
             for partition in range(len(self.broker.topics[name])):
                 records = self._take(name, partition, self.cfg.batch)
@@ -165,14 +176,28 @@ class LocalTopology:
                     if isinstance(step, KeyStep):
                         step.published()
                     return True
+        return False
+
+    def _source_step(self, batch: int | None) -> bool:
         for name in [name for name in self.broker.topics if name not in self.steps]:
             records = self._take(name, 0, batch or MAX_RECORDS)
             if records:
-                self.apply(self.ingest.handle(records))
-                for record in records:  # the forwards are out: the source offsets are committed
-                    self.broker.ack(record)
+                outcome = self.ingest.handle(records)
+                inputs, outcome.in_place = outcome.in_place, []
+                self.apply(outcome)
+                now = [] if self.router is None else self.router.evaluate_now(inputs)
+                if now:
+                    self.apply(self.tenant_step.handle_in_place(now))
+                self._commit(name)
                 return True
         return False
+
+    def _commit(self, topic: str) -> None:
+        """The source's offset: past every record forwarded, up to the first evaluated in place that no
+        written snapshot covers yet (as agents/source_consumer.py commits)."""
+        position = self.position.get((topic, 0), 0)
+        first = self.receipts.first(topic, 0)
+        self.broker.committed[topic, 0] = position if first is None else min(first, position)
 
     def _take(self, topic: str, partition: int, n: int) -> list[Record]:
         records = self.broker.topics[topic][partition]
@@ -204,6 +229,8 @@ class LocalTopology:
         out.late += outcome.late
         for kb, value in outcome.engine_in:
             broker.append("engine-in", kb, value)
+        for partition, value in outcome.barriers:
+            broker.append("engine-in", None, value, partition)
         for kb, value in outcome.forwards:
             broker.append("keyed", kb, value)
         for partition, value in outcome.progress:
@@ -219,4 +246,9 @@ class LocalTopology:
                 store.write(table, key, pack(snapshot))
         host.published(outcome.tenants)
         for record in outcome.acks:
-            broker.ack(record)
+            if isinstance(record, InPlaceInput):
+                record.ack()
+            else:
+                broker.ack(record)
+        for name in [name for name in broker.topics if name not in self.steps]:
+            self._commit(name)

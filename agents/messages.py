@@ -11,7 +11,9 @@ still reads them during a rolling upgrade.
 
 - engine-in, one tenant: `rows` (codec rows) and `runs`, `[topic, partition, offset,
   [index, ...]]`: which source message the next `len(indexes)` rows came from, so a
-  restarted worker skips what it applied before.
+  restarted worker skips what it applied before. A *barrier* (agents/in_place.py) is one
+  with no rows, no key and a `barrier` token; a reader that ignores the field sees an
+  empty message, so a worker of the previous release passes over it.
 - keyed, one key of one key group: `key_by`, `key`, `events` (`[seq, row]`), and, from a
   worker that follows goldrush.patterns, `pattern_set`: the pattern-set version the tenant
   stage evaluated these events under, which the key stage evaluates them under too
@@ -40,9 +42,13 @@ class UnreadableMessage(ValueError):
 class EngineIn:
     rows: list
     runs: list
+    barrier: str | None = None  # set on an empty message: see agents/in_place.py
 
     def to_bytes(self) -> bytes:
-        return pack({"v": VERSION, "type": "engine_in", "rows": self.rows, "runs": self.runs})
+        msg = {"v": VERSION, "type": "engine_in", "rows": self.rows, "runs": self.runs}
+        if self.barrier is not None:
+            msg["barrier"] = self.barrier
+        return pack(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +96,8 @@ def read_engine_in(data: bytes) -> EngineIn:
             return EngineIn(_list(msg, "events"), [[t, p, o, [i]] for t, p, o, i in _list(msg, "positions")])
         return EngineIn(_list(msg, "rows"), _list(msg, "runs"))
     _expect(msg, "engine_in")
-    return EngineIn(_list(msg, "rows"), _list(msg, "runs"))
+    barrier = msg.get("barrier")
+    return EngineIn(_list(msg, "rows"), _list(msg, "runs"), barrier if type(barrier) is str else None)
 
 
 def read_keyed(data: bytes) -> Keyed | Progress:

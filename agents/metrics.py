@@ -23,6 +23,7 @@ prometheus_client.disable_created_metrics()  # no `_created` series: dashboards 
 CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_events_in_total": ("counter", "Events decoded from the source topics."),
     "goldrush_events_evaluated_total": ("counter", "Events run through the engine (after re-delivery dedupe)."),
+    "goldrush_events_in_place_total": ("counter", "Events evaluated where they were read, without the trip through engine-in (--in-place)."),
     "goldrush_events_forwarded_total": ("counter", "Events handed to the key stage (once per key group that needs them)."),
     "goldrush_events_keyed_total": ("counter", "Events evaluated by key groups (patterns keyed finer than the tenant)."),
     "goldrush_keyed_dropped_total": ("counter", "Events for a key_by no loaded pattern uses (key stage: dead-lettered, answered with no matches)."),

@@ -56,6 +56,8 @@ class Publisher:
             await self.send(DEADLETTER, kb, value, None)
         for kb, value in outcome.engine_in:
             await self.send(self.engine_in, kb, value, None)
+        for partition, value in outcome.barriers:  # after the forwards: see agents/in_place.py
+            await self.send(self.engine_in, None, value, partition)
         await self.flush()
 
     async def publish(self, outcome: Outcome) -> None:

@@ -37,6 +37,7 @@ from goldrush.events.envelope import Event, future_limit
 
 from .config import WorkerConfig
 from .event_time_merge import EventTimeMerge
+from .in_place import Receipts
 from .ingest import DeadLetter, decode_message, name_filter
 
 log = logging.getLogger("goldrush.worker")
@@ -59,11 +60,11 @@ class Piece:
     dead letters, events filtered out. A record's dead letters and filtered count come with its
     first piece; a record whose events were released in several merges comes as several pieces."""
 
-    __slots__ = ("topic", "partition", "offset", "key", "value", "decoded")
+    __slots__ = ("topic", "partition", "offset", "key", "value", "timestamp", "decoded")
 
     def __init__(self, record: Any, decoded: tuple[list[tuple[int, Event]], list[DeadLetter], int]):
         self.topic, self.partition, self.offset = record.topic, record.partition, record.offset
-        self.key, self.value = record.key, record.value
+        self.key, self.value, self.timestamp = record.key, record.value, record.timestamp
         self.decoded = decoded
 
 
@@ -90,6 +91,8 @@ class SourceConsumer:
         self._paused: set[Any] = set()
         self._behind: set[Any] = set()  # partitions logged as far behind, until they catch up
         self._committed: dict[Any, int] = {}
+        # records handed to the tenant stage in place, committed once a snapshot covers them (agents/in_place.py)
+        self.receipts = Receipts()
 
     def held(self) -> int:
         """Events read but held back until the partitions behind them catch up (a gauge)."""
@@ -188,6 +191,7 @@ class SourceConsumer:
             self.consumer = None
             self.ready = False
             self.merge = EventTimeMerge(self._carries)  # held records were not committed: a new run reads them
+            self.receipts.drop(self.receipts.partitions())  # nor those evaluated in place and not yet covered
             self._partitions.clear()
             self._keys.clear()
             self._last_read.clear()
@@ -322,6 +326,9 @@ class SourceConsumer:
             heads = held.get(tp)
             # The position asked afresh: a rebalance during `handle` may have dropped what tp held.
             offset = min(item[0].offset for item in heads) if heads else await consumer.position(tp)
+            in_place = self.receipts.first(tp.topic, tp.partition)
+            if in_place is not None and in_place < offset:
+                offset = in_place
             if self._committed.get(tp) != offset:
                 offsets[tp] = offset
         if not offsets:
@@ -333,6 +340,40 @@ class SourceConsumer:
             # Partitions moved meanwhile: their new owner reads the batch again, and the
             # tenant stage skips what was already applied by its source positions.
             log.warning("source offsets not committed (%s); the batch will be read again", exc)
+
+    async def commit_now(self) -> None:
+        """Commit what is handed on now (before a graceful stop: the final snapshots cover more)."""
+        consumer = self.consumer
+        if consumer is not None:
+            await self._commit(consumer)
+
+    def rewind(self, holds: list[tuple[str, int, int, int]]) -> None:
+        """The tenant stage dropped state that in-place records built and no snapshot covers (a
+        rebalance unloaded it): their partitions are read again from the first of them (or from
+        an earlier record still held in the merge), and the source positions skip what the
+        snapshot holds. Held-back events of those partitions are read again too."""
+        consumer = self.consumer
+        firsts: dict[tuple[str, int], int] = {}
+        for topic, partition, offset, epoch in holds:
+            tp = (topic, partition)
+            if self.receipts.epoch.get(tp, 0) == epoch and offset < firsts.get(tp, offset + 1):
+                firsts[tp] = offset
+        if consumer is None or not firsts:
+            return
+        assigned = consumer.assignment()
+        heads = self.merge.all_heads()
+        for (topic, partition), offset in firsts.items():
+            tp = TopicPartition(topic, partition)
+            if tp not in assigned:
+                continue  # moved to another worker, which reads it from the committed offset
+            held = heads.get(tp)
+            if held:
+                offset = min(offset, *(item[0].offset for item in held))
+            self.merge.drop({tp})
+            consumer.seek(tp, offset)
+            log.info("source partition %s/%s read again from offset %d: state built from it was unloaded "
+                     "before a snapshot covered it", topic, partition, offset)
+        self.receipts.drop(firsts)
 
     def _flow(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition], backlogged: set[Any]) -> None:
         """Bound what the merge holds: past MAX_HELD, pause the partitions that hold events and that no
@@ -418,6 +459,7 @@ class _Assigned(ConsumerRebalanceListener):
         # What they hold was not committed: their next owner reads it again.
         source = self.source
         source.merge.drop(revoked)
+        source.receipts.drop((tp.topic, tp.partition) for tp in revoked)
         for tp in revoked:
             source._last_read.pop(tp, None)
             source._committed.pop(tp, None)

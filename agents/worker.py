@@ -154,6 +154,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-stage", choices=("on", "off"), default="on",
                    help="on: patterns keyed finer than the tenant run where each key is (spreads a hot tenant); "
                         "off: every pattern runs where its tenant is (fewer hops, more events/s per worker)")
+    p.add_argument("--in-place", choices=("on", "off"), default="on",
+                   help="on: events of tenants whose engine-in partition this worker owns are evaluated where "
+                        "they are read, without the trip through engine-in; off: every event takes it (default on)")
     p.add_argument("--key-expiry", default="30s",
                    help="how often idle key-stage keys are let go (their state equals a fresh key's); "
                         "0 keeps every key (default 30s)")
@@ -198,6 +201,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            data_dir=args.data_dir,
                            status_every=option_seconds(args.status_every, what="--status-every", allow_zero=True),
                            stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
+                           in_place=args.in_place == "on",
                            key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True),
                            max_future=args.max_future,
                            checkpoint_every=option_seconds(args.checkpoint_every, what="--checkpoint-every",

@@ -61,6 +61,12 @@ class Stateful(ABC):
         return {"model": self.name, "version": STATE_VERSION, "params": self.params(), "state": self._dump()}
 
     @classmethod
+    def params_from_state(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Constructor arguments from a saved state's `params`. A model that gains a parameter maps
+        its absence (a state saved before it existed) to the former behaviour, not the new default."""
+        return params
+
+    @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
         if not isinstance(state, dict) or "model" not in state:
             raise ModelError(f"not a model state: {str(state)[:80]!r}")
@@ -69,7 +75,7 @@ class Stateful(ABC):
         klass = Stateful.lookup(state["model"])
         if not issubclass(klass, cls):
             raise ModelError(f"state is for model {state['model']!r}, not a {cls.__name__}")
-        model = klass(**state["params"])
+        model = klass(**klass.params_from_state(state["params"]))
         try:
             model._load(state["state"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:

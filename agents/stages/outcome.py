@@ -30,12 +30,14 @@ class Outcome:
     of unloaded (empty) state and would overwrite good state in the changelog.
     """
 
-    __slots__ = ("dead", "engine_in", "matches", "actions", "late", "forwards", "progress", "verdicts",
+    __slots__ = ("dead", "engine_in", "barriers", "in_place", "matches", "actions", "late", "forwards", "progress", "verdicts",
                  "snapshots", "acks", "counts", "tenants", "since")
 
     def __init__(self) -> None:
         self.dead: list[tuple[bytes | None, bytes]] = []  # (key, value) for the dead-letter topic
         self.engine_in: list[tuple[bytes, bytes]] = []  # (tenant, value) for engine-in (ingest)
+        self.barriers: list[tuple[int, bytes]] = []  # (partition, value) for engine-in, after its forwards
+        self.in_place: list[Any] = []  # ingest's `InPlaceInput`s, for the tenant stage (agents/in_place.py)
         self.matches: list[Match] = []
         self.actions: list = []
         self.late: list[Event] = []

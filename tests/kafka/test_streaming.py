@@ -33,12 +33,13 @@ from tests.support.worker import (
 )
 
 
-@pytest.mark.parametrize("key_stage", ["on", "off"])
-def test_worker_equals_replay(fresh_broker, tmp_path, key_stage):
+@pytest.mark.parametrize(("key_stage", "in_place"), [("on", "on"), ("off", "off")])
+def test_worker_equals_replay(fresh_broker, tmp_path, key_stage, in_place):
     events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
     expected = replay(ALL, events)
     assert len(expected) > 20 and len(expected.actions) > 5
-    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-test", "--key-stage", key_stage)
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-test", "--key-stage", key_stage,
+                          "--in-place", in_place)
     try:
         async def run():
             async with EventProducer(fresh_broker.bootstrap, batch=50) as producer:
@@ -73,6 +74,9 @@ def test_worker_equals_replay(fresh_broker, tmp_path, key_stage):
     # The built-ins keyed by (tenant, source) ran in the key stage, or (off) where their tenant is.
     assert (metrics.get("goldrush_events_keyed_total", 0) > 0) == (key_stage == "on")
     assert metrics["goldrush_policy_waiting"] == 0  # every verdict came back
+    # One worker owns every engine-in partition: in place, only what came before the barriers took the hop.
+    in_place_n = metrics.get("goldrush_events_in_place_total", 0)
+    assert (in_place_n > len(events) // 2) if in_place == "on" else in_place_n == 0
     assert {r["name"] for r in rates["events"]} == {e["name"] for e in events}
 
 

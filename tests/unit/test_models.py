@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -29,6 +30,8 @@ def test_every_registered_model_passes_the_public_checks(name, check):
 def test_bad_parameters_and_states_are_named():
     with pytest.raises(ModelError, match="levels"):
         make_model("anomaly_detection", levels=0)
+    with pytest.raises(ModelError, match="shrink"):
+        make_model("anomaly_detection", shrink=1.5)
     with pytest.raises(ModelError, match="unknown model 'nope'"):
         make_model("nope")
     with pytest.raises(ModelError, match="direction"):
@@ -63,6 +66,51 @@ def test_default_detector_sees_a_value_in_a_gap_of_the_range():
         before = make_model("anomaly_detection", levels=10, order=3, margin=0.75, history=1000).update_many(xs)
         assert now[-1] > 0 and (now[200:-1] > 0).sum() == 0
         assert before[-1] == 0
+
+
+def test_default_detector_is_the_same_under_any_shift_of_its_grids_by_a_tile():
+    # The K tiles are offset by 0, 1/K, …: the novelty is their average, the expected share of new
+    # contexts over K evenly spaced alignments. Moving every grid by a multiple of 1/K of a bin only
+    # relabels the tiles, so no lucky alignment can be picked by moving the grid (docs/models.md §4).
+    rng = random.Random(11)
+    xs = [10 + 5 * math.sin(i / 30) + rng.gauss(0, 1) + (25 if 1500 < i < 1510 else 0) for i in range(3000)]
+    base = make_model("anomaly_detection")
+    expected = base.update_many(xs)
+    assert (expected > 0).any()
+    for shift in (1, 3, 8):
+        moved = make_model("anomaly_detection")
+        moved._offsets = tuple(o + shift / moved.tiles for o in moved._offsets)
+        assert np.array_equal(moved.update_many(xs), expected)
+
+
+def test_default_detector_grid_narrows_when_an_old_spike_leaves_the_history():
+    # Defect: the grid only widened. After one spike of 5000 over values near 10, every later value
+    # fell in the same bin for good, so 40 (30 standard deviations above the last 3000 values) was
+    # not new. Now the grid re-forms once the remembered values span under `shrink` of it.
+    for seed in range(6):
+        rng = random.Random(seed)
+        xs = [10 + rng.gauss(0, 1) for _ in range(300)] + [5000.0] + [10 + rng.gauss(0, 1) for _ in range(3000)]
+        xs.append(40.0)
+        now = make_model("anomaly_detection").update_many(xs)
+        never = make_model("anomaly_detection", shrink=0.0).update_many(xs)
+        assert now[-1] > 0.9 and never[-1] == 0.0
+        assert (now[301:-1] > 0).sum() <= 2  # the narrower grid's new extremes of the noise
+
+
+def test_a_state_saved_before_shrink_existed_keeps_its_grid_that_only_widens():
+    # Restoring must continue the saved model's behaviour: a state without `shrink` in its params
+    # (written before the parameter existed) restores with shrink 0, not the new default.
+    rng = random.Random(2)
+    xs = [10 + rng.gauss(0, 1) for _ in range(300)] + [5000.0] + [10 + rng.gauss(0, 1) for _ in range(2500)]
+    later = [10 + rng.gauss(0, 1) for _ in range(700)] + [40.0]
+    old = make_model("anomaly_detection", tiles=2, base=0.45, shrink=0.0)
+    old.update_many(xs)
+    state = old.to_state()
+    del state["params"]["shrink"]
+    restored = Model.from_state(json.loads(json.dumps(state)))
+    assert restored.params()["shrink"] == 0.0
+    assert np.array_equal(restored.update_many(later), old.update_many(later))
+    assert Model.from_state(make_model("anomaly_detection").to_state()).params()["shrink"] == 0.25
 
 
 def test_trend_analysis_sees_slope_and_change_point():

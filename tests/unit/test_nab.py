@@ -94,13 +94,36 @@ def test_bench_nab_prints_the_contract_line_and_nab_results(tmp_path, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     fields = dict(kv.split("=") for kv in last.split()[1:])
     assert last.startswith("nab detector=anomaly_detection ")
-    # 70.3 / 62.9 / 74.7 at the defaults (docs/models.md §4); a change of grid alignment alone moves the
-    # standard score between 63.9 and 70.3, so this pins the defaults rather than a margin of safety.
-    assert float(fields["standard"]) >= 70.0
-    assert float(fields["reward_low_fp"]) >= 62.0 and float(fields["reward_low_fn"]) >= 74.0
+    # 68.6 / 58.7 / 74.0 at the defaults (docs/models.md §4); this pins them, the margin of safety is
+    # in test_the_nab_score_does_not_hang_on_the_grid_alignment.
+    assert float(fields["standard"]) >= 68.5
+    assert float(fields["reward_low_fp"]) >= 58.5 and float(fields["reward_low_fn"]) >= 73.9
     out = tmp_path / "anomaly_detection" / "realKnownCause" / "anomaly_detection_nyc_taxi.csv"
     lines = out.read_text().splitlines()
     assert lines[0] == "timestamp,value,anomaly_score,label" and len(lines) == 10321
+
+
+@needs_data
+def test_the_nab_score_does_not_hang_on_the_grid_alignment():
+    # Moving every grid by δ of a bin means nothing. The former defaults (2 tiles) scored 70.3 at δ = 0
+    # and 63.9–69.1 at δ = 0.1–0.4 (mean 66.8, s.d. 2.5); the defaults average 8 alignments and score
+    # 67.8–69.5 (mean 68.3, s.d. 0.6), low FP 58.0 and low FN 73.8 on average (docs/models.md §4).
+    from goldrush.models.context import ContextAnomaly
+
+    corpus = load_corpus()
+    standard, low_fp, low_fn = [], [], []
+    for delta in (0.0, 0.1, 0.2, 0.3, 0.4):
+        scores = []
+        for series in corpus:
+            model = ContextAnomaly()
+            model._offsets = tuple(o + delta for o in model._offsets)
+            scores.append(model.update_many(series.values))
+        r = score_corpus(corpus, scores)
+        standard.append(r["standard"].normalised)
+        low_fp.append(r["reward_low_FP_rate"].normalised)
+        low_fn.append(r["reward_low_FN_rate"].normalised)
+    assert np.mean(standard) >= 68.0 and np.std(standard) <= 1.0 and min(standard) >= 67.5
+    assert np.mean(low_fp) >= 57.6 and np.mean(low_fn) >= 73.5  # the former defaults: 57.6 / 67.9 at δ = 0
 
 
 def test_a_missing_corpus_says_where_to_get_it(tmp_path):

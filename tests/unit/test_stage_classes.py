@@ -31,28 +31,60 @@ def mixed():
     return events, expected
 
 
+@pytest.mark.parametrize("in_place", [True, False])
 @pytest.mark.parametrize("key_stage", [True, False])
-def test_the_topology_gives_replays_matches_and_actions(mixed, key_stage):
+def test_the_topology_gives_replays_matches_and_actions(mixed, key_stage, in_place):
     events, expected = mixed
-    topology = LocalTopology(WorkerConfig(key_stage=key_stage, partitions=3))
+    topology = LocalTopology(WorkerConfig(key_stage=key_stage, partitions=3, in_place=in_place))
     out = topology.run(_batched(events), batch=7)
     assert _ids(out) == ({m.match_id: m.to_dict() for m in expected},
                          {a.action_id: a.to_dict() for a in expected.actions})
     assert out.dead == [] and out.late == []
     assert (topology.metrics.get("goldrush_events_keyed_total") > 0) == key_stage
     assert topology.host.policy_waiting() == 0
+    # In place, only the first batch's events take the trip: the barrier comes after them.
+    through_engine_in = sum(len(p) for p in topology.broker.topics["engine-in"])
+    assert (through_engine_in < 10) == in_place
+
+
+@pytest.mark.parametrize("ahead", [1, 3, 10])
+def test_in_place_events_never_overtake_those_forwarded_before_their_barrier(mixed, ahead):
+    """Ingest runs `ahead` source batches before the tenant stage reads engine-in: what it forwarded
+    before the barrier, and the inputs that waited for it, are evaluated in the order read."""
+    events, expected = mixed
+    topology = LocalTopology(WorkerConfig(partitions=3, key_stage=False, batch=1))
+    topology.produce(_batched(events))
+    n = 0
+    while topology.step(batch=3, sources_first=n % (ahead + 1) != ahead):
+        n += 1
+    topology.flush_quiet()
+    assert topology.out.late == []
+    assert _ids(topology.out)[0] == {m.match_id: m.to_dict() for m in expected}
+    assert topology.metrics.get("goldrush_events_evaluated_total") == len(events)
+
+
+def _steps(cfg, events):
+    """How many `step(batch=5)` a run of `events` takes."""
+    topology = LocalTopology(cfg)
+    topology.produce(_batched(events))
+    n = 0
+    while topology.step(batch=5):
+        n += 1
+    return n
 
 
 @pytest.mark.parametrize("checkpoint_every", [0.0, 1.0, 3600.0])
-@pytest.mark.parametrize("crash_after", [5, 40, 100])
+@pytest.mark.parametrize("crash_at", [0.05, 0.4, 0.9])
 @pytest.mark.parametrize("key_stage", [False, True])
+@pytest.mark.parametrize("in_place", [True, False])
 def test_a_crash_anywhere_loses_nothing_and_a_restart_redoes_only_what_was_not_committed(
-        mixed, checkpoint_every, crash_after, key_stage):
+        mixed, checkpoint_every, crash_at, key_stage, in_place):
     events, expected = mixed
-    cfg = WorkerConfig(partitions=2, key_stage=key_stage, checkpoint_every=checkpoint_every, batch=20)
+    cfg = WorkerConfig(partitions=2, key_stage=key_stage, checkpoint_every=checkpoint_every, batch=20,
+                       in_place=in_place)
     first = LocalTopology(cfg)
     first.produce(_batched(events))
-    for _ in range(crash_after):  # then the worker is killed: its memory is gone, the broker stays
+    for _ in range(max(1, int(crash_at * _steps(cfg, events)))):  # then the worker is killed: its memory is gone
         assert first.step(batch=5)
     second = LocalTopology(cfg, first.broker)
     second.run()

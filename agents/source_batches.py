@@ -1,0 +1,44 @@
+"""What the worker does with a batch read from the source topics (agents/source_consumer.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .in_place import Router, in_place_holds
+from .metrics import Metrics
+from .stages.ingest import Ingest
+from .stages.tenant import TenantStep
+
+
+class SourceBatches:
+    """Ingest's dead letters, engine-in forwards and barriers are published first; then the
+    events of tenants in place (agents/in_place.py) are evaluated and published as one tenant
+    stage batch, or wait for their partition's barrier. Inputs the router dropped (the
+    assignment changed before they were evaluated) are read again from the sources (`rewind`)."""
+
+    def __init__(self, ingest: Ingest, tenant_step: TenantStep, publisher: Any, router: Router | None,
+                 metrics: Metrics, rewind: Callable[[list], None]):
+        self.ingest, self.tenant_step, self.publisher, self.router = ingest, tenant_step, publisher, router
+        self.metrics, self.rewind = metrics, rewind
+
+    async def __call__(self, pieces: Sequence[Any]) -> None:
+        router = self.router
+        outcome = self.ingest.handle(pieces)
+        generation = None if router is None else router.generation  # after `refresh`, in `handle`
+        inputs, outcome.in_place = outcome.in_place, []
+        await self.publisher.forward(outcome)
+        if router is None:
+            return
+        if inputs and not router.still(generation):
+            router.dropped += inputs
+            inputs = []
+        dropped = router.take_dropped()
+        if dropped:
+            self.rewind(in_place_holds(dropped))
+        now = router.evaluate_now(inputs)
+        if now:
+            started = time.monotonic()
+            await self.publisher.publish(self.tenant_step.handle_in_place(now))
+            self.metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage="tenant")

@@ -1,0 +1,101 @@
+"""The rules that let the tenant stage take events where they are read (agents/in_place.py):
+barriers per generation, waiting inputs, source records held until a snapshot covers them,
+and a rewind of the sources when state they built is dropped."""
+
+from __future__ import annotations
+
+from aiokafka import TopicPartition
+
+from goldrush.agents.config import WorkerConfig
+from goldrush.agents.in_place import InPlaceInput, Receipts, Router, Where, in_place_holds
+from goldrush.agents.messages import read_engine_in
+from goldrush.agents.source_consumer import SourceConsumer
+from goldrush.events.envelope import decode
+
+
+def _input(router: Router, receipts: Receipts, tenant: str, offset: int) -> InPlaceInput:
+    ev = decode({"name": "a", "timestamp": 1.0, "tenant": tenant})
+    held = receipts.hold([("src", 0, offset)])
+    return InPlaceInput(tenant, Where("engine-in", router.partition(tenant), None), [ev], [["src", 0, offset, [0]]],
+                        held, receipts)
+
+
+def test_a_partition_goes_in_place_only_when_this_generations_barrier_passes():
+    owned = {0, 1}
+    router = Router(2, lambda: owned)
+    barriers = dict(router.refresh())
+    assert sorted(barriers) == [0, 1] and router.ready == set()
+    token = read_engine_in(barriers[0]).barrier
+    assert router.refresh() == []  # pending: not sent twice
+    router.reset()  # a rebalance between sending and reading it
+    assert router.passed(0, token) == [] and router.ready == set()
+    again = dict(router.refresh())
+    router.passed(0, read_engine_in(again[0]).barrier)
+    assert router.ready == {0}
+    owned = {1}  # partition 0 moved away: nothing is in place until a new barrier passes
+    router.refresh()
+    assert router.ready == set()
+
+
+def test_inputs_wait_for_their_barrier_and_come_out_behind_it_in_order():
+    router, receipts = Router(1, lambda: {0}), Receipts()
+    barrier = read_engine_in(router.refresh()[0][1]).barrier
+    assert router.here("t")  # pending: handed on in place, to wait
+    first, second = _input(router, receipts, "t", 0), _input(router, receipts, "t", 1)
+    assert router.evaluate_now([first]) == [] and router.evaluate_now([second]) == []
+    assert router.passed(0, barrier) == [first, second]
+    third = _input(router, receipts, "t", 2)
+    assert router.evaluate_now([third]) == [third]
+
+
+def test_inputs_waiting_when_the_assignment_changes_are_dropped_to_be_read_again():
+    router, receipts = Router(1, lambda: {0}), Receipts()
+    router.refresh()
+    waiting = _input(router, receipts, "t", 7)
+    router.evaluate_now([waiting])
+    router.reset()
+    assert router.take_dropped() == [waiting] and router.take_dropped() == []
+    assert in_place_holds([waiting, object()]) == [("src", 0, 7, 0)]
+
+
+def test_a_source_record_is_held_until_every_input_carrying_it_is_acked():
+    receipts = Receipts()
+    a = receipts.hold([("src", 0, 5), ("src", 0, 6)])
+    b = receipts.hold([("src", 0, 6)])
+    assert receipts.first("src", 0) == 5
+    receipts.release(a)
+    assert receipts.first("src", 0) == 6  # b still holds offset 6
+    receipts.release(b)
+    assert receipts.first("src", 0) is None
+
+
+def test_an_ack_from_before_a_drop_releases_nothing_held_since():
+    receipts = Receipts()
+    old = receipts.hold([("src", 0, 5)])
+    receipts.drop([("src", 0)])  # rebalance: the offsets are read again and held anew
+    receipts.hold([("src", 0, 5)])
+    receipts.release(old)
+    assert receipts.first("src", 0) == 5
+
+
+class FakeConsumer:
+    def __init__(self, assigned):
+        self.assigned, self.seeks = assigned, {}
+
+    def assignment(self):
+        return self.assigned
+
+    def seek(self, tp, offset):
+        self.seeks[tp] = offset
+
+
+def test_rewind_reads_a_partition_again_from_its_first_uncovered_record():
+    sources = SourceConsumer(WorkerConfig())
+    tp, other = TopicPartition("src", 0), TopicPartition("src", 1)
+    sources.consumer = FakeConsumer({tp})
+    holds = sources.receipts.hold([("src", 0, 9), ("src", 0, 4), ("src", 1, 3)])
+    stale = [("src", 0, 1, 99)]  # from an earlier epoch: ignored
+    sources.rewind(holds + stale)
+    assert sources.consumer.seeks == {tp: 4}  # partition 1 is no longer assigned here: its new owner reads it
+    assert other not in sources.consumer.seeks
+    assert sources.receipts.first("src", 0) is None and sources.receipts.first("src", 1) is None
