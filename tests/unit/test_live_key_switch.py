@@ -89,11 +89,12 @@ def _history(new, switches):
             "switches": switches}
 
 
-@pytest.mark.parametrize("partitions", [1, 3])
-def test_a_finer_keyed_set_switches_live_as_replay_over_the_history_says(mixed, partitions):
+@pytest.mark.parametrize("partitions, in_place", [(1, True), (3, True), (3, False)])
+def test_a_finer_keyed_set_switches_live_as_replay_over_the_history_says(mixed, partitions, in_place):
     events, half = mixed
     new = _v2()
-    topology, counts = _switch_with_keyed_in_flight(events, half, new, WorkerConfig(partitions=partitions))
+    topology, counts = _switch_with_keyed_in_flight(events, half, new,
+                                                    WorkerConfig(partitions=partitions, in_place=in_place))
     assert counts == {"kept": len(ALL) - 2, "fresh": 2, "removed": 1}
     out = topology.out
     assert out.late == [] and out.dead == []
@@ -130,8 +131,9 @@ def test_a_restart_after_a_live_finer_switch_goes_on_as_replay_says(mixed):
             break
     first.host.adopt(new, 2)
     first.produce(_batched(events[half:half + 500]))
-    for _ in range(40):
-        first.step(batch=7)
+    for steps in range(400):
+        if not first.step(batch=7) or (steps >= 40 and _pending(first, "keyed") > 0):
+            break
     assert _pending(first, "keyed") > 0
     second = LocalTopology(cfg, first.broker, patterns=new, version=2)
     second.host.key_versions.remember(1, list(ALL))
