@@ -104,12 +104,14 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
     topics_tracked = TrackedOnce(app, internal, outputs)  # before a first send: agents/produced_topics.py
 
     async def run_batches(stream: faust.StreamT, stage: str, handle: Any, *, checkpointed: bool,
-                          after: Any = None) -> None:
+                          after: Any = None, before: Any = None) -> None:
         """Each batch handled, then published. Records of `checkpointed` stages are acked (committed)
         by the publisher once a snapshot covers them; the others after their batch is published."""
         await topics_tracked()
         take = stream.noack_take if checkpointed else stream.take_events
         async for batch in take(cfg.batch, cfg.batch_within):
+            if before is not None:
+                await before(batch)
             started = time.monotonic()
             await publisher.publish(handle(batch))
             if after is not None:
@@ -148,7 +150,8 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
 
         @app.agent(keyed)
         async def evaluate_keyed(stream: faust.StreamT) -> None:
-            await run_batches(stream, "key", key_step.handle, checkpointed=False, after=key_step.published)
+            await run_batches(stream, "key", key_step.handle, checkpointed=False, after=key_step.published,
+                              before=key_step.wait_for_versions)
 
         @app.agent(verdicts)
         async def apply_verdicts(stream: faust.StreamT) -> None:

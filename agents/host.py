@@ -22,6 +22,7 @@ from goldrush.loader import load_patterns
 
 from .config import WorkerConfig
 from .key_expiry import KeyIndex
+from .key_versions import KeyVersions
 from .messages import EngineIn
 from .pattern_set import adopt, switched
 from .quiet_flush import BufferMarks
@@ -40,10 +41,12 @@ class EngineHost:
         # switch records not published yet: {"tenant", "version", "after"} (docs/semantics.md)
         self.switches: list[dict[str, Any]] = []
         compiled = self.compiled = CompiledSet(load_patterns(cfg.patterns) if patterns is None else patterns)
-        self.stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage)
+        self.stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage, version=version)
         self.engine = self.stage.engine
-        self.keys = KeyStage(compiled)
+        self.keys = KeyStage(compiled, version)
+        self.key_versions = KeyVersions()  # the key stages of earlier versions (agents/key_versions.py)
         self.groups_by_key_by = {g.key_by: g for g in self.stage.groups}
+        self.key_stage_runs = bool(self.stage.groups)  # the keyed and verdicts stages exist (agents/app.py)
         self.idle_after = max(self.engine.lateness, 1.0)
         self.loaded: set[str] = set()
         self.keys_loaded: set[tuple[int, Any]] = set()
@@ -281,8 +284,8 @@ class EngineHost:
         keys = index.keys.get((tenant, partition), {})
         gone = []
         for table_key, (group, key) in list(keys.items()):
-            if not 0 <= group < len(self.keys.groups):
-                continue  # written by another pattern set
+            if not 0 <= group < len(self.keys.groups) or table_key in self.key_versions.home:
+                continue  # written by another pattern set, or still in an earlier version's stage
             self.ensure_key_loaded(group, key, table_key, table)
             if self.keys.forget_idle(group, key, clock):
                 del keys[table_key]
@@ -322,6 +325,7 @@ class EngineHost:
         self.marks_scanned = False
         self.keys.unload_all()
         self.keys_loaded.clear()
+        self.key_versions.clear()
         self.tenant_snapshots.forget()
         self.key_snapshots.forget()
         self.key_index.clear()
@@ -333,7 +337,7 @@ class EngineHost:
         self.snapshot_at.clear()
 
     def state_size(self) -> int:
-        return self.engine.state_size() + self.keys.state_size()
+        return self.engine.state_size() + self.keys.state_size() + self.key_versions.state_size(self)
 
     def policy_waiting(self) -> int:
         return sum(self.stage.waiting(t) for t in self.loaded)

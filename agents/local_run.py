@@ -219,11 +219,13 @@ class LocalTopology:
         out.dead += outcome.dead
         version = self.host.version
         out.matches += (outcome.matches if version is None else
-                        [replace(m, pattern_set_version=version) for m in outcome.matches])
+                        [m if m.pattern_set_version is not None else replace(m, pattern_set_version=version)
+                         for m in outcome.matches])
         out.switches += self.host.switches
         self.host.switches = []
         out.actions += (outcome.actions if version is None else
-                        [a.model_copy(update={"pattern_set_version": version}) for a in outcome.actions])
+                        [a if a.pattern_set_version is not None else
+                         a.model_copy(update={"pattern_set_version": version}) for a in outcome.actions])
         out.late += outcome.late
         for kb, value in outcome.engine_in:
             broker.append("engine-in", kb, value)

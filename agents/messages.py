@@ -14,8 +14,13 @@ still reads them during a rolling upgrade.
   restarted worker skips what it applied before. A *barrier* (agents/in_place.py) is one
   with no rows, no key and a `barrier` token; a reader that ignores the field sees an
   empty message, so a worker of the previous release passes over it.
-- keyed, one key of one key group: `key_by`, `key`, `events` (`[seq, row]`); or a
-  tenant's `progress` (agents/key_expiry.py), sent to every keyed partition.
+- keyed, one key of one key group: `key_by`, `key`, `events` (`[seq, row]`), and, from a
+  worker that follows goldrush.patterns, `pattern_set`: the pattern-set version the tenant
+  stage evaluated these events under, which the key stage evaluates them under too
+  (agents/key_versions.py). Optional, so added within version 2: a reader that does not know
+  it reads the rest and evaluates with the set it runs, as every reader did before; a message
+  without it is read that way here too. Or a tenant's `progress` (agents/key_expiry.py), sent
+  to every keyed partition.
 - verdicts, one tenant and key group: `done`, per event `[seq, [match dicts]]`.
 """
 
@@ -51,9 +56,13 @@ class Keyed:
     key_by: tuple | list
     key: Any
     events: list
+    version: int | None = None  # the pattern-set version the events are evaluated under (None: unknown)
 
     def to_bytes(self) -> bytes:
-        return pack({"v": VERSION, "type": "keyed", "key_by": self.key_by, "key": self.key, "events": self.events})
+        msg = {"v": VERSION, "type": "keyed", "key_by": self.key_by, "key": self.key, "events": self.events}
+        if self.version is not None:
+            msg["pattern_set"] = self.version
+        return pack(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +107,10 @@ def read_keyed(data: bytes) -> Keyed | Progress:
         return Progress(_list(msg, "key")[0], seq, clock)
     if version > 1:
         _expect(msg, "keyed")
-    return Keyed(_list(msg, "key_by"), _list(msg, "key"), _list(msg, "events"))
+    pattern_set = msg.get("pattern_set")
+    if pattern_set is not None and type(pattern_set) is not int:
+        raise UnreadableMessage(f"field 'pattern_set' is {type(pattern_set).__name__}, not a version number")
+    return Keyed(_list(msg, "key_by"), _list(msg, "key"), _list(msg, "events"), pattern_set)
 
 
 def read_verdicts(data: bytes) -> Verdicts:

@@ -15,11 +15,14 @@ flush floor is raised just above C, so an event at exactly C arriving after the 
 (it would otherwise fall on both sides of the line). A tenant not loaded at adoption switches
 when it is loaded (its snapshot records the version it was saved under), at its snapshot's
 clock. Each switch is recorded (`host.switches` → goldrush.patterns.applied) so that
-`goldrush.engine.replay.replay_versions` reproduces the run.
+`goldrush.engine.replay.replay_versions` reproduces the run. Patterns keyed finer than the tenant
+follow the same rule: the key stage evaluates each forwarded event under the version the tenant
+stage stamped on it (agents/key_versions.py).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -31,6 +34,7 @@ from goldrush.engine.stages import KeyStage, TenantStage
 
 __all__ = ["PatternSetRejected", "adopt", "compile_set", "key_group_signature", "switched"]
 EngineHost = Any  # agents/host.py, which imports this module
+log = logging.getLogger("goldrush.worker")
 
 
 def key_group_signature(patterns: list[Pattern]) -> list:
@@ -54,27 +58,43 @@ def switched(host: EngineHost, tenant: str) -> None:
 def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, int]:
     """Swap the host's pattern set for `patterns` as `version`; returns counts for /metrics:
     {"kept", "fresh", "removed"} patterns by definition id. Raises `PatternSetRejected`, leaving
-    the running set untouched, when the set does not compile or cannot be swapped live."""
+    the running set untouched, when the set does not compile.
+
+    With the key stage on, patterns keyed finer than the tenant switch too: the tenant stage stamps
+    each forward with the version it evaluates the event under, and the key stage evaluates it with
+    that version's groups, moving each key's state at its first event of the new version
+    (agents/key_versions.py). Policy work queued before the switch still waits for the verdicts of
+    the earlier version's groups, and applies its matches with that version's actions.
+    """
     cfg = host.cfg
     try:
         compiled = CompiledSet(patterns)
     except Exception as exc:  # noqa: BLE001
         raise PatternSetRejected(f"{type(exc).__name__}: {exc}") from exc
     old = {cp.name: cp.definition for cp in host.compiled.patterns}
-    if cfg.key_stage:
-        running = key_group_signature([cp.pattern for cp in host.compiled.patterns])
-        if key_group_signature(patterns) != running:
-            raise PatternSetRejected(
-                "this set changes patterns keyed finer than the tenant (a key_by beyond tenant), which "
-                "the key stage evaluates on other workers: it cannot be switched live. Restart the workers "
-                "(they start on the latest version), or run them with the key stage off")
-    stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage)
-    snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded}
-    # Past the last check: from here on nothing raises before the host points at the new set.
+    # A worker started with no pattern keyed finer than the tenant has no key stage to hand events
+    # to: it evaluates such patterns here, as with --key-stage off, until a restart.
+    split = cfg.key_stage and getattr(host, "key_stage_runs", True)
+    if not split and cfg.key_stage and key_group_signature(patterns):
+        log.warning("this worker started without patterns keyed finer than the tenant, so without a key "
+                    "stage: it evaluates them in the tenant stage until it is restarted")
+    stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=split,
+                        sequenced=split and host.stage.sequencer is not None, version=version)
     previous = host.version
+    snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded}
+    if previous is not None and previous != version:  # (queued matches were saved with their version)
+        _carry_versions(host.stage, stage, previous)
+    same_keys = key_group_signature(patterns) == key_group_signature([cp.pattern for cp in host.compiled.patterns])
+    # Past the last check: from here on nothing raises before the host points at the new set.
     host.compiled, host.stage, host.engine, host.version = compiled, stage, stage.engine, version
-    if not cfg.key_stage or key_group_signature(patterns) == []:
-        host.keys = KeyStage(compiled)
+    old_keys = host.keys
+    if same_keys:  # the same key groups: one stage serves both versions, its keys stay where they are
+        host.keys.version = version
+        if previous is not None:
+            host.key_versions.stages[previous] = host.keys
+    else:
+        host.keys = KeyStage(compiled, version)
+        host.key_versions.switched(host, previous, old_keys)
     host.groups_by_key_by = {g.key_by: g for g in stage.groups}
     for tenant, snap in snaps.items():
         host.engine.restore_tenant(tenant, snap)
@@ -84,3 +104,15 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
     return {"kept": sum(1 for n, d in new.items() if old.get(n) == d),
             "fresh": sum(1 for n, d in new.items() if old.get(n) != d),
             "removed": sum(1 for n in old if n not in new)}
+
+
+def _carry_versions(old: TenantStage, new: TenantStage, previous: int) -> None:
+    """What the new tenant stage needs of the earlier versions for work queued before the switch:
+    their actions (by version) and pattern order; and that it keeps awaiting their key groups."""
+    old_policies = old.engine.policies if old.sequencer is None else old.sequencer.policies
+    policies = new.engine.policies if new.sequencer is None else new.sequencer.policies
+    policies.versions = {**old_policies.versions, previous: old_policies.bindings}
+    if new.sequencer is not None:
+        new.sequencer.retiring = True
+        if old.sequencer is not None:
+            new.sequencer.orders = {**old.sequencer.orders, previous: old.sequencer.order}

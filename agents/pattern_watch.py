@@ -4,8 +4,9 @@ At start, `initial_set` reads the topic: the worker runs the newest version that
 built-ins when nothing was pushed). While it runs, `PatternWatch.run` reads new versions; each is
 compiled and swapped in by `EngineHost.adopt` (agents/pattern_set.py) between two batches: the
 stages' `handle` is synchronous, so the swap, done in this task, always falls between batches.
-A set that does not compile, or that cannot be swapped live, is rejected: logged, counted in
-/metrics, written to goldrush.patterns.rejected; the old set keeps running. Every worker of a
+A set that does not compile is rejected: logged, counted in /metrics, written to
+goldrush.patterns.rejected; the old set keeps running. Records whose version is not above every
+version read before them lost a concurrent push and are skipped (goldrush/kafka/pattern_store.py). Every worker of a
 group reads the same records and compiles them the same way, so all converge on one version.
 The switches the host records go to goldrush.patterns.applied for `replay --pattern-history`.
 """
@@ -21,7 +22,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from goldrush.compiler.pattern_sets import PatternSetRejected, compile_set
 from goldrush.dsl import Pattern
-from goldrush.kafka.pattern_store import PATTERNS_TOPIC, PatternStore, read_from
+from goldrush.kafka.pattern_store import (
+    PATTERNS_TOPIC,
+    REJECTED_TOPIC,
+    PatternStore,
+    read_from,
+    version_key,
+    winning,
+)
 
 from .config import WorkerConfig
 from .metrics import Metrics
@@ -29,27 +37,59 @@ from .metrics import Metrics
 log = logging.getLogger("goldrush.worker")
 
 POLL = 0.5  # seconds a read of the patterns topic waits for new records
+EARLIER_KEPT = 5  # earlier versions a starting worker compiles for the key stage's in-flight messages
 
 
 async def initial_set(cfg: WorkerConfig) -> tuple[list[Pattern] | None, int | None, int]:
     """(patterns, version, offset to follow from): the newest version that compiles; (None, None, …)
-    when the topic holds none (the worker runs `cfg.patterns`, by default the built-ins)."""
-    async with PatternStore(cfg.broker):  # creates the topics if missing
-        pass
-    records, offset = await read_from(cfg.broker, PATTERNS_TOPIC, 0, timeout=30.0)
-    for record in sorted(records.values(), key=lambda r: r["version"], reverse=True):
-        try:
-            return compile_set(record["patterns"]), record["version"], offset
-        except PatternSetRejected as exc:
-            log.error("pattern-set version %s does not compile, trying the one before: %s", record["version"], exc)
+    when the topic holds none (the worker runs `cfg.patterns`, by default the built-ins).
+
+    A newer version that does not compile is written to goldrush.patterns.rejected, as the pattern
+    watch does with one pushed while the worker runs, unless it is there already: every worker of
+    the group, and every restart, meets the same version, and one record says it all."""
+    async with PatternStore(cfg.broker) as store:  # creates the topics if missing
+        records, offset = await read_from(cfg.broker, PATTERNS_TOPIC, 0, timeout=30.0)
+        for record in reversed(winning(records.values())):
+            try:
+                return compile_set(record["patterns"]), record["version"], offset
+            except PatternSetRejected as exc:
+                log.error("pattern-set version %s does not compile, trying the one before: %s",
+                          record["version"], exc)
+                rejected, _ = await read_from(cfg.broker, REJECTED_TOPIC, 0, timeout=30.0)
+                if version_key(record["version"]) not in rejected:
+                    await store.reject(record["version"], str(exc), worker_name(cfg))
     return None, None, offset
+
+
+def worker_name(cfg: WorkerConfig) -> str:
+    return f"{socket.gethostname()}:{cfg.web_port}"
 
 
 class PatternWatch:
     def __init__(self, cfg: WorkerConfig, host: Any, metrics: Metrics, offset: int):
         self.cfg, self.host, self.metrics, self.offset = cfg, host, metrics, offset
-        self.worker = f"{socket.gethostname()}:{cfg.web_port}"
+        self.worker = worker_name(cfg)
         self.refused: set[int] = set()
+        self.top: int | None = None  # the highest version read so far: a record at or below it lost a race
+        # Until `read_earlier` ran, keyed messages of an unknown earlier version wait (agents/key_versions.py).
+        host.key_versions.complete = False
+
+    async def read_earlier(self) -> None:
+        """The versions before `self.offset`: the highest (records after it must be above it), and the
+        last EARLIER_KEPT that compile below the running one, for keyed messages still in flight from
+        before a restart (agents/key_versions.py)."""
+        records, _ = await read_from(self.cfg.broker, PATTERNS_TOPIC, 0, timeout=30.0, stop=self.offset)
+        valid = winning(records.values())
+        if valid:
+            self.top = valid[-1]["version"]
+        running = self.host.version
+        if running is not None:
+            for record in [r for r in valid if r["version"] < running][-EARLIER_KEPT:]:
+                try:
+                    self.host.key_versions.remember(record["version"], compile_set(record["patterns"]))
+                except PatternSetRejected:
+                    continue
+        self.host.key_versions.complete = True
 
     def apply(self, record: dict[str, Any]) -> str | None:
         """Swap in `record`'s set now; the reason it was rejected, if it was."""
@@ -79,6 +119,8 @@ class PatternWatch:
                 await asyncio.sleep(5.0)
 
     async def run(self) -> None:
+        if not self.host.key_versions.complete:
+            await self.read_earlier()
         store = await PatternStore(self.cfg.broker).start()
         consumer = AIOKafkaConsumer(bootstrap_servers=self.cfg.broker, enable_auto_commit=False, group_id=None)
         await consumer.start()
@@ -93,9 +135,11 @@ class PatternWatch:
                     if r.value is None:
                         continue
                     record = store_record(r.value)
+                    if record is None or (self.top is not None and record["version"] <= self.top):
+                        continue  # lost its number to an earlier record (goldrush/kafka/pattern_store.py)
+                    self.top = record["version"]
                     current = self.host.version
-                    if (record is not None and (current is None or record["version"] > current)
-                            and record["version"] not in self.refused
+                    if ((current is None or record["version"] > current) and record["version"] not in self.refused
                             and (newest is None or record["version"] > newest["version"])):
                         newest = record
                 if newest is not None:

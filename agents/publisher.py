@@ -63,10 +63,13 @@ class Publisher:
     async def publish(self, outcome: Outcome) -> None:
         # Taken before any await: the outcome was produced by the set running now, and the
         # pattern set may change at the next await (agents/pattern_set.py).
+        # Key-stage matches, and actions of work queued before a switch, carry their version already.
         version = self.host.version
         if version is not None:
-            outcome.matches = [replace(m, pattern_set_version=version) for m in outcome.matches]
-            outcome.actions = [a.model_copy(update={"pattern_set_version": version}) for a in outcome.actions]
+            outcome.matches = [m if m.pattern_set_version is not None else replace(m, pattern_set_version=version)
+                               for m in outcome.matches]
+            outcome.actions = [a if a.pattern_set_version is not None else
+                               a.model_copy(update={"pattern_set_version": version}) for a in outcome.actions]
         async with self.lock:
             send, metrics = self.send, self.metrics
             for kb, value in outcome.dead:

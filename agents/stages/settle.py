@@ -45,10 +45,11 @@ class Settler:
         self.metrics.inc("goldrush_events_forwarded_total", len(outbox))
         for group, key, seq, ev in outbox:
             by_key.setdefault((group, key), []).append([seq, to_row(ev)])
+        version = host.version  # the set these events are evaluated under: the key stage uses it too
         for (group, key), events in by_key.items():
             kb = partition_key(group, key)
             key_by = stage.groups[group].key_by
-            for _, data in packed_chunks(events, lambda c: Keyed(key_by, key, c)):  # noqa: B023
+            for _, data in packed_chunks(events, lambda c: Keyed(key_by, key, c, version)):  # noqa: B023
                 out.forwards.append((kb, data))
         if self.key_expiry:
             for tenant in tenants:

@@ -37,13 +37,15 @@ class VerdictStep:
                 dead.append(unreadable_letter(record.message, record.key, record.value, exc))
                 acks.append(record)
                 continue
-            group = host.group(msg.key_by)
-            if group is None:  # answers for a group this tenant stage never waits for: nothing to do
-                acks.append(record)
-                continue
             tenant = msg.tenant
+            if host.group(msg.key_by) is None:
+                host.ensure_loaded(tenant, self.state, record)  # its snapshot may await a group of an earlier set
+                if host.stage.verdict_bit(msg.key_by) is None:
+                    # answers for a group this tenant stage never waits for: nothing to do
+                    acks.append(record)
+                    continue
             host.ensure_loaded(tenant, self.state, record)  # verdicts are co-partitioned with engine-in
-            host.stage.on_results(tenant, group.index, msg.done)
+            host.stage.on_verdicts(tenant, msg.key_by, msg.done)
             host.applied(tenant, record)
             for _, found in msg.done:
                 for m in found:

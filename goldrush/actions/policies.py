@@ -55,6 +55,9 @@ class PolicyEngine:
 
     def __init__(self, patterns: Iterable[Pattern]):
         self.bindings = {p.name: p.actions for p in patterns if p.actions}
+        # earlier pattern-set version → its bindings: a match of that version applied after a live
+        # switch (its verdict came back late) takes the actions it was defined with
+        self.versions: dict[int, dict[str, Any]] = {}
         self.target_fields = sorted(
             {a.target or "" for acts in self.bindings.values() for a in acts if isinstance(a, AutoScale)})
         # (tenant, target field, target value) → [instance count, time of last scaling action]
@@ -142,7 +145,10 @@ class PolicyEngine:
 
     def on_match(self, match: Match) -> list[Any]:
         out = []
-        for index, spec in enumerate(self.bindings.get(match.pattern, ())):
+        bindings = self.bindings
+        if self.versions and match.pattern_set_version in self.versions:
+            bindings = self.versions[match.pattern_set_version]
+        for index, spec in enumerate(bindings.get(match.pattern, ())):
             aid = action_id(match.match_id, spec.type, index)
             if aid in self.seen:
                 self.stats["duplicate"] += 1
@@ -165,7 +171,8 @@ class PolicyEngine:
     @staticmethod
     def _common(match: Match, aid: str) -> dict[str, Any]:
         return {"action_id": aid, "pattern": match.pattern, "tenant": match.tenant, "key": match.key,
-                "timestamp": match.timestamp, "match_id": match.match_id, "event_ids": match.event_ids}
+                "timestamp": match.timestamp, "match_id": match.match_id, "event_ids": match.event_ids,
+                "pattern_set_version": match.pattern_set_version}
 
     def _autoscale(self, spec: AutoScale, match: Match, aid: str) -> AutoScaleAction | None:
         field = spec.target or ""

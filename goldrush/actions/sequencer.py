@@ -45,6 +45,12 @@ class PolicySequencer:
         # restart with another pattern set can tell which verdicts will still come
         self.layout = [g.key_by for g in groups]
         self.awaited = {g.key_by: g.index for g in groups if g.has_actions}  # only these send verdicts here
+        # Set on a live switch of the pattern set (agents/pattern_set.py): the key stage still evaluates
+        # the events forwarded under the earlier version with that version's groups, so work queued
+        # then waits for their verdicts even when this set has no such group (`load`).
+        self.retiring = False
+        self.version: int | None = None  # the pattern-set version of the engine feeding it (None: from a file)
+        self.orders: dict[int, dict[str, int]] = {}  # earlier pattern-set version → its `order`
         self.seq: dict[str, int] = {}  # tenant → sequence number of its last processed event
         self.queue: dict[str, OrderedDict[int, int]] = {}  # tenant → seq → mask of groups awaited
         self.items: dict[str, dict[int, list[Item]]] = {}  # tenant → seq → its policy work
@@ -125,8 +131,11 @@ class PolicySequencer:
         queue[seq] &= ~bit
         if matches:
             work = self.items.setdefault(tenant, {}).setdefault(seq, [])
-            # a pattern the loaded set no longer has (a verdict from before a restart) has no actions
-            work += [(self.order.get(d["pattern"], len(self.order)), Match.from_dict(d)) for d in matches]
+            # a pattern the loaded set no longer has (a verdict from before a restart) has no actions;
+            # a match of an earlier version (a live switch) is ordered as that version ordered it
+            orders = self.orders
+            work += [((orders.get(d.get("pattern_set_version"), self.order) if orders else self.order)
+                      .get(d["pattern"], len(self.order)), Match.from_dict(d)) for d in matches]
 
     def release(self, tenant: str) -> None:
         """Apply the policy work of every event at the head of the tenant's queue that waits for nothing."""
@@ -168,13 +177,21 @@ class PolicySequencer:
             "inner": self.policies.dump(tenant),
             "seq": self.seq.get(tenant, 0),
             "queue": _pack_queue(self.queue.get(tenant)),
-            "items": [[seq, [[o, "match", w.to_dict()] if isinstance(w, Match) else [o, "event", w.to_dict()]
+            "items": [[seq, [[o, "match", self._versioned(w)] if isinstance(w, Match) else [o, "event", w.to_dict()]
                              for o, w in work]]
                       for seq, work in self.items.get(tenant, {}).items()],
             "early": [[seq, group, matches] for seq, by_group in self.early.get(tenant, {}).items()
                       for group, matches in by_group.items()],
             "groups": [list(key_by) for key_by in self.layout],
         }
+
+    def _versioned(self, match: Match) -> dict[str, Any]:
+        """A queued match as saved: with the version that produced it, so that restored under
+        another version (a live switch, a restart) it still takes its own version's actions."""
+        d = match.to_dict()
+        if self.version is not None and "pattern_set_version" not in d:
+            d["pattern_set_version"] = self.version
+        return d
 
     def load(self, data: dict[str, Any], tenant: str) -> list[Any]:
         """Restore the tenant's queue; returns the actions of work that no verdict holds back any more."""
@@ -188,6 +205,13 @@ class PolicySequencer:
                                         for o, kind, w in work] for seq, work in data["items"]}
         queue = _unpack_queue(data["queue"], self.items.get(tenant, {}))
         # in the loaded set's group numbers, waiting only for verdicts that will come (the set may have changed)
+        if self.retiring and data.get("groups") is not None:
+            used = 0
+            for mask in queue.values():
+                used |= mask
+            for _, group, _ in data["early"]:
+                used |= 1 << group
+            self._retire([tuple(k) for i, k in enumerate(data["groups"]) if used >> i & 1])
         moved = self._moved(data.get("groups"))
         queue = OrderedDict((seq, _remap(mask, moved)) for seq, mask in queue.items())
         early = [(seq, moved[group], matches) for seq, group, matches in data["early"] if moved.get(group) is not None]
@@ -199,6 +223,13 @@ class PolicySequencer:
         self.release(tenant)
         released, self.ready[before:] = self.ready[before:], []
         return released
+
+    def _retire(self, key_bys: list[tuple[str, ...]]) -> None:
+        """Await verdicts of these groups of the earlier version too, under numbers after this set's."""
+        for key_by in key_bys:
+            if key_by not in self.awaited:
+                self.awaited[key_by] = len(self.layout)
+                self.layout.append(key_by)
 
     def _moved(self, saved: list[list[str]] | None) -> dict[int, int | None]:
         """Saved group number → the loaded group number whose verdict is awaited, or None when none

@@ -15,6 +15,7 @@ deliveries). Both are pure: the Faust agents move their inputs and outputs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,18 +36,22 @@ class TenantStage:
     """Per tenant: reorder, tenant-keyed patterns, routing to key groups, ordered policies."""
 
     def __init__(self, patterns: Sequence[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s",
-                 split: bool = True):
-        """With `split=False` every pattern is evaluated here, as in replay (no key stage)."""
+                 split: bool = True, sequenced: bool = False, version: int | None = None):
+        """With `split=False` every pattern is evaluated here, as in replay (no key stage). With
+        `sequenced`, policies go through a `PolicySequencer` even without key groups: after a live
+        switch from a set with key groups, work queued before it still waits for their verdicts.
+        `version`: the pattern-set version of these patterns, recorded on the queued matches."""
         patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
         local, self.groups = split_key_groups(patterns) if split else (patterns, [])
         self.outbox: list[Forward] = []
-        if not self.groups:  # nothing to hand on: the plain engine, unchanged
+        if not self.groups and not sequenced:  # nothing to hand on: the plain engine, unchanged
             self.sequencer = None
             self.engine = Engine(CompiledSet(patterns), allowed_lateness=allowed_lateness)
             return
         self.router = Router(self.groups)
         self.sequencer = PolicySequencer(PolicyEngine(patterns), {p.name: i for i, p in enumerate(patterns)},
                                          self.groups)
+        self.sequencer.version = version
         self.engine = Engine(CompiledSet(local), allowed_lateness=allowed_lateness,
                              policies=self.sequencer, route=self._route)
 
@@ -102,6 +107,14 @@ class TenantStage:
         if self.groups[group].has_actions:  # a group without actions only reports its matches (for rates)
             self.sequencer.on_results(tenant, group, done)
 
+    def on_verdicts(self, tenant: str, key_by: Sequence[str], done: list[list]) -> None:
+        """Verdicts named by their group's `key_by` (as messages name them): the policy work takes
+        them when it waits for that group, also one of an earlier pattern-set version."""
+        bit = self.verdict_bit(key_by)
+        if bit is not None:
+            assert self.sequencer is not None
+            self.sequencer.on_results(tenant, bit, done)
+
     def progress(self, tenant: str) -> tuple[int, float] | None:
         """(last sequence number given out, the tenant's clock): every event numbered later
         is at or after that time, as events are numbered in time order. Sent to the key stage
@@ -113,13 +126,22 @@ class TenantStage:
     def waiting(self, tenant: str) -> int:
         return 0 if self.sequencer is None else self.sequencer.waiting(tenant)
 
+    def verdict_bit(self, key_by: Sequence[str]) -> int | None:
+        """The group number under which the policy work waits for verdicts of `key_by`, or None when
+        none is awaited. Includes groups of an earlier pattern-set version whose verdicts the
+        work queued before a switch still waits for (`PolicySequencer.load`)."""
+        return None if self.sequencer is None else self.sequencer.awaited.get(tuple(key_by))
+
 
 class KeyStage:
     """Evaluates each key group over its keys' events, in order, once each."""
 
-    def __init__(self, patterns: Sequence[Pattern] | CompiledSet):
+    def __init__(self, patterns: Sequence[Pattern] | CompiledSet, version: int | None = None):
+        """`version`: the pattern-set version these patterns are (recorded in key snapshots)."""
         patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
+        self.version = version
         _, self.groups = split_key_groups(patterns)
+        self.by_key_by = {g.key_by: g for g in self.groups}
         # No reordering (the tenant stage did it) and no policies (the tenant stage applies them).
         # No sweep: keys of one tenant come through different partitions, each in time order but
         # not in step with each other, so the tenant's clock (the latest event of any key) can be
@@ -134,9 +156,15 @@ class KeyStage:
             raise ValueError(f"key group {index} does not exist (the loaded patterns have {len(self.groups)})")
         return self.groups[index]
 
+    def group_of(self, key_by: Sequence[str]) -> KeyGroup | None:
+        return self.by_key_by.get(tuple(key_by))
+
     def apply(self, group: int, key: Any, events: Sequence[tuple[int, Event]],
-              floor: int = 0) -> tuple[list[Match], list[list]]:
+              floor: int = 0, version: int | None = None) -> tuple[list[Match], list[list]]:
         """Evaluate one key's events; (matches, verdicts for the tenant stage).
+
+        With `version`, matches (and the verdicts' match dicts) carry it as `pattern_set_version`:
+        the version that produced them, which also picks their actions' definitions.
 
         Verdicts are `[seq, [match dicts]]` per event, matches or not; the tenant
         stage waits for them when the group has actions (`KeyGroup.has_actions`).
@@ -153,6 +181,8 @@ class KeyStage:
                 continue
             last = seq
             found = engine.process_many([ev])
+            if version is not None and found:
+                found = [dataclasses.replace(m, pattern_set_version=version) for m in found]
             matches += found
             done.append([seq, [m.to_dict() for m in found]])
         self.last[(group, key)] = last
@@ -186,6 +216,16 @@ class KeyStage:
         snap = self.engines[group].snapshot_key(key[0], key)
         snap["last"] = self.last.get((group, key), 0)
         snap["key_by"] = list(self.groups[group].key_by)
+        if self.version is not None:
+            snap["version"] = self.version
+        return snap
+
+    def take(self, group: int, key: Any) -> dict[str, Any]:
+        """The key's snapshot, and the key forgotten here: it moves to another version's stage."""
+        snap = self.snapshot(group, key)
+        key = canonical_key(key)
+        self.engines[group].forget_key(key[0], key)
+        self.last.pop((group, key), None)
         return snap
 
     def restore(self, group: int, key: Any, snap: dict[str, Any]) -> None:

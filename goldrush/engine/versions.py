@@ -54,6 +54,9 @@ def replay_versions(history: dict[str, Any], events: Iterable[Any], *, allowed_l
     matches: list[Match] = []
     produced: list[Any] = []
     duplicates = 0
+    # id(event) → its input index, while it waits in the reorder buffer: an evaluation failure is
+    # reported at the input's index, as `replay` does (it said -1)
+    at: dict[int, int] = {}
 
     def version_for(ev: Event) -> int:
         for version, after in switches.get(ev.tenant, ()):
@@ -71,10 +74,11 @@ def replay_versions(history: dict[str, Any], events: Iterable[Any], *, allowed_l
                 engine.restore_tenant(ev.tenant, old.snapshot_tenant(ev.tenant))
                 old.unload_tenant(ev.tenant)
             current[ev.tenant] = version
+            index = at.pop(id(ev), -1)
             matches.extend(dataclasses.replace(m, pattern_set_version=version) for m in engine.process_many([ev]))
             produced.extend(a.model_copy(update={"pattern_set_version": version}) for a in engine.drain_actions())
             for failed, error in engine.failed:
-                rejected.append(Rejected(-1, "evaluation_failed", f"evaluating the event failed: {error}",
+                rejected.append(Rejected(index, "evaluation_failed", f"evaluating the event failed: {error}",
                                          failed.to_dict()))
             engine.failed.clear()
 
@@ -90,11 +94,14 @@ def replay_versions(history: dict[str, Any], events: Iterable[Any], *, allowed_l
                 rejected.append(Rejected(index, exc.code, exc.message, obj))
                 continue
         released: list[Event] = []
+        at[id(ev)] = index
         accepted = buffer.push(ev, released)
         if accepted is LATE:
             late.append(ev)
         elif accepted is not True:
             duplicates += 1
+        if accepted is not True:
+            at.pop(id(ev), None)
         evaluate(released)
     released = []
     buffer.flush(released)

@@ -8,7 +8,7 @@ without a restart").
 
 Topics (one partition each, compacted, so a topic is read from its start in order):
 
-- `goldrush.patterns`: one record per version, key `v000000007`, value
+- `goldrush.patterns`: one record per version, key `v000000007-<push id>`, value
   `{"version", "time", "message", "patterns": [Pattern.to_dict(), ...]}`. The highest version
   is the current set. Removing a pattern pushes a new version without it.
 - `goldrush.patterns.rejected`: a version the workers would not run, and why (key: the version).
@@ -16,8 +16,13 @@ Topics (one partition each, compacted, so a topic is read from its start in orde
   evaluated the tenant's events (key `tenant` NUL `version`): with the versions, what
   `goldrush replay --pattern-history` needs to reproduce a run (docs/semantics.md).
 
-Pushes are not serialised across clients: two pushes at the same moment may pick one version
-number, and the later record wins. Push from one place (a deploy job, an operator).
+Version numbers are unique, also when two clients push at the same moment. Kafka has no
+compare-and-set, so the topic's order decides: a record counts only if its version is above every
+version written before it (`winning`, which every reader applies). Two pushes that pick one
+number both get written; the first one keeps it, and the second pusher, reading the topic up to
+its own record, sees that it lost and pushes again under the next number. Each push has its own
+key, so compaction never drops the winner for the loser (with the key `v000000007` alone, as
+before, the later record replaced the earlier one, which workers may already have run).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Self
 
@@ -44,8 +51,25 @@ APPLIED_TOPIC = "goldrush.patterns.applied"
 TOPICS = (PATTERNS_TOPIC, REJECTED_TOPIC, APPLIED_TOPIC)
 
 
+PUSH_ATTEMPTS = 20  # pushes that lose a version number to a concurrent one are retried this often
+
+
 def version_key(version: int) -> bytes:
     return f"v{version:09d}".encode()
+
+
+def winning(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The version records that count, of `records` in the order they were written: each one's
+    version is above every version that counts before it. Concurrent pushes may write one number
+    twice; the first written keeps it (see the module's docstring)."""
+    out: list[dict[str, Any]] = []
+    top = None
+    for record in records:
+        version = record.get("version") if isinstance(record, dict) else None
+        if type(version) is int and (top is None or version > top):
+            out.append(record)
+            top = version
+    return out
 
 
 def as_patterns(source: str | Path | list[Any]) -> list[Pattern]:
@@ -107,7 +131,7 @@ class PatternStore:
 
     async def versions(self) -> list[dict[str, Any]]:
         """Every version, oldest first: {"version", "time", "message", "patterns"}."""
-        return sorted((await self.read(PATTERNS_TOPIC)).values(), key=lambda v: v["version"])
+        return winning((await self.read(PATTERNS_TOPIC)).values())  # in the order written: by version
 
     async def current(self) -> dict[str, Any] | None:
         versions = await self.versions()
@@ -146,11 +170,18 @@ class PatternStore:
             docs = [p.to_dict() for p in load_patterns(str(source))]
         else:
             docs = [p.to_dict() if isinstance(p, Pattern) else p for p in source]
-        current = await self.current()
-        record = {"version": 1 if current is None else current["version"] + 1, "time": time.time(),
-                  "message": message, "patterns": docs}
-        await self._send(PATTERNS_TOPIC, version_key(record["version"]), record)
-        return record
+        for _ in range(PUSH_ATTEMPTS):
+            current = await self.current()
+            record = {"version": 1 if current is None else current["version"] + 1, "time": time.time(),
+                      "message": message, "patterns": docs}
+            key = version_key(record["version"]) + f"-{uuid.uuid4().hex}".encode()
+            offset = await self._send(PATTERNS_TOPIC, key, record)
+            # Compare-and-set after the fact: does this record count, reading the topic up to it?
+            written, _ = await read_from(self.bootstrap, PATTERNS_TOPIC, 0, self.read_timeout, stop=offset + 1)
+            if key in written and any(r is written[key] for r in winning(written.values())):
+                return record
+        raise RuntimeError(f"pushing a pattern set lost the version number to a concurrent push "
+                           f"{PUSH_ATTEMPTS} times in a row")
 
     async def remove(self, name: str, message: str | None = None) -> dict[str, Any]:
         """Push a new version without the pattern `name`."""
@@ -172,12 +203,15 @@ class PatternStore:
         if self._producer is not None:
             await self._producer.flush()
 
-    async def _send(self, topic: str, key: bytes, value: dict[str, Any], flush: bool = True) -> None:
+    async def _send(self, topic: str, key: bytes, value: dict[str, Any], flush: bool = True) -> int | None:
+        """The record's offset once it is written (None without `flush`)."""
         if self._producer is None:
             raise RuntimeError("PatternStore is not started: use `async with PatternStore(...)`")
-        await self._producer.send(topic, dumps_bytes(value), key=key, partition=0)
+        sent = await self._producer.send(topic, dumps_bytes(value), key=key, partition=0)
         if flush:
             await self._producer.flush()
+            return (await sent).offset
+        return None
 
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 10.0,
@@ -187,10 +221,12 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 10.0,
     return out
 
 
-async def read_from(bootstrap: str, topic: str, start: int = 0,
-                    timeout: float = 10.0) -> tuple[dict[bytes, dict[str, Any]], int]:
-    """Records of partition 0 of `topic` from offset `start` up to its end now: (latest per key,
-    the offset to read from next time). An absent topic reads as empty."""
+async def read_from(bootstrap: str, topic: str, start: int = 0, timeout: float = 10.0,
+                    stop: int | None = None) -> tuple[dict[bytes, dict[str, Any]], int]:
+    """Records of partition 0 of `topic` from offset `start` up to its end now (or up to `stop`, not
+    included, which must be written):
+    (latest per key, in the order of those records, the offset to read from next time). An absent
+    topic reads as empty."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     out: dict[bytes, dict[str, Any]] = {}
@@ -199,7 +235,8 @@ async def read_from(bootstrap: str, topic: str, start: int = 0,
             return out, start
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
+        # `stop` is an offset known to be written (the broker's end offset can lag a batch behind)
+        end = (await consumer.end_offsets([tp]))[tp] if stop is None else stop
         if end <= start:
             return out, start
         consumer.seek(tp, start)
@@ -211,6 +248,9 @@ async def read_from(bootstrap: str, topic: str, start: int = 0,
                 raise TimeoutError(f"reading {topic} took longer than {timeout:g} s")
             batch = await consumer.getmany(tp, timeout_ms=int(min(left, 1.0) * 1000))
             for record in batch.get(tp, []):
+                if stop is not None and record.offset >= stop:  # not `end`: a whole batch is read past it
+                    at = stop
+                    break
                 at = record.offset + 1
                 if record.value is not None and record.key is not None:
                     out.pop(record.key, None)

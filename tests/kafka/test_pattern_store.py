@@ -11,7 +11,7 @@ import time
 
 from goldrush.client import PatternStore
 from goldrush.engine.versions import replay_versions
-from goldrush.events.topics import ACTIONS, LATE, MATCHES
+from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 from goldrush.kafka.client import EventProducer
 from goldrush.patterns import ALL
 from goldrush.simulator import simulate
@@ -154,3 +154,142 @@ def test_workers_switch_mid_stream_as_replay_over_the_history_says(fresh_broker,
         assert metric(again, "goldrush_pattern_set_version") == 2
     finally:
         stop(again)
+
+
+def test_concurrent_pushes_never_share_a_version_number(fresh_broker):
+    """Four clients push at once: each push gets its own version, and every reader (the history,
+    `list`, the workers) agrees on which set each number is. Before, two of them could pick one
+    number, and compaction kept only the later record, which a worker may not have run."""
+    bootstrap = fresh_broker.bootstrap
+
+    async def main():
+        async with PatternStore(bootstrap):  # the topics exist before the race
+            pass
+        stores = [await PatternStore(bootstrap).start() for _ in range(4)]
+        try:
+            docs = [p.to_dict() for p in ALL]
+            pushed = await asyncio.gather(*(s.push(docs, f"push {i}") for i, s in enumerate(stores)))
+            return pushed, await stores[0].history()
+        finally:
+            for s in stores:
+                await s.stop()
+
+    pushed, history = asyncio.run(main())
+    assert sorted(r["version"] for r in pushed) == [1, 2, 3, 4]
+    assert [(v["version"], v["message"]) for v in history["versions"]] == sorted(
+        (r["version"], r["message"]) for r in pushed)
+
+
+def test_a_version_that_does_not_compile_at_start_is_recorded_once(fresh_broker):
+    """A worker starting on a topic whose newest version does not compile runs the one before, and
+    writes the rejection to goldrush.patterns.rejected, once for all starts."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from goldrush.agents.config import WorkerConfig
+    from goldrush.agents.pattern_watch import initial_set
+    from goldrush.kafka.pattern_store import REJECTED_TOPIC
+
+    bootstrap = fresh_broker.bootstrap
+    cfg = WorkerConfig(broker=bootstrap)
+
+    async def main():
+        async with PatternStore(bootstrap) as store:
+            await store.push([p.to_dict() for p in ALL], "good")
+            await store.push(_bad(), "broken", check=False)
+        first = await initial_set(cfg)
+        again = await initial_set(cfg)  # a restart: the rejection is on the topic already
+        async with PatternStore(bootstrap) as store:
+            rejected = await store.rejected()
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        await consumer.start()
+        try:
+            tp = TopicPartition(REJECTED_TOPIC, 0)
+            written = (await consumer.end_offsets([tp]))[tp]
+        finally:
+            await consumer.stop()
+        return first, again, rejected, written
+
+    first, again, rejected, written = asyncio.run(main())
+    assert first[1] == 1 and again[1] == 1
+    assert [r["version"] for r in rejected] == [2] and "no_such_operator" in rejected[0]["error"]
+    assert written == 1
+
+
+def _finer_v2() -> list[dict]:
+    """Changes of patterns keyed finer than the tenant: one edited, one removed, one new whose
+    key_by comes after the existing ones."""
+    docs = [p.to_dict() for p in ALL if p.name != "variety_overload"]
+    for d in docs:
+        if d["name"] == "response_time_degradation":
+            d["clauses"][0]["count"] = [">=", 2]
+    base = next(d for d in docs if d["name"] == "response_time_degradation")
+    new = {**base, "name": "slow_subsystem", "key_by": ["tenant", "subsystem"],
+           "clauses": [{**base["clauses"][0], "count": [">=", 4]}],
+           "actions": [{"type": "algedonic_alert", "severity": "medium"}]}
+    return [*docs, new]
+
+
+def test_workers_switch_finer_keyed_patterns_live_with_the_key_stage_on(fresh_broker, tmp_path):
+    """Two workers, key stage on: a push that changes patterns keyed finer than the tenant is run
+    by both without a restart (it was rejected before), and the matches and actions are replay over
+    the recorded history: the key stage evaluated each forwarded event under the version the tenant
+    stage stamped on it."""
+    bootstrap = fresh_broker.bootstrap
+    events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
+    half = len(events) // 2
+
+    async def push(docs, message):
+        async with PatternStore(bootstrap) as store:
+            return await store.push(docs, message)
+
+    asyncio.run(push([p.to_dict() for p in ALL], "start"))
+    workers = [start_worker(bootstrap, tmp_path, "gr-fine"), start_worker(bootstrap, tmp_path, "gr-fine")]
+
+    def metric(worker, name):
+        return prometheus(http_get(worker.web_port, "/metrics")[1]).get(name, 0)
+
+    def wait_for(condition, what, timeout=120):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.5)
+
+    async def send(part):
+        async with EventProducer(bootstrap, batch=50) as producer:
+            await producer.send_many(part)
+
+    async def history():
+        async with PatternStore(bootstrap) as store:
+            return await store.history()
+
+    try:
+        asyncio.run(wait_ready(*workers))
+        asyncio.run(send(events[:half]))
+        wait_for(lambda: sum(metric(w, "goldrush_events_evaluated_total") for w in workers) >= half,
+                 "the first half was not evaluated")
+        asyncio.run(push(_finer_v2(), "finer keyed"))
+        wait_for(lambda: all(metric(w, "goldrush_pattern_set_version") == 2 for w in workers),
+                 "the workers did not switch to version 2")
+        assert all(metric(w, "goldrush_pattern_sets_rejected_total") == 0 for w in workers)
+        asyncio.run(send(events[half:]))
+        wait_for(lambda: sum(metric(w, "goldrush_events_in_total") for w in workers) >= len(events),
+                 "not every event was read")
+        wait_for(lambda: len({s["tenant"] for s in asyncio.run(history())["switches"] if s["version"] == 2}) == 3,
+                 "the switches were not recorded")
+        time.sleep(5)
+        recorded = asyncio.run(history())
+        assert recorded["rejected"] == []
+        late = {r["event"]["id"] for r in asyncio.run(collect(bootstrap, (LATE,), 10**9, timeout=5))}
+        kept = [e for e in events if e["id"] not in late]
+        expected = replay_versions(recorded, kept)
+        assert {m.pattern_set_version for m in expected if m.pattern == "slow_subsystem"} == {2}
+        matches = asyncio.run(collect(bootstrap, (MATCHES,), 0, ids={m.match_id for m in expected}))
+        actions = asyncio.run(collect(bootstrap, tuple(ACTIONS.values()), 0,
+                                      ids={a.match_id for a in expected.actions}))
+        assert {m["match_id"]: m for m in matches} == {m.match_id: m.to_dict() for m in expected}
+        assert {a["action_id"]: a for a in actions} == {a.action_id: a.to_dict() for a in expected.actions}
+        dead = asyncio.run(collect(bootstrap, (DEADLETTER,), 10**9, timeout=3))
+        assert [d for d in dead if d.get("code") in ("unknown_pattern_set", "unknown_key_by")] == []
+    finally:
+        for w in workers:
+            stop(w)

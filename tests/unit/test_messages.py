@@ -63,3 +63,18 @@ def test_what_is_not_a_readable_engine_in_message_is_refused_with_the_reason(dat
 def test_verdicts_need_a_tenant_name():
     with pytest.raises(UnreadableMessage, match="tenant"):
         read_verdicts(pack({"v": 2, "type": "verdicts", "tenant": 5, "key_by": [], "done": []}))
+
+
+def test_a_keyed_message_carries_its_pattern_set_version_within_format_version_2():
+    """Optional, so no new format version: a reader of the previous release (which knows version 2)
+    reads the message by its fields and ignores it; one without it reads as version None here."""
+    stamped = Keyed(["source"], ["t1", "svc"], [[3, ["r"]]], 7)
+    msg = unpack(stamped.to_bytes())
+    assert msg["v"] == VERSION == 2 and msg["type"] == "keyed" and msg["pattern_set"] == 7
+    assert {k: msg[k] for k in ("key_by", "key", "events")} == {"key_by": ["source"], "key": ["t1", "svc"],
+                                                               "events": [[3, ["r"]]]}
+    assert read_keyed(stamped.to_bytes()).version == 7
+    assert "pattern_set" not in unpack(Keyed(["source"], ["t1"], []).to_bytes())
+    assert read_keyed(Keyed(["source"], ["t1"], []).to_bytes()).version is None
+    with pytest.raises(UnreadableMessage, match="pattern_set"):
+        read_keyed(pack({**msg, "pattern_set": "7"}))
