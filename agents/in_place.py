@@ -125,6 +125,7 @@ class Router:
         self.ready: set[int] = set()
         self.pending: dict[int, str] = {}  # partition → token of the barrier sent to it
         self.waiting: dict[int, list[InPlaceInput]] = {}  # pending partition → its inputs, in order
+        self.waiting_events = 0  # in `waiting`: ingest stops reading above MAX_WAITING (agents/source_batches.py)
         self.dropped: list[InPlaceInput] = []  # inputs not evaluated when the assignment changed: read again
         self.last_owned: set[int] | None = None
         self._tokens = itertools.count()
@@ -147,6 +148,7 @@ class Router:
         for inputs in self.waiting.values():
             self.dropped += inputs
         self.waiting.clear()
+        self.waiting_events = 0
 
     def refresh(self) -> list[tuple[int, bytes]]:
         """Called before each ingest batch: follows the assignment, and returns the barriers to send
@@ -180,6 +182,7 @@ class Router:
                 now.append(item)
             elif p in self.pending:
                 self.waiting.setdefault(p, []).append(item)
+                self.waiting_events += len(item.events)
             else:  # cannot happen within one generation; never evaluated off its partition's order
                 self.dropped.append(item)
         return now
@@ -191,7 +194,9 @@ class Router:
             return []
         del self.pending[partition]
         self.ready.add(partition)
-        return self.waiting.pop(partition, [])
+        inputs = self.waiting.pop(partition, [])
+        self.waiting_events -= sum(len(item.events) for item in inputs)
+        return inputs
 
     def take_dropped(self) -> list[InPlaceInput]:
         dropped, self.dropped = self.dropped, []

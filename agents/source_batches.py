@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -10,6 +11,10 @@ from .in_place import Router, in_place_holds
 from .metrics import Metrics
 from .stages.ingest import Ingest
 from .stages.tenant import TenantStep
+
+# Events waiting for their partition's barrier (in memory, uncommitted) above which ingest stops
+# reading until it passes: the first barrier can take a fetch wait or a recovery to be read.
+MAX_WAITING = 20_000
 
 
 class SourceBatches:
@@ -42,3 +47,6 @@ class SourceBatches:
             started = time.monotonic()
             await self.publisher.publish(self.tenant_step.handle_in_place(now))
             self.metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage="tenant")
+        generation = router.generation
+        while router.waiting_events > MAX_WAITING and router.generation == generation:
+            await asyncio.sleep(0.01)  # the tenant stage reads the barrier and takes them

@@ -99,3 +99,37 @@ def test_rewind_reads_a_partition_again_from_its_first_uncovered_record():
     assert sources.consumer.seeks == {tp: 4}  # partition 1 is no longer assigned here: its new owner reads it
     assert other not in sources.consumer.seeks
     assert sources.receipts.first("src", 0) is None and sources.receipts.first("src", 1) is None
+
+
+def test_ingest_stops_reading_while_too_many_events_wait_for_a_barrier(monkeypatch):
+    import asyncio
+
+    from goldrush.agents import source_batches
+    from goldrush.agents.metrics import Metrics
+    from goldrush.agents.source_batches import SourceBatches
+    from goldrush.agents.stages.outcome import Outcome
+
+    monkeypatch.setattr(source_batches, "MAX_WAITING", 1)
+    router, receipts = Router(1, lambda: {0}), Receipts()
+    barrier = read_engine_in(router.refresh()[0][1]).barrier
+    inputs = [_input(router, receipts, "t", 0), _input(router, receipts, "t", 1)]
+
+    class Ingest:
+        def handle(self, pieces):
+            out = Outcome()
+            out.in_place = list(inputs)
+            return out
+
+    class Publisher:
+        async def forward(self, outcome):
+            pass
+
+    async def run():
+        call = asyncio.create_task(SourceBatches(Ingest(), None, Publisher(), router, Metrics(), lambda holds: None)([]))
+        await asyncio.sleep(0.05)
+        blocked = not call.done()
+        assert router.passed(0, barrier) == inputs  # the tenant stage read the barrier
+        await asyncio.wait_for(call, 1)
+        return blocked
+
+    assert asyncio.run(run())
