@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -73,14 +74,17 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 async def collect(bootstrap: str, topics: tuple[str, ...], want: int, timeout: float = 240,
-                  ids: set[str] | None = None) -> list[dict]:
-    """Records until `want` arrived (or, with `ids`, until every one of them did)."""
+                  ids: set[str] | None = None, until: Any = None) -> list[dict]:
+    """Records until `want` arrived (or, with `ids`, until every one of them did; with `until`,
+    until `until(records)` is true), or `timeout` passed."""
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     out: list[dict] = []
     deadline = time.monotonic() + timeout
 
     def done() -> bool:
+        if until is not None:
+            return bool(until(out))
         if ids is not None:
             return ids <= {r["match_id"] for r in out}
         return len(out) >= want
