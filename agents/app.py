@@ -17,6 +17,7 @@ import asyncio
 import gc
 import logging
 import time
+from functools import partial
 from typing import Any
 
 import faust
@@ -130,8 +131,9 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
             await asyncio.sleep(0.02)
         await sources.declare(source_topics.maybe_declare)
         await topics_tracked()
-        await sources.run_forever(SourceBatches(ingest, tenant_step, publisher, router, metrics, sources.rewind),
-                                  start_reading=recovered)
+        drained = partial(sources.drained, engine_in.get_topic_name(), cfg.app_id)
+        await sources.run_forever(SourceBatches(ingest, tenant_step, publisher, router, metrics, sources.rewind,
+                                                drained), start_reading=recovered)
 
     @app.task
     async def start_reading_sources() -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -145,10 +145,27 @@ class Router:
         self.generation += 1
         self.ready.clear()
         self.pending.clear()
+        self.last_owned = None  # `follow` looks at the next assignment afresh
         for inputs in self.waiting.values():
             self.dropped += inputs
         self.waiting.clear()
         self.waiting_events = 0
+
+    async def follow(self, drained: Callable[[set[int]], Awaitable[set[int]]]) -> None:
+        """Called before each ingest batch, before anything of it is forwarded: on a new assignment,
+        the partitions with nothing left to read in engine-in (`drained`: their committed offset is
+        their end) go in place at once. Everything forwarded to them is applied, so no barrier is
+        needed, and none is waited for (the first one can wait for a whole parked fetch)."""
+        owned = self.owned()
+        if owned == self.last_owned:
+            return
+        self.reset()
+        self.last_owned = owned
+        if owned:
+            generation = self.generation
+            empty = await drained(owned)
+            if self.generation == generation and self.owned() == owned:
+                self.ready |= empty & owned
 
     def refresh(self) -> list[tuple[int, bytes]]:
         """Called before each ingest batch: follows the assignment, and returns the barriers to send

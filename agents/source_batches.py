@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .in_place import Router, in_place_holds
@@ -24,12 +24,15 @@ class SourceBatches:
     assignment changed before they were evaluated) are read again from the sources (`rewind`)."""
 
     def __init__(self, ingest: Ingest, tenant_step: TenantStep, publisher: Any, router: Router | None,
-                 metrics: Metrics, rewind: Callable[[list], None]):
+                 metrics: Metrics, rewind: Callable[[list], None],
+                 drained: Callable[[set[int]], Awaitable[set[int]]] | None = None):
         self.ingest, self.tenant_step, self.publisher, self.router = ingest, tenant_step, publisher, router
-        self.metrics, self.rewind = metrics, rewind
+        self.metrics, self.rewind, self.drained = metrics, rewind, drained
 
     async def __call__(self, pieces: Sequence[Any]) -> None:
         router = self.router
+        if router is not None and self.drained is not None:
+            await router.follow(self.drained)
         outcome = self.ingest.handle(pieces)
         generation = None if router is None else router.generation  # after `refresh`, in `handle`
         inputs, outcome.in_place = outcome.in_place, []

@@ -341,6 +341,30 @@ class SourceConsumer:
             # tenant stage skips what was already applied by its source positions.
             log.warning("source offsets not committed (%s); the batch will be read again", exc)
 
+    async def drained(self, topic: str, group: str, partitions: set[int]) -> set[int]:
+        """Those `partitions` of `topic` that `group` has read to the end (committed offset = end offset),
+        as far as the broker says now; none when it cannot say (agents/in_place.py then sends barriers)."""
+        consumer = self.consumer
+        if consumer is None or not partitions:
+            return set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        reader = AIOKafkaConsumer(bootstrap_servers=self.cfg.broker, group_id=group, enable_auto_commit=False)
+        try:
+            ends = await consumer.end_offsets(tps)
+            starts = await consumer.beginning_offsets(tps)
+            await reader.start()
+            out = set()
+            for tp in tps:
+                committed = await reader.committed(tp)
+                if (starts[tp] if committed is None else committed) >= ends[tp]:
+                    out.add(tp.partition)
+            return out
+        except KafkaError as exc:
+            log.info("could not tell whether %s was read to the end (%s): barriers instead", topic, exc)
+            return set()
+        finally:
+            await reader.stop()
+
     async def commit_now(self) -> None:
         """Commit what is handed on now (before a graceful stop: the final snapshots cover more)."""
         consumer = self.consumer

@@ -133,3 +133,24 @@ def test_ingest_stops_reading_while_too_many_events_wait_for_a_barrier(monkeypat
         return blocked
 
     assert asyncio.run(run())
+
+
+def test_partitions_read_to_the_end_go_in_place_at_once_the_others_wait_for_a_barrier():
+    import asyncio
+
+    owned = {0, 1}
+    router = Router(2, lambda: owned)
+    asked = []
+
+    async def drained(partitions):
+        asked.append(set(partitions))
+        return {0}  # partition 1 still has engine-in records to read
+
+    asyncio.run(router.follow(drained))
+    assert router.ready == {0}
+    assert [p for p, _ in router.refresh()] == [1]  # a barrier for the other only
+    asyncio.run(router.follow(drained))
+    assert asked == [{0, 1}]  # the same assignment is not asked about again
+    router.reset()  # a rebalance: asked afresh
+    asyncio.run(router.follow(drained))
+    assert asked == [{0, 1}, {0, 1}] and router.ready == {0}
