@@ -40,6 +40,17 @@ def goldrush(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "goldrush", *args], capture_output=True, text=True, timeout=120)
 
 
+def metric(worker, name):
+    return prometheus(http_get(worker.web_port, "/metrics")[1]).get(name, 0)
+
+
+def wait_for(condition, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
 def test_the_patterns_command(fresh_broker, tmp_path):
     b = ["--broker", fresh_broker.bootstrap]
     v1, v2 = tmp_path / "v1.json", tmp_path / "v2.json"
@@ -84,15 +95,6 @@ def test_workers_switch_mid_stream_as_replay_over_the_history_says(fresh_broker,
 
     asyncio.run(push([p.to_dict() for p in ALL], "start"))
     workers = [start_worker(bootstrap, tmp_path, "gr-ps"), start_worker(bootstrap, tmp_path, "gr-ps")]
-
-    def metric(worker, name):
-        return prometheus(http_get(worker.web_port, "/metrics")[1]).get(name, 0)
-
-    def wait_for(condition, what, timeout=120):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, what
-            time.sleep(0.5)
 
     try:
         asyncio.run(wait_ready(*workers))
@@ -244,15 +246,6 @@ def test_workers_switch_finer_keyed_patterns_live_with_the_key_stage_on(fresh_br
 
     asyncio.run(push([p.to_dict() for p in ALL], "start"))
     workers = [start_worker(bootstrap, tmp_path, "gr-fine"), start_worker(bootstrap, tmp_path, "gr-fine")]
-
-    def metric(worker, name):
-        return prometheus(http_get(worker.web_port, "/metrics")[1]).get(name, 0)
-
-    def wait_for(condition, what, timeout=120):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, what
-            time.sleep(0.5)
 
     async def send(part):
         async with EventProducer(bootstrap, batch=50) as producer:

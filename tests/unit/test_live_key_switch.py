@@ -21,7 +21,7 @@ from goldrush.engine.versions import replay_versions
 from goldrush.events.codec import dumps_bytes, loads, to_row
 from goldrush.events.envelope import decode
 from goldrush.patterns import ALL
-from goldrush.simulator import simulate
+from tests.support.switching import match_ids, mixed_halves
 
 FINER = ("variety_overload", "response_time_degradation", "performance_degradation_model",
          "variety_imbalance_model")
@@ -53,14 +53,9 @@ def _v2(*, renumber: bool = False) -> list[Pattern]:
     return compile_set([_by_subsystem(), *docs] if renumber else [*docs, _by_subsystem()])
 
 
-def _ids(matches):
-    return Counter(m.match_id for m in matches)
-
-
 @pytest.fixture(scope="module")
 def mixed():
-    events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
-    return events, len(events) // 2
+    return mixed_halves()
 
 
 def _pending(topology: LocalTopology, topic: str) -> int:
@@ -103,18 +98,18 @@ def test_a_finer_keyed_set_switches_live_as_replay_over_the_history_says(mixed, 
     assert len(after) == 3 and all(t is not None for t in after.values())
     expected = replay_versions(_history(new, out.switches), events)
     assert {m.match_id: m.to_dict() for m in out.matches} == {m.match_id: m.to_dict() for m in expected}
-    assert _ids(out.matches) == _ids(expected)  # nothing doubled
+    assert match_ids(out.matches) == match_ids(expected)  # nothing doubled
     assert {a.action_id: a.to_dict() for a in out.actions} == {a.action_id: a.to_dict() for a in expected.actions}
     # Before each tenant's switch point, the finer patterns' matches are version 1's; after it version 2's.
     old = [m for m in replay(ALL, events) if m.pattern in FINER]
     v1 = [m for m in out.matches if m.pattern in FINER and m.pattern_set_version == 1]
-    assert _ids(v1) == _ids(m for m in old if m.timestamp <= after[m.tenant]) and len(v1) > 0
+    assert match_ids(v1) == match_ids(m for m in old if m.timestamp <= after[m.tenant]) and len(v1) > 0
     v2 = Counter(m.pattern for m in out.matches if m.pattern_set_version == 2)
     assert v2["slow_subsystem"] > 0 and v2["variety_overload"] == 0
     assert all(m.pattern_set_version == (1 if m.timestamp <= after[m.tenant] else 2) for m in out.matches)
     # the unchanged finer patterns kept their keys' state across the switch: as if nothing had happened
     unchanged = {"performance_degradation_model", "variety_imbalance_model"}
-    assert _ids(m for m in out.matches if m.pattern in unchanged) == _ids(m for m in old if m.pattern in unchanged)
+    assert match_ids(m for m in out.matches if m.pattern in unchanged) == match_ids(m for m in old if m.pattern in unchanged)
     assert set(topology.host.states_reset()) <= {"response_time_degradation", "slow_subsystem"}
 
 
@@ -143,7 +138,7 @@ def test_a_restart_after_a_live_finer_switch_goes_on_as_replay_says(mixed):
     expected = replay_versions(_history(new, switches), events)
     assert second.out.dead == [] and second.host.policy_waiting() == 0
     # at least once: a restart may publish a match again, never one replay does not have
-    assert set(_ids(matches)) == set(_ids(expected))
+    assert set(match_ids(matches)) == set(match_ids(expected))
 
 
 def test_work_queued_before_the_switch_takes_the_old_groups_verdicts_and_actions(mixed):
@@ -175,7 +170,7 @@ def test_renumbered_key_groups_never_leave_policy_work_waiting(mixed):
     assert out.dead == [] and topology.host.policy_waiting() == 0
     expected = replay_versions(_history(new, out.switches), events)
     tenant_keyed = {p.name for p in ALL if p.key_by == ("tenant",)}
-    assert _ids(m for m in out.matches if m.pattern in tenant_keyed) == _ids(
+    assert match_ids(m for m in out.matches if m.pattern in tenant_keyed) == match_ids(
         m for m in expected if m.pattern in tenant_keyed)
     assert {m.pattern_set_version for m in out.matches if m.pattern in FINER} == {1, 2}
     assert Counter(a.pattern_set_version for a in out.actions)[2] > 0
@@ -313,4 +308,4 @@ def test_keys_left_in_an_earlier_versions_stage_are_let_go_when_idle():
     assert versions.home == {} and versions.state_size(topology.host) == 0
     history = {"versions": [{"version": 1, "patterns": v1}, {"version": 2, "patterns": v2}], "switches": out.switches}
     # `busy` keys were idle at the switch (1000 s later), so starting them fresh changes nothing here
-    assert _ids(out.matches) == _ids(replay_versions(history, [*before, *after], allowed_lateness=0))
+    assert match_ids(out.matches) == match_ids(replay_versions(history, [*before, *after], allowed_lateness=0))

@@ -16,7 +16,7 @@ from goldrush.dsl import Pattern
 from goldrush.engine.versions import replay_versions
 from goldrush.events.codec import dumps_bytes
 from goldrush.patterns import ALL
-from goldrush.simulator import simulate
+from tests.support.switching import match_ids, mixed_halves
 
 
 def _batched(events, size=50):
@@ -39,14 +39,9 @@ def _history(switches):
             "switches": switches}
 
 
-def _ids(matches):
-    return Counter(m.match_id for m in matches)
-
-
 @pytest.fixture(scope="module")
 def mixed():
-    events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
-    return events, len(events) // 2
+    return mixed_halves()
 
 
 def _switch_mid_stream(mixed, cfg):
@@ -74,10 +69,10 @@ def test_a_switch_mid_stream_is_replay_with_the_old_set_before_and_the_new_set_a
     old = replay(ALL, events)
     old_before = [m for m in old if m.timestamp <= after[m.tenant]]
     v1 = [m for m in out.matches if m.pattern_set_version == 1]
-    assert _ids(v1) == _ids(old_before) and len(v1) >= before > 10
+    assert match_ids(v1) == match_ids(old_before) and len(v1) >= before > 10
     # The whole run, switch included: replay over the history of versions, nothing lost or doubled.
     expected = replay_versions(_history(out.switches), events)
-    assert _ids(out.matches) == _ids(expected)
+    assert match_ids(out.matches) == match_ids(expected)
     assert {m.match_id: m.to_dict() for m in out.matches} == {m.match_id: m.to_dict() for m in expected}
     assert all(m.pattern_set_version == (1 if m.timestamp <= after[m.tenant] else 2) for m in out.matches)
     # actions too, each with the version whose match produced it
@@ -96,7 +91,7 @@ def test_unchanged_patterns_keep_their_state_across_the_switch(mixed):
     events, _ = mixed
     topology, _ = _switch_mid_stream(mixed, WorkerConfig(key_stage=False, partitions=2))
     unchanged = {p.name for p in ALL} - {"algedonic_signal_frequency", "low_utilization"}
-    assert _ids(m for m in topology.out.matches if m.pattern in unchanged) == _ids(
+    assert match_ids(m for m in topology.out.matches if m.pattern in unchanged) == match_ids(
         m for m in replay(ALL, events) if m.pattern in unchanged)
     assert set(topology.host.states_reset()) <= {"algedonic_signal_frequency"}
 
@@ -124,7 +119,7 @@ def test_a_restarted_worker_comes_back_on_the_latest_version(mixed, key_stage):
     assert {s["tenant"] for s in second.out.switches if s["version"] == 2} == {"tenant-0000", "tenant-0001", "tenant-0002"}
     matches = [*first.out.matches, *second.out.matches]
     expected = replay_versions(_history(switches), events)
-    assert _ids(matches) == _ids(expected)
+    assert match_ids(matches) == match_ids(expected)
     assert {m.pattern_set_version for m in second.out.matches} == {2}
 
 
@@ -177,7 +172,7 @@ def test_goldrush_replay_pattern_history_reproduces_a_run_with_a_switch(mixed, t
     assert main(["replay", "--pattern-history", str(history), str(source)]) == 0
     out, err = capsys.readouterr()
     printed = [json.loads(line) for line in out.splitlines()]
-    assert Counter(m["match_id"] for m in printed) == _ids(topology.out.matches)
+    assert Counter(m["match_id"] for m in printed) == match_ids(topology.out.matches)
     assert {m["pattern_set_version"] for m in printed} == {1, 2} and "version 2:" in err
 
 
