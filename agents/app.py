@@ -28,6 +28,7 @@ from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 from .broker_watch import BrokerWatch
 from .compat import cap_fetch_wait
 from .config import WorkerConfig
+from .consumer_groups import read_to_the_end
 from .dashboard import Activity, register_dashboard
 from .explain_view import register_explain_view
 from .faust_app import RATE_WINDOW, new_app, rate_tables
@@ -131,7 +132,7 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = N
             await asyncio.sleep(0.02)
         await sources.declare(source_topics.maybe_declare)
         await topics_tracked()
-        drained = partial(sources.drained, engine_in.get_topic_name(), cfg.app_id)
+        drained = partial(read_to_the_end, cfg.broker, engine_in.get_topic_name(), cfg.app_id)
         await sources.run_forever(SourceBatches(ingest, tenant_step, publisher, router, metrics, sources.rewind,
                                                 drained), start_reading=recovered)
 

@@ -36,6 +36,7 @@ from aiokafka.structs import OffsetAndMetadata
 from goldrush.events.envelope import Event, future_limit
 
 from .config import WorkerConfig
+from .consumer_groups import adopt_earlier_offsets
 from .event_time_merge import EventTimeMerge
 from .in_place import Receipts
 from .ingest import DeadLetter, decode_message, name_filter
@@ -155,7 +156,7 @@ class SourceConsumer:
         takes seconds (the broker holds it while it waits for other members), so the two
         joins overlap instead of adding up.
         """
-        await self._adopt_earlier_offsets()
+        await adopt_earlier_offsets(self.cfg)
         consumer = self.consumer = self._make()
         consumer.subscribe(self.cfg.topics, listener=_Assigned(self))
         try:
@@ -341,30 +342,6 @@ class SourceConsumer:
             # tenant stage skips what was already applied by its source positions.
             log.warning("source offsets not committed (%s); the batch will be read again", exc)
 
-    async def drained(self, topic: str, group: str, partitions: set[int]) -> set[int]:
-        """Those `partitions` of `topic` that `group` has read to the end (committed offset = end offset),
-        as far as the broker says now; none when it cannot say (agents/in_place.py then sends barriers)."""
-        consumer = self.consumer
-        if consumer is None or not partitions:
-            return set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        reader = AIOKafkaConsumer(bootstrap_servers=self.cfg.broker, group_id=group, enable_auto_commit=False)
-        try:
-            ends = await consumer.end_offsets(tps)
-            starts = await consumer.beginning_offsets(tps)
-            await reader.start()
-            out = set()
-            for tp in tps:
-                committed = await reader.committed(tp)
-                if (starts[tp] if committed is None else committed) >= ends[tp]:
-                    out.add(tp.partition)
-            return out
-        except KafkaError as exc:
-            log.info("could not tell whether %s was read to the end (%s): barriers instead", topic, exc)
-            return set()
-        finally:
-            await reader.stop()
-
     async def commit_now(self) -> None:
         """Commit what is handed on now (before a graceful stop: the final snapshots cover more)."""
         consumer = self.consumer
@@ -423,42 +400,6 @@ class SourceConsumer:
             self._last_read[tp] = now
         consumer.resume(*partitions)
         self._paused -= partitions
-
-    async def _adopt_earlier_offsets(self) -> None:
-        """Source partitions the ingest group never committed get the offsets of the group `<app-id>`.
-
-        Done before joining, by committing for the ingest group: a rebalance listener
-        seeks too late (aiokafka has fetched from the reset position by then).
-        """
-        cfg = self.cfg
-        ingest = AIOKafkaConsumer(bootstrap_servers=cfg.broker, group_id=f"{cfg.app_id}-ingest",
-                                  enable_auto_commit=False)
-        earlier = AIOKafkaConsumer(bootstrap_servers=cfg.broker, group_id=cfg.app_id, enable_auto_commit=False)
-        try:
-            await ingest.start()
-            await earlier.start()
-            existing = await ingest.topics()  # only topics that exist: a metadata request may create one
-            partitions = [TopicPartition(t, p) for t in cfg.topics if t in existing
-                          for p in sorted(ingest.partitions_for_topic(t) or ())]
-            if not partitions:
-                return
-            ingest.assign(partitions)
-            earlier.assign(partitions)
-            adopt = {}
-            for tp in partitions:
-                if await ingest.committed(tp) is None:
-                    offset = await earlier.committed(tp)
-                    if offset is not None:
-                        adopt[tp] = OffsetAndMetadata(offset, "")
-            if adopt:
-                await ingest.commit(adopt)
-                log.info("source partitions %s start where group %s stopped",
-                         {f"{tp.topic}/{tp.partition}": o.offset for tp, o in adopt.items()}, cfg.app_id)
-        except KafkaError as exc:  # e.g. members of the new group already committing: they have offsets
-            log.warning("could not take over group %s's source offsets (%s)", cfg.app_id, exc)
-        finally:
-            await ingest.stop()
-            await earlier.stop()
 
     def lag(self) -> list[tuple[str, int, int]]:
         """(topic, partition, records not yet handled) per assigned source partition."""
