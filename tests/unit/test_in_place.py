@@ -154,3 +154,30 @@ def test_partitions_read_to_the_end_go_in_place_at_once_the_others_wait_for_a_ba
     router.reset()  # a rebalance: asked afresh
     asyncio.run(router.follow(drained))
     assert asked == [{0, 1}, {0, 1}] and router.ready == {0}
+
+
+def test_the_first_batch_of_an_assignment_is_not_dropped_and_read_again():
+    """The router follows a new assignment inside ingest's `handle`: its inputs belong to the
+    generation that starts there, not to the one before (all sources were read twice)."""
+    import asyncio
+
+    from goldrush.agents.metrics import Metrics
+    from goldrush.agents.source_batches import SourceBatches
+    from goldrush.agents.stages.outcome import Outcome
+
+    router, receipts = Router(1, lambda: {0}), Receipts()
+    rewound = []
+
+    class Ingest:
+        def handle(self, pieces):
+            out = Outcome()
+            out.barriers = router.refresh()
+            out.in_place = [_input(router, receipts, "t", 0)]
+            return out
+
+    class Publisher:
+        async def forward(self, outcome):
+            pass
+
+    asyncio.run(SourceBatches(Ingest(), None, Publisher(), router, Metrics(), rewound.append)([]))
+    assert rewound == [] and router.waiting_events == 1  # waits for its barrier, not read again
