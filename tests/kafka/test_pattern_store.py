@@ -15,19 +15,12 @@ from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
 from goldrush.kafka.client import EventProducer
 from goldrush.patterns import ALL
 from goldrush.simulator import simulate
+from tests.support.switching import v2_docs
 from tests.support.worker import collect, http_get, prometheus, start_worker, stop, wait_ready
 
 
 def _v2() -> list[dict]:
-    """Tenant-keyed edits only (the key stage's patterns are unchanged): an edited threshold, a
-    removed pattern, a new one."""
-    docs = [p.to_dict() for p in ALL if p.name != "low_utilization"]
-    for d in docs:
-        if d["name"] == "algedonic_signal_frequency":
-            d["clauses"][0]["count"] = [">", 4]
-    new = dict(next(d for d in docs if d["name"] == "failure_cascade"), name="failure_burst")
-    new["clauses"] = [dict(new["clauses"][0], count=[">=", 2])]
-    return [*docs, new]
+    return v2_docs()
 
 
 def _bad() -> list[dict]:

@@ -16,7 +16,7 @@ from goldrush.dsl import Pattern
 from goldrush.engine.versions import replay_versions
 from goldrush.events.codec import dumps_bytes
 from goldrush.patterns import ALL
-from tests.support.switching import match_ids, mixed_halves
+from tests.support.switching import match_ids, mixed_halves, v2_docs
 
 
 def _batched(events, size=50):
@@ -25,13 +25,7 @@ def _batched(events, size=50):
 
 def _v2() -> list[Pattern]:
     """An edited pattern (a threshold), a removed one and a new one; the rest unchanged."""
-    docs = [p.to_dict() for p in ALL if p.name != "low_utilization"]
-    for d in docs:
-        if d["name"] == "algedonic_signal_frequency":
-            d["clauses"][0]["count"] = [">", 4]
-    new = dict(next(d for d in docs if d["name"] == "failure_cascade"), name="failure_burst")
-    new["clauses"] = [dict(new["clauses"][0], count=[">=", 2])]
-    return compile_set([*docs, new])
+    return compile_set(v2_docs())
 
 
 def _history(switches):
