@@ -65,6 +65,7 @@ class EmbeddedBroker:
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1", quiet: bool = True):
         self.host = host
+        self.chosen = not port  # a free port picked here: another may take it before the broker binds
         self.port = port or free_port(host)
         self.quiet = quiet
         self.process: subprocess.Popen | None = None
@@ -79,7 +80,19 @@ class EmbeddedBroker:
                 "--advertised-listener-url", f"tcp://{self.host}:{self.port}",
                 "--storage-engine", "memory://tansu/", "--cluster-id", CLUSTER_ID]
 
-    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+    def start(self, timeout: float = 10.0, attempts: int = 3) -> EmbeddedBroker:
+        """With a port picked here, a broker that exits at start (the port was taken between the
+        pick and its bind, as by a parallel test run) is started again on another free port."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start(timeout)
+            except BrokerUnavailable:
+                if not self.chosen or attempt == attempts:
+                    raise
+                self.port = free_port(self.host)
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> EmbeddedBroker:
         if _accepting(self.host, self.port):
             raise BrokerUnavailable(f"port {self.port} on {self.host} is already in use")
         out = subprocess.DEVNULL if self.quiet else None

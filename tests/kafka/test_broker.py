@@ -50,3 +50,21 @@ def test_the_worker_tells_the_embedded_broker_by_its_cluster_id(broker):
     assert is_embedded(asyncio.run(_cluster_id(broker.bootstrap)))
     assert not is_embedded("MkU3OEVBNTcwNTJENDM2Qk")  # an Apache Kafka cluster id
     assert not is_embedded(None)
+
+
+def test_a_picked_port_taken_before_the_broker_binds_it_is_replaced(monkeypatch):
+    """Parallel test processes pick free ports independently: one may bind a port another picked."""
+    import socket
+
+    from goldrush.kafka import broker as broker_module
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))  # bound, not listening: the check before the start sees it free
+    picks = iter([taken.getsockname()[1]])
+    real = broker_module.free_port
+    monkeypatch.setattr(broker_module, "free_port", lambda host="127.0.0.1": next(picks, None) or real(host))
+    try:
+        with EmbeddedBroker() as other:
+            assert other.port != taken.getsockname()[1] and other.process.poll() is None
+    finally:
+        taken.close()
