@@ -22,6 +22,7 @@ Plain Python; the Faust app supplies which partitions it owns.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -70,6 +71,9 @@ class Receipts:
 
     def __init__(self) -> None:
         self.held: dict[tuple[str, int], dict[int, int]] = {}  # (topic, partition) → offset → holders
+        # (topic, partition) → a heap of its held offsets, released ones removed only when on top:
+        # `first` runs at every commit, and a partition of one-event records holds tens of thousands
+        self.lowest: dict[tuple[str, int], list[int]] = {}
         self.epoch: dict[tuple[str, int], int] = {}
 
     def hold(self, records: Iterable[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
@@ -80,7 +84,13 @@ class Receipts:
             offsets = self.held.get(tp)
             if offsets is None:
                 offsets = self.held[tp] = {}
-            offsets[offset] = offsets.get(offset, 0) + 1
+                self.lowest[tp] = []
+            holders = offsets.get(offset)
+            if holders is None:
+                offsets[offset] = 1
+                heapq.heappush(self.lowest[tp], offset)
+            else:
+                offsets[offset] = holders + 1
             out.append((topic, partition, offset, self.epoch.get(tp, 0)))
         return out
 
@@ -98,11 +108,17 @@ class Receipts:
     def first(self, topic: str, partition: int) -> int | None:
         """The lowest offset of the partition still held, if any."""
         offsets = self.held.get((topic, partition))
-        return min(offsets) if offsets else None
+        if not offsets:
+            return None
+        heap = self.lowest[topic, partition]
+        while heap[0] not in offsets:  # released since it was pushed (re-held offsets are pushed again)
+            heapq.heappop(heap)
+        return heap[0]
 
     def drop(self, tps: Iterable[tuple[str, int]]) -> None:
         for tp in tps:
             self.held.pop(tp, None)
+            self.lowest.pop(tp, None)
             self.epoch[tp] = self.epoch.get(tp, 0) + 1
 
     def partitions(self) -> list[tuple[str, int]]:

@@ -5,6 +5,8 @@ and a rewind of the sources when state they built is dropped."""
 from __future__ import annotations
 
 from aiokafka import TopicPartition
+from hypothesis import given
+from hypothesis import strategies as st
 
 from goldrush.agents.config import WorkerConfig
 from goldrush.agents.in_place import InPlaceInput, Receipts, Router, Where, in_place_holds
@@ -67,6 +69,28 @@ def test_a_source_record_is_held_until_every_input_carrying_it_is_acked():
     assert receipts.first("src", 0) == 6  # b still holds offset 6
     receipts.release(b)
     assert receipts.first("src", 0) is None
+
+
+@given(st.lists(st.one_of(st.tuples(st.just("hold"), st.lists(st.integers(0, 30), max_size=4)),
+                          st.tuples(st.just("release"), st.integers(0, 50)),
+                          st.tuples(st.just("drop"), st.none())), max_size=60))
+def test_the_first_held_record_is_the_lowest_offset_any_holder_still_holds(steps):
+    """Any order of holds (one record carries several tenants: offsets come back), releases and drops."""
+    receipts = Receipts()
+    made: list = []  # per hold: what it holds now in the model (emptied once released or dropped)
+    handles: list = []
+    for op, arg in steps:
+        if op == "hold":
+            handles.append(receipts.hold([("src", 0, offset) for offset in arg]))
+            made.append(list(arg))
+        elif op == "release" and handles:
+            index = arg % len(handles)
+            receipts.release(handles[index])
+            handles[index], made[index] = [], []  # an input is acked once
+        elif op == "drop":
+            receipts.drop([("src", 0)])
+            made = [[] for _ in made]  # voided: a later release of them releases nothing
+        assert receipts.first("src", 0) == min((o for offsets in made for o in offsets), default=None)
 
 
 def test_an_ack_from_before_a_drop_releases_nothing_held_since():
