@@ -64,6 +64,9 @@ class EngineHost:
         self.marks = BufferMarks()  # see agents/quiet_flush.py
         self.marks_scanned = False  # the marked tenants of this assignment are loaded
         self.resets_reported: set[str] = set()  # patterns whose changed definition was logged
+        # resets counted by engines no longer in use (the tenant engine a switch replaced): the counter
+        # in /metrics never goes down
+        self.resets_retired: Counter[str] = Counter()
         # tenant → wall-clock time it was last used, oldest first (re-inserted on use): idle tenants
         # are unloaded (`unload_idle`), so memory follows the active tenants, not every tenant ever seen
         self.last_used: dict[str, float] = {}
@@ -119,12 +122,16 @@ class EngineHost:
         return snap if type(snap) is dict and type(snap.get("patterns")) is dict else None
 
     def states_reset(self) -> dict[str, int]:
-        """Pattern → key states not restored because the pattern's definition changed since they were saved."""
-        total: dict[str, int] = dict(self.engine.states_reset)
-        for engine in self.keys.engines:
-            for name, n in engine.states_reset.items():
-                total[name] = total.get(name, 0) + n
-        return total
+        """Pattern → key states not restored because the pattern's definition changed since they were saved:
+        in the running engines, the key stages of earlier versions (a key restored or moved there)
+        and the engines a switch retired."""
+        total = Counter(self.resets_retired)
+        total.update(self.engine.states_reset)
+        stages = {id(stage): stage for stage in [self.keys, *self.key_versions.stages.values()]}
+        for stage in stages.values():
+            for engine in stage.engines:
+                total.update(engine.states_reset)
+        return dict(total)
 
     def report_resets(self) -> None:
         """Log, once per pattern, that a changed pattern starts fresh (its count is in /metrics)."""

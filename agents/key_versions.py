@@ -110,6 +110,7 @@ class KeyVersions:
                 stored = host.key_snapshots.read(table, table_key)
                 if stored is not None:
                     stage.restore(group.index, key, unpack(stored))
+                    host.report_resets()
                 self.home[table_key] = target
         elif at != target:  # its first event of a newer version: the state moves, as across a restart
             old = self.stage(host, at)

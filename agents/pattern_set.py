@@ -86,6 +86,7 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
         _carry_versions(host.stage, stage, previous)
     same_keys = key_group_signature(patterns) == key_group_signature([cp.pattern for cp in host.compiled.patterns])
     # Past the last check: from here on nothing raises before the host points at the new set.
+    host.resets_retired.update(host.engine.states_reset)  # its counts stay in /metrics
     host.compiled, host.stage, host.engine, host.version = compiled, stage, stage.engine, version
     old_keys = host.keys
     if same_keys:  # the same key groups: one stage serves both versions, its keys stay where they are
@@ -94,6 +95,9 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
             host.key_versions.stages[previous] = host.keys
     else:
         host.keys = KeyStage(compiled, version)
+        if previous is None:  # not kept as an earlier version's stage: its counts stay in /metrics
+            for engine in old_keys.engines:
+                host.resets_retired.update(engine.states_reset)
         host.key_versions.switched(host, previous, old_keys)
     host.groups_by_key_by = {g.key_by: g for g in stage.groups}
     for tenant, snap in snaps.items():

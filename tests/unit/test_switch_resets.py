@@ -1,0 +1,57 @@
+"""`goldrush_states_reset_total` across pattern-set switches (agents/host.py `states_reset`): the
+states a switch drops are counted wherever the drop happens, and the counter never goes down."""
+
+from __future__ import annotations
+
+from goldrush import event, frequency
+from goldrush.agents.config import WorkerConfig
+from goldrush.agents.local_run import LocalTopology
+from goldrush.agents.messages import Keyed
+from goldrush.compiler.keygroups import partition_key
+from goldrush.dsl import Pattern
+from goldrush.events.codec import dumps_bytes, to_row
+from goldrush.events.envelope import decode
+
+
+def _per_source(n: int) -> Pattern:
+    """One finer-keyed pattern; each `n` is another definition."""
+    return Pattern("busy", frequency(event("op"), (">=", n), "1m"), key_by=("tenant", "source"))
+
+
+def _per_tenant(n: int) -> Pattern:
+    return Pattern("ops", frequency(event("op"), (">=", n), "1m"))
+
+
+def _ops(start: float, n: int) -> list[dict]:
+    return [{"name": "op", "timestamp": start + i, "source": "s1", "id": f"o{start + i}"} for i in range(n)]
+
+
+def test_a_key_restored_into_an_earlier_versions_stage_counts_its_reset():
+    """A worker restarted on version 3 gets a keyed message of version 2 (in flight at the restart) for
+    a key whose snapshot version 1 wrote: the key is restored into version 2's stage, where `busy`'s
+    definition differs. That reset is in /metrics like every other."""
+    cfg = WorkerConfig(partitions=1, lateness=0)
+    first = LocalTopology(cfg, patterns=[_per_source(2)], version=1)
+    first.run([dumps_bytes(_ops(0, 5))])
+    second = LocalTopology(cfg, first.broker, patterns=[_per_source(4)], version=3)
+    second.host.key_versions.remember(2, [_per_source(3)])
+    key = ("default", "s1")
+    ev = decode(_ops(100, 1)[0])
+    second.broker.append("keyed", partition_key(0, key),
+                         Keyed(["tenant", "source"], list(key), [[1000, to_row(ev)]], 2).to_bytes())
+    out = second.run()
+    assert out.dead == []
+    assert second.host.key_versions.home  # the key is in version 2's stage
+    assert second.host.states_reset() == {"busy": 1}
+
+
+def test_resets_counted_before_a_switch_stay_counted_after_it():
+    """The tenant engine a switch replaces takes its counts with it; /metrics must not go down."""
+    cfg = WorkerConfig(partitions=1, lateness=0)
+    first = LocalTopology(cfg, patterns=[_per_tenant(2)], version=1)
+    first.run([dumps_bytes(_ops(0, 5))])
+    second = LocalTopology(cfg, first.broker, patterns=[_per_tenant(3)], version=2)
+    second.run([dumps_bytes(_ops(10, 2))])  # restored under an edited `ops`: reset
+    assert second.host.states_reset() == {"ops": 1}
+    second.host.adopt([_per_tenant(3), Pattern("other", frequency(event("x"), (">=", 1), "1m"))], 3)
+    assert second.host.states_reset() == {"ops": 1}
