@@ -52,7 +52,7 @@ def switched(host: EngineHost, tenant: str) -> None:
         above = math.nextafter(clock, math.inf)
         if buf.floor < above:
             buf.floor = above
-    host.switches.append({"tenant": tenant, "version": host.version, "after": clock})
+    host.record_switch(tenant, host.version, clock)
 
 
 def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, int]:
@@ -81,9 +81,13 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
     stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=split,
                         sequenced=split and host.stage.sequencer is not None, version=version)
     previous = host.version
-    snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded}
+    # a tenant held back on an earlier version stays there: it moves on at its recorded switch points
+    # (agents/tenant_versions.py), then to this version at its clock
+    snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded
+             if tenant not in host.tenant_versions.behind}
     if previous is not None and previous != version:  # (queued matches were saved with their version)
-        _carry_versions(host.stage, stage, previous)
+        carry_versions(host.stage, stage, previous)
+        host.tenant_versions.remember(previous, [cp.pattern for cp in host.compiled.patterns])
     same_keys = key_group_signature(patterns) == key_group_signature([cp.pattern for cp in host.compiled.patterns])
     # Past the last check: from here on nothing raises before the host points at the new set.
     host.resets_retired.update(host.engine.states_reset)  # its counts stay in /metrics
@@ -110,13 +114,14 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
             "removed": sum(1 for n in old if n not in new)}
 
 
-def _carry_versions(old: TenantStage, new: TenantStage, previous: int) -> None:
+def carry_versions(old: TenantStage, new: TenantStage, previous: int) -> None:
     """What the new tenant stage needs of the earlier versions for work queued before the switch:
-    their actions (by version) and pattern order; and that it keeps awaiting their key groups."""
+    their actions (by version) and pattern order; and that it keeps awaiting their key groups.
+    Added to what `new` knows already (a tenant held back may move into a stage that others use)."""
     old_policies = old.engine.policies if old.sequencer is None else old.sequencer.policies
     policies = new.engine.policies if new.sequencer is None else new.sequencer.policies
-    policies.versions = {**old_policies.versions, previous: old_policies.bindings}
+    policies.versions = {**policies.versions, **old_policies.versions, previous: old_policies.bindings}
     if new.sequencer is not None:
         new.sequencer.retiring = True
         if old.sequencer is not None:
-            new.sequencer.orders = {**old.sequencer.orders, previous: old.sequencer.order}
+            new.sequencer.orders = {**new.sequencer.orders, **old.sequencer.orders, previous: old.sequencer.order}

@@ -104,7 +104,7 @@ class TenantStep:
         metrics, engine = self.metrics, self.host.engine
         metrics.inc("goldrush_events_evaluated_total", len(events))
         duplicates = engine.stats["duplicates"]
-        outcome = self.settle(engine.push_many(events), touched)
+        outcome = self.settle(self.host.push_many(events), touched)
         metrics.inc("goldrush_duplicates_total", engine.stats["duplicates"] - duplicates)
         outcome.dead += dead
         outcome.acks += acks
