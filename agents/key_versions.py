@@ -98,6 +98,11 @@ class KeyVersions:
             if group is not None and (group.index, key) in host.keys_loaded:
                 at = host.version
         target = version if at is None or version is None or version >= at else at  # never back
+        if at is None and target is not None and host.version is not None and target < host.version:
+            # not in memory (a restart): the version its snapshot was saved under is where it is
+            saved = self.saved_version(host, table, table_key)
+            if saved is not None and saved > target:
+                target = saved
         stage = self.stage(host, target)
         assert stage is not None
         group = stage.group_of(key_by)
@@ -126,6 +131,13 @@ class KeyVersions:
             host.report_resets()
         # the version the event is evaluated under: the message's, also when it shares its stage
         return stage, group, version if self.stage(host, version) is stage else target
+
+    def saved_version(self, host: Any, table: Any, table_key: str) -> int | None:
+        """The version the key's snapshot was saved under, if this worker has it: a message of an older
+        version re-delivered after a restart must not take the key back there."""
+        stored = host.key_snapshots.read(table, table_key)
+        version = None if stored is None else unpack(stored).get("version")
+        return version if type(version) is int and self.stage(host, version) is not None else None
 
     def forget_idle(self, host: Any, tenant: str, partition: int,
                     clock: float) -> list[tuple[str, int, tuple]]:

@@ -55,3 +55,24 @@ def test_resets_counted_before_a_switch_stay_counted_after_it():
     assert second.host.states_reset() == {"ops": 1}
     second.host.adopt([_per_tenant(3), Pattern("other", frequency(event("x"), (">=", 1), "1m"))], 3)
     assert second.host.states_reset() == {"ops": 1}
+
+
+def test_a_message_of_an_older_version_after_a_restart_does_not_take_a_key_back():
+    """A key moved to version 2 (its snapshot says so); after a restart a version-1 message for it comes
+    again (a re-delivery, or a tenant stage resuming under version 1 until its recorded switch). The
+    key is loaded where it is, version 2: not into version 1's stage, which would drop the edited
+    pattern's state and count a reset."""
+    cfg = WorkerConfig(partitions=1, lateness=0)
+    first = LocalTopology(cfg, patterns=[_per_source(2)], version=1)
+    first.run([dumps_bytes(_ops(0, 3))])
+    first.host.adopt([_per_source(3)], 2)
+    first.run([dumps_bytes(_ops(10, 2))])  # the key moves to version 2
+    second = LocalTopology(cfg, first.broker, patterns=[_per_source(3)], version=2)
+    second.host.remember(1, [_per_source(2)])
+    key = ("default", "s1")
+    ev = decode(_ops(2, 1)[0])
+    second.broker.append("keyed", partition_key(0, key),
+                         Keyed(["tenant", "source"], list(key), [[3, to_row(ev)]], 1).to_bytes())
+    second.run()
+    assert second.host.states_reset() == {}
+    assert second.host.key_versions.home == {} and second.host.keys.state_size() > 0
