@@ -14,7 +14,9 @@ evaluated with the new one. Every event evaluated later is > C by construction: 
 flush floor is raised just above C, so an event at exactly C arriving after the switch is late
 (it would otherwise fall on both sides of the line). A tenant not loaded at adoption switches
 when it is loaded (its snapshot records the version it was saved under), at its snapshot's
-clock. Each switch is recorded (`host.switches` → goldrush.patterns.applied) so that
+clock, unless a later switch of it is recorded beyond that clock (a crash back to a snapshot from
+before the switch): then it resumes on the old version until that point (agents/tenant_versions.py).
+Each switch is recorded (`host.switches` → goldrush.patterns.applied) so that
 `goldrush.engine.replay.replay_versions` reproduces the run. Patterns keyed finer than the tenant
 follow the same rule: the key stage evaluates each forwarded event under the version the tenant
 stage stamped on it (agents/key_versions.py).
