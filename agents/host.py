@@ -338,6 +338,8 @@ class EngineHost:
         keys = index.keys.get((tenant, partition), {})
         gone = []
         for table_key, (group, key) in list(keys.items()):
+            if (group, key) not in self.keys_loaded and self.key_versions.load_saved(self, group, key, table_key, table):
+                continue  # saved by an earlier version: loaded there, its events of that version may still come
             if not 0 <= group < len(self.keys.groups) or table_key in self.key_versions.home:
                 continue  # written by another pattern set, or still in an earlier version's stage
             self.ensure_key_loaded(group, key, table_key, table)

@@ -139,6 +139,29 @@ class KeyVersions:
         version = None if stored is None else unpack(stored).get("version")
         return version if type(version) is int and self.stage(host, version) is not None else None
 
+    def load_saved(self, host: Any, group: int, key: tuple, table_key: str, table: Any) -> bool:
+        """A key not in memory that the tenant's progress judges (`EngineHost.on_progress`): when its
+        snapshot was saved by an earlier version's stage, it is loaded there, not into the running
+        one. Events of that version may still come for it (the progress note was sent before the
+        switch, or the partition moved): in the running stage they would be evaluated with the new
+        version. True when it is in an earlier version's stage now (`forget_idle` judges it)."""
+        if table_key in self.home:
+            return True
+        if host.version is None:
+            return False
+        saved = self.saved_version(host, table, table_key)
+        if saved is None or saved >= host.version:
+            return False
+        stage = self.stage(host, saved)
+        assert stage is not None
+        if not 0 <= group < len(stage.groups):
+            return False
+        stored = host.key_snapshots.read(table, table_key)
+        stage.restore(group, key, unpack(stored))
+        host.report_resets()
+        self.home[table_key] = saved
+        return True
+
     def forget_idle(self, host: Any, tenant: str, partition: int,
                     clock: float) -> list[tuple[str, int, tuple]]:
         """The tenant's progress read in `partition` (agents/key_expiry.py): its keys still in an
