@@ -83,8 +83,10 @@ class TenantVersions:
         version the tenant was under at the snapshot's clock, if a recorded switch lies ahead of it.
         False: the caller restores it into the running stage and switches at the snapshot's clock."""
         version, clock = snap.get("version"), snap.get("clock")
-        if version is None or clock is None or host.version is None or version >= host.version:
+        if version is None or host.version is None or version >= host.version:
             return False
+        if clock is None:  # nothing evaluated yet (its events may all be buffered)
+            clock = -math.inf
         while version != host.version:  # past the switches recorded at or before the snapshot's clock
             to, after = self.next_step(tenant, version, host.version)
             if after is None or after > clock:
