@@ -247,3 +247,45 @@ def test_a_tenant_held_back_until_its_recorded_switch_that_goes_quiet_crosses_it
     published = [*first.out.matches, *out.matches]  # at least once: (x1, x2) again after the crash
     assert [m.to_dict() for m in published] == [replayed[m.match_id] for m in published]
     assert set(match_ids(published)) == set(replayed)
+
+
+def test_a_version_adopted_while_a_tenant_is_held_back_takes_over_at_its_recorded_switch():
+    """Held back on version 1 until its recorded switch to 2 at 3, the tenant sees version 3 adopted
+    first: at 3 it goes on to version 3 (2 has nothing left to evaluate), and replay over the
+    recorded history agrees."""
+    from goldrush import event, sequence
+
+    v1 = [Pattern("pair", sequence(event("x"), event("x")))]
+    v2 = [Pattern("pair", sequence(event("x"), event("x"), within="1m"))]
+    v3 = [Pattern("pair", sequence(event("x"), event("x"), within="2m"))]
+    x = [{"name": "x", "timestamp": t, "id": f"x{t}"} for t in range(1, 10)]
+    cfg = WorkerConfig(partitions=1, key_stage=False, lateness=2, checkpoint_every=1e9)
+    first = LocalTopology(cfg, patterns=v1, version=1)
+    first.produce([dumps_bytes(x[:1])])
+    while first.step():
+        pass
+    first.produce([dumps_bytes(x[1:5])])
+    while first.step():
+        pass
+    first.host.adopt(v2, 2)
+    recorded = [*first.out.switches, *first.host.switches]
+    second = LocalTopology(cfg, first.broker, patterns=v2, version=2)
+    second.host.remember(1, v1)
+    second.host.tenant_versions.learn(recorded)
+    while second.step():
+        pass
+    assert second.host.tenant_versions.behind == {"default": 1}
+    second.host.adopt(v3, 3)
+    assert second.host.tenant_versions.behind == {"default": 1}
+    out = second.run([dumps_bytes(x[5:])])
+    assert second.host.tenant_versions.behind == {}
+    switches = [*recorded, *second.host.switches, *out.switches]
+    assert [(s["version"], s["after"]) for s in out.switches] == [(2, 3.0), (3, 3.0)]
+    history = {"versions": [{"version": 1, "patterns": v1}, {"version": 2, "patterns": v2},
+                            {"version": 3, "patterns": v3}], "switches": switches}
+    expected = replay_versions(history, x, allowed_lateness=2)
+    replayed = {m.match_id: m.to_dict() for m in expected}
+    published = [*first.out.matches, *out.matches]
+    assert {m.pattern_set_version for m in published} == {1, 3}
+    assert [m.to_dict() for m in published] == [replayed[m.match_id] for m in published]
+    assert set(match_ids(published)) == set(replayed)
