@@ -28,6 +28,7 @@ from .pattern_set import adopt, switched
 from .quiet_flush import BufferMarks
 from .snapshot_store import SnapshotStore
 from .table_keys import tenant_key
+from .tenant_versions import TenantVersions
 
 log = logging.getLogger("goldrush.worker")
 
@@ -45,6 +46,8 @@ class EngineHost:
         self.engine = self.stage.engine
         self.keys = KeyStage(compiled, version)
         self.key_versions = KeyVersions()  # the key stages of earlier versions (agents/key_versions.py)
+        # tenants held back on an earlier version until their recorded switch (agents/tenant_versions.py)
+        self.tenant_versions = TenantVersions()
         self.groups_by_key_by = {g.key_by: g for g in self.stage.groups}
         self.key_stage_runs = bool(self.stage.groups)  # the keyed and verdicts stages exist (agents/app.py)
         self.idle_after = max(self.engine.lateness, 1.0)
@@ -64,6 +67,9 @@ class EngineHost:
         self.marks = BufferMarks()  # see agents/quiet_flush.py
         self.marks_scanned = False  # the marked tenants of this assignment are loaded
         self.resets_reported: set[str] = set()  # patterns whose changed definition was logged
+        # resets counted by engines no longer in use (the tenant engine a switch replaced): the counter
+        # in /metrics never goes down
+        self.resets_retired: Counter[str] = Counter()
         # tenant → wall-clock time it was last used, oldest first (re-inserted on use): idle tenants
         # are unloaded (`unload_idle`), so memory follows the active tenants, not every tenant ever seen
         self.last_used: dict[str, float] = {}
@@ -87,9 +93,11 @@ class EngineHost:
         stored = self.tenant_snapshots.read(table, tenant_key(tenant))
         snap = unpack(stored) if stored is not None else self.legacy_snapshot(tenant, table)
         if snap is not None:
-            self.engine.restore_tenant(tenant, snap)
-            if self.version is not None and snap.get("version") != self.version:
-                switched(self, tenant)  # saved under another version: this one applies from here
+            other = self.version is not None and snap.get("version") != self.version
+            if not (other and self.tenant_versions.hold_back(self, tenant, snap)):
+                self.engine.restore_tenant(tenant, snap)
+                if other:
+                    switched(self, tenant)  # saved under another version: this one applies from here
             self.report_resets()
             self.offsets[tenant] = snap.get("offset", -1)
             self.sources[tenant] = snap.get("sources", {})
@@ -100,8 +108,46 @@ class EngineHost:
                 # before the restart, even if every message read now is a skipped re-delivery.
                 self.arrived(tenant, stream_event)
         elif self.version is not None:
-            self.switches.append({"tenant": tenant, "version": self.version, "after": None})
+            self.record_switch(tenant, self.version, None)
         self.loaded.add(tenant)
+
+    def record_switch(self, tenant: str, version: int, after: float | None) -> None:
+        """`tenant` evaluates with `version` the events after `after` (for goldrush.patterns.applied)."""
+        self.switches.append({"tenant": tenant, "version": version, "after": after})
+        self.tenant_versions.record(tenant, version, after)
+
+    def remember(self, version: int, patterns: list[Pattern]) -> None:
+        """An earlier version, compiled: in-flight keyed messages and tenants restored from older
+        snapshots may still need it (after a restart)."""
+        self.key_versions.remember(version, patterns)
+        self.tenant_versions.remember(version, patterns)
+
+    def stage_of(self, tenant: str) -> TenantStage:
+        """The tenant stage `tenant` is evaluated in: the running one, or an earlier version's."""
+        version = self.tenant_versions.behind.get(tenant)
+        return self.stage if version is None else self.tenant_versions.stages[version]
+
+    def tenant_stages(self) -> list[tuple[TenantStage, int | None]]:
+        """Every tenant stage with its version, the running one first."""
+        return [(self.stage, self.version), *((s, v) for v, s in self.tenant_versions.stages.items())]
+
+    def push_many(self, events: list[Event]) -> list[Any]:
+        """Events into their tenants' stages; the matches."""
+        versions = self.tenant_versions
+        if not versions.behind:
+            return self.engine.push_many(events)
+        held = [ev for ev in events if ev.tenant in versions.behind]
+        matches = self.engine.push_many([ev for ev in events if ev.tenant not in versions.behind])
+        return matches + versions.push(self, held)
+
+    def flush_tenant(self, tenant: str) -> list[Any]:
+        if tenant in self.tenant_versions.behind:
+            return self.tenant_versions.flush(self, tenant)
+        return self.engine.flush_tenant(tenant)
+
+    def holds(self, tenant: str) -> bool:
+        """Whether the tenant has events buffered."""
+        return self.stage_of(tenant).engine.buffer.holds(tenant)
 
     def adopt(self, patterns: list[Pattern], version: int) -> dict[str, int]:
         """Run `patterns` as pattern-set `version` from now on (between two batches); see agents/pattern_set.py."""
@@ -119,12 +165,18 @@ class EngineHost:
         return snap if type(snap) is dict and type(snap.get("patterns")) is dict else None
 
     def states_reset(self) -> dict[str, int]:
-        """Pattern → key states not restored because the pattern's definition changed since they were saved."""
-        total: dict[str, int] = dict(self.engine.states_reset)
-        for engine in self.keys.engines:
-            for name, n in engine.states_reset.items():
-                total[name] = total.get(name, 0) + n
-        return total
+        """Pattern → key states not restored because the pattern's definition changed since they were saved:
+        in the running engines, the key stages of earlier versions (a key restored or moved there)
+        and the engines a switch retired."""
+        total = Counter(self.resets_retired)
+        total.update(self.engine.states_reset)
+        for stage in self.tenant_versions.stages.values():
+            total.update(stage.engine.states_reset)
+        stages = {id(stage): stage for stage in [self.keys, *self.key_versions.stages.values()]}
+        for stage in stages.values():
+            for engine in stage.engines:
+                total.update(engine.states_reset)
+        return dict(total)
 
     def report_resets(self) -> None:
         """Log, once per pattern, that a changed pattern starts fresh (its count is in /metrics)."""
@@ -134,11 +186,12 @@ class EngineHost:
                         "pattern starts fresh for each tenant and key (goldrush_states_reset_total)", name)
 
     def snapshot(self, tenant: str) -> dict[str, Any]:
-        snap = self.engine.snapshot_tenant(tenant)
+        held = self.tenant_versions.behind.get(tenant)
+        snap = self.stage_of(tenant).engine.snapshot_tenant(tenant)
         snap["offset"] = self.offsets.get(tenant, -1)
         snap["sources"] = self.sources.get(tenant, {})
         if self.version is not None:
-            snap["version"] = self.version
+            snap["version"] = self.version if held is None else held
         return snap
 
     def fresh(self, tenant: str, message: EngineIn) -> list[Event]:
@@ -172,7 +225,7 @@ class EngineHost:
         """Tenants quiet for `idle_after` whose reorder buffers hold events. A tenant with nothing
         buffered is let go of here: its last stream event holds a whole engine-in message."""
         now = time.monotonic() if now is None else now
-        holds = self.engine.buffer.holds
+        holds = self.holds
         idle = []
         for tenant, seen in list(self.last_arrival.items()):
             if not holds(tenant):
@@ -234,7 +287,7 @@ class EngineHost:
         for tenant, at in list(self.last_used.items()):
             if now - at < idle_for:
                 break  # oldest first: the rest were used later
-            if (self.engine.buffer.holds(tenant) or self.stage.waiting(tenant) or tenant in self.unpublished
+            if (self.holds(tenant) or self.stage_of(tenant).waiting(tenant) or tenant in self.unpublished
                     or tenant in self.last_arrival or tenant in self.dirty):
                 self.used(tenant, now)  # busy: look again after another `idle_for`
                 continue
@@ -247,6 +300,7 @@ class EngineHost:
 
     def unload_tenant(self, tenant: str) -> None:
         self.engine.unload_tenant(tenant)
+        self.tenant_versions.unload(tenant)
         self.loaded.discard(tenant)
         self.offsets.pop(tenant, None)
         self.sources.pop(tenant, None)
@@ -284,6 +338,8 @@ class EngineHost:
         keys = index.keys.get((tenant, partition), {})
         gone = []
         for table_key, (group, key) in list(keys.items()):
+            if (group, key) not in self.keys_loaded and self.key_versions.load_saved(self, group, key, table_key, table):
+                continue  # saved by an earlier version: loaded there, its events of that version may still come
             if not 0 <= group < len(self.keys.groups) or table_key in self.key_versions.home:
                 continue  # written by another pattern set, or still in an earlier version's stage
             self.ensure_key_loaded(group, key, table_key, table)
@@ -301,7 +357,7 @@ class EngineHost:
 
     def progress_due(self, tenant: str, every: float) -> tuple[int, float] | None:
         """The tenant's progress, if the key stage has not had it for `every` seconds and it moved."""
-        progress = self.stage.progress(tenant)
+        progress = self.stage_of(tenant).progress(tenant)
         if progress is None:
             return None
         sent = self.progress_sent.get(tenant)
@@ -316,6 +372,7 @@ class EngineHost:
         log.info("partitions revoked: unloading %d tenants and %d keys", len(self.loaded), len(self.keys_loaded))
         for tenant in list(self.loaded):
             self.engine.unload_tenant(tenant)
+        self.tenant_versions.clear()
         self.loaded.clear()
         self.offsets.clear()
         self.sources.clear()
@@ -337,8 +394,9 @@ class EngineHost:
         self.snapshot_at.clear()
 
     def state_size(self) -> int:
-        return self.engine.state_size() + self.keys.state_size() + self.key_versions.state_size(self)
+        return (self.engine.state_size() + self.keys.state_size() + self.key_versions.state_size(self)
+                + self.tenant_versions.state_size())
 
     def policy_waiting(self) -> int:
-        return sum(self.stage.waiting(t) for t in self.loaded)
+        return sum(self.stage_of(t).waiting(t) for t in self.loaded)
 

@@ -98,6 +98,11 @@ class KeyVersions:
             if group is not None and (group.index, key) in host.keys_loaded:
                 at = host.version
         target = version if at is None or version is None or version >= at else at  # never back
+        if at is None and target is not None and host.version is not None and target < host.version:
+            # not in memory (a restart): the version its snapshot was saved under is where it is
+            saved = self.saved_version(host, table, table_key)
+            if saved is not None and saved > target:
+                target = saved
         stage = self.stage(host, target)
         assert stage is not None
         group = stage.group_of(key_by)
@@ -110,6 +115,7 @@ class KeyVersions:
                 stored = host.key_snapshots.read(table, table_key)
                 if stored is not None:
                     stage.restore(group.index, key, unpack(stored))
+                    host.report_resets()
                 self.home[table_key] = target
         elif at != target:  # its first event of a newer version: the state moves, as across a restart
             old = self.stage(host, at)
@@ -125,6 +131,36 @@ class KeyVersions:
             host.report_resets()
         # the version the event is evaluated under: the message's, also when it shares its stage
         return stage, group, version if self.stage(host, version) is stage else target
+
+    def saved_version(self, host: Any, table: Any, table_key: str) -> int | None:
+        """The version the key's snapshot was saved under, if this worker has it: a message of an older
+        version re-delivered after a restart must not take the key back there."""
+        stored = host.key_snapshots.read(table, table_key)
+        version = None if stored is None else unpack(stored).get("version")
+        return version if type(version) is int and self.stage(host, version) is not None else None
+
+    def load_saved(self, host: Any, group: int, key: tuple, table_key: str, table: Any) -> bool:
+        """A key not in memory that the tenant's progress judges (`EngineHost.on_progress`): when its
+        snapshot was saved by an earlier version's stage, it is loaded there, not into the running
+        one. Events of that version may still come for it (the progress note was sent before the
+        switch, or the partition moved): in the running stage they would be evaluated with the new
+        version. True when it is in an earlier version's stage now (`forget_idle` judges it)."""
+        if table_key in self.home:
+            return True
+        if host.version is None:
+            return False
+        saved = self.saved_version(host, table, table_key)
+        if saved is None or saved >= host.version:
+            return False
+        stage = self.stage(host, saved)
+        assert stage is not None
+        if not 0 <= group < len(stage.groups):
+            return False
+        stored = host.key_snapshots.read(table, table_key)
+        stage.restore(group, key, unpack(stored))
+        host.report_resets()
+        self.home[table_key] = saved
+        return True
 
     def forget_idle(self, host: Any, tenant: str, partition: int,
                     clock: float) -> list[tuple[str, int, tuple]]:

@@ -14,7 +14,9 @@ evaluated with the new one. Every event evaluated later is > C by construction: 
 flush floor is raised just above C, so an event at exactly C arriving after the switch is late
 (it would otherwise fall on both sides of the line). A tenant not loaded at adoption switches
 when it is loaded (its snapshot records the version it was saved under), at its snapshot's
-clock. Each switch is recorded (`host.switches` → goldrush.patterns.applied) so that
+clock, unless a later switch of it is recorded beyond that clock (a crash back to a snapshot from
+before the switch): then it resumes on the old version until that point (agents/tenant_versions.py).
+Each switch is recorded (`host.switches` → goldrush.patterns.applied) so that
 `goldrush.engine.replay.replay_versions` reproduces the run. Patterns keyed finer than the tenant
 follow the same rule: the key stage evaluates each forwarded event under the version the tenant
 stage stamped on it (agents/key_versions.py).
@@ -52,7 +54,7 @@ def switched(host: EngineHost, tenant: str) -> None:
         above = math.nextafter(clock, math.inf)
         if buf.floor < above:
             buf.floor = above
-    host.switches.append({"tenant": tenant, "version": host.version, "after": clock})
+    host.record_switch(tenant, host.version, clock)
 
 
 def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, int]:
@@ -81,11 +83,16 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
     stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=split,
                         sequenced=split and host.stage.sequencer is not None, version=version)
     previous = host.version
-    snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded}
+    # a tenant held back on an earlier version stays there: it moves on at its recorded switch points
+    # (agents/tenant_versions.py), then to this version at its clock
+    snaps = {tenant: host.engine.snapshot_tenant(tenant) for tenant in host.loaded
+             if tenant not in host.tenant_versions.behind}
     if previous is not None and previous != version:  # (queued matches were saved with their version)
-        _carry_versions(host.stage, stage, previous)
+        carry_versions(host.stage, stage, previous)
+        host.tenant_versions.remember(previous, [cp.pattern for cp in host.compiled.patterns])
     same_keys = key_group_signature(patterns) == key_group_signature([cp.pattern for cp in host.compiled.patterns])
     # Past the last check: from here on nothing raises before the host points at the new set.
+    host.resets_retired.update(host.engine.states_reset)  # its counts stay in /metrics
     host.compiled, host.stage, host.engine, host.version = compiled, stage, stage.engine, version
     old_keys = host.keys
     if same_keys:  # the same key groups: one stage serves both versions, its keys stay where they are
@@ -94,6 +101,9 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
             host.key_versions.stages[previous] = host.keys
     else:
         host.keys = KeyStage(compiled, version)
+        if previous is None:  # not kept as an earlier version's stage: its counts stay in /metrics
+            for engine in old_keys.engines:
+                host.resets_retired.update(engine.states_reset)
         host.key_versions.switched(host, previous, old_keys)
     host.groups_by_key_by = {g.key_by: g for g in stage.groups}
     for tenant, snap in snaps.items():
@@ -106,13 +116,14 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
             "removed": sum(1 for n in old if n not in new)}
 
 
-def _carry_versions(old: TenantStage, new: TenantStage, previous: int) -> None:
+def carry_versions(old: TenantStage, new: TenantStage, previous: int) -> None:
     """What the new tenant stage needs of the earlier versions for work queued before the switch:
-    their actions (by version) and pattern order; and that it keeps awaiting their key groups."""
+    their actions (by version) and pattern order; and that it keeps awaiting their key groups.
+    Added to what `new` knows already (a tenant held back may move into a stage that others use)."""
     old_policies = old.engine.policies if old.sequencer is None else old.sequencer.policies
     policies = new.engine.policies if new.sequencer is None else new.sequencer.policies
-    policies.versions = {**old_policies.versions, previous: old_policies.bindings}
+    policies.versions = {**policies.versions, **old_policies.versions, previous: old_policies.bindings}
     if new.sequencer is not None:
         new.sequencer.retiring = True
         if old.sequencer is not None:
-            new.sequencer.orders = {**old.sequencer.orders, previous: old.sequencer.order}
+            new.sequencer.orders = {**new.sequencer.orders, **old.sequencer.orders, previous: old.sequencer.order}

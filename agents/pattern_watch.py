@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from goldrush.compiler.pattern_sets import PatternSetRejected, compile_set
 from goldrush.dsl import Pattern
 from goldrush.kafka.pattern_store import (
+    APPLIED_TOPIC,
     PATTERNS_TOPIC,
     REJECTED_TOPIC,
     PatternStore,
@@ -61,6 +62,30 @@ async def initial_set(cfg: WorkerConfig) -> tuple[list[Pattern] | None, int | No
     return None, None, offset
 
 
+async def recorded_history(cfg: WorkerConfig, version: int | None, offset: int
+                           ) -> tuple[list[tuple[int, list[Pattern]]], list[dict[str, Any]]]:
+    """Before the stages start: the earlier versions a restarted worker may still need, compiled, and
+    the switches recorded on goldrush.patterns.applied. A tenant restored from a snapshot older
+    than its recorded switch resumes under its snapshot's version until that switch point
+    (agents/tenant_versions.py); it needs both before its first message is read."""
+    if version is None:
+        return [], []
+    records, _ = await read_from(cfg.broker, PATTERNS_TOPIC, 0, timeout=30.0, stop=offset)
+    applied, _ = await read_from(cfg.broker, APPLIED_TOPIC, 0, timeout=30.0)
+    return earlier_versions(winning(records.values()), version), list(applied.values())
+
+
+def earlier_versions(valid: list[dict[str, Any]], running: int) -> list[tuple[int, list[Pattern]]]:
+    """The last EARLIER_KEPT versions below `running` that compile."""
+    out = []
+    for record in [r for r in valid if r["version"] < running][-EARLIER_KEPT:]:
+        try:
+            out.append((record["version"], compile_set(record["patterns"])))
+        except PatternSetRejected:
+            continue
+    return out
+
+
 def worker_name(cfg: WorkerConfig) -> str:
     return f"{socket.gethostname()}:{cfg.web_port}"
 
@@ -84,11 +109,8 @@ class PatternWatch:
             self.top = valid[-1]["version"]
         running = self.host.version
         if running is not None:
-            for record in [r for r in valid if r["version"] < running][-EARLIER_KEPT:]:
-                try:
-                    self.host.key_versions.remember(record["version"], compile_set(record["patterns"]))
-                except PatternSetRejected:
-                    continue
+            for version, patterns in earlier_versions(valid, running):
+                self.host.remember(version, patterns)
         self.host.key_versions.complete = True
 
     def apply(self, record: dict[str, Any]) -> str | None:

@@ -48,9 +48,11 @@ class BufferMarks:
         if mark_key(tenant) in table:
             self.marked.add(tenant)
 
-    def changes(self, tenants: Mapping[str, Any], buffer: ReorderBuffer
+    def changes(self, tenants: Mapping[str, Any], buffer: ReorderBuffer | Any
                 ) -> list[tuple[str, Any, dict[str, int] | None]]:
-        """(table key, stream event, value or None to delete) for the tenants whose mark changed."""
+        """(table key, stream event, value or None to delete) for the tenants whose mark changed.
+        `buffer`: anything with `holds(tenant)`, e.g. the host (a tenant held back on an earlier
+        pattern-set version has its buffer in that version's stage)."""
         out = []
         for tenant, stream_event in tenants.items():
             holds = buffer.holds(tenant)

@@ -99,12 +99,13 @@ def run_worker(cfg: WorkerConfig, loglevel: str = "warning", faust_loglevel: str
         return 2
     existing = asyncio.run(_partition_counts(cfg.broker))
     cfg = cfg.model_copy(update={"embedded_broker": is_embedded(asyncio.run(_cluster_id(cfg.broker)))})
-    initial = None
+    initial = history = None
     if cfg.pattern_store:
-        from .pattern_watch import initial_set
+        from .pattern_watch import initial_set, recorded_history
 
         initial = asyncio.run(initial_set(cfg))
-    app = build_app(cfg, initial)
+        history = asyncio.run(recorded_history(cfg, initial[1], initial[2]))
+    app = build_app(cfg, initial, history)
     why = partitions_changed(cfg, {t: existing[t] for t in app.goldrush_partitioned if existing.get(t)})
     if why:
         print(f"goldrush worker: {why}", file=sys.stderr)

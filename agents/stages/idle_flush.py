@@ -40,7 +40,7 @@ class IdleFlush:
         due = host.due_checkpoints(now)
         if not idle and not due:
             return None
-        matches = [m for tenant in idle for m in host.engine.flush_tenant(tenant)]
+        matches = [m for tenant in idle for m in host.flush_tenant(tenant)]
         outcome = self.settle(matches, {**due, **{tenant: host.last_event[tenant] for tenant in idle}}, now=now)
         outcome.since = input_written_at(host.last_event[tenant] for tenant in idle)
         outcome.count_matches()

@@ -31,26 +31,12 @@ class Settler:
                  force: bool = False, now: float | None = None) -> Outcome:
         """Add the tenant stage's output; `tenants` (→ their last stream record) changed, and those
         whose checkpoint is due (all with `force`) get their snapshots and the records they cover."""
-        host, stage, engine = self.host, self.host.stage, self.host.engine
+        host = self.host
         out = Outcome() if out is None else out
         out.matches += matches
-        out.actions += stage.drain_actions()
-        out.late += engine.late
-        engine.late.clear()
-        for ev, error in stage.drain_failed():
-            self.metrics.inc("goldrush_rejected_total", reason="evaluation_failed")
-            out.dead.append(evaluation_letter(ev, error))
-        by_key: dict[tuple[int, Any], list] = {}
-        outbox = stage.drain_outbox()
-        self.metrics.inc("goldrush_events_forwarded_total", len(outbox))
-        for group, key, seq, ev in outbox:
-            by_key.setdefault((group, key), []).append([seq, to_row(ev)])
-        version = host.version  # the set these events are evaluated under: the key stage uses it too
-        for (group, key), events in by_key.items():
-            kb = partition_key(group, key)
-            key_by = stage.groups[group].key_by
-            for _, data in packed_chunks(events, lambda c: Keyed(key_by, key, c, version)):  # noqa: B023
-                out.forwards.append((kb, data))
+        # the running stage, and those of earlier versions holding tenants back (agents/tenant_versions.py)
+        for stage, version in host.tenant_stages():
+            self.drain(stage, version if stage is not host.stage else None, version, out)
         if self.key_expiry:
             for tenant in tenants:
                 progress = host.progress_due(tenant, self.key_expiry)
@@ -65,6 +51,31 @@ class Settler:
             out.acks += host.checkpointed(tenant, now)
         out.tenants.update(tenants)
         host.settled(tenants)
-        out.snapshots += [(self.state, key, record, mark)
-                          for key, record, mark in host.marks.changes(due, engine.buffer)]
+        out.snapshots += [(self.state, key, record, mark) for key, record, mark in host.marks.changes(due, host)]
         return out
+
+    def drain(self, stage: Any, stamp: int | None, version: int | None, out: Outcome) -> None:
+        """One tenant stage's output; `stamp`: the version its actions carry when they say none (an
+        earlier version's stage: the publisher stamps the running one)."""
+        actions = stage.drain_actions()
+        if stamp is not None:
+            actions = [a if a.pattern_set_version is not None else a.model_copy(update={"pattern_set_version": stamp})
+                       for a in actions]
+        out.actions += actions
+        engine = stage.engine
+        out.late += engine.late
+        engine.late.clear()
+        for ev, error in stage.drain_failed():
+            self.metrics.inc("goldrush_rejected_total", reason="evaluation_failed")
+            out.dead.append(evaluation_letter(ev, error))
+        by_key: dict[tuple[int, Any], list] = {}
+        outbox = stage.drain_outbox()
+        self.metrics.inc("goldrush_events_forwarded_total", len(outbox))
+        for group, key, seq, ev in outbox:
+            by_key.setdefault((group, key), []).append([seq, to_row(ev)])
+        # `version`: the set these events are evaluated under: the key stage uses it too
+        for (group, key), events in by_key.items():
+            kb = partition_key(group, key)
+            key_by = stage.groups[group].key_by
+            for _, data in packed_chunks(events, lambda c: Keyed(key_by, key, c, version)):  # noqa: B023
+                out.forwards.append((kb, data))

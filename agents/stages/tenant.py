@@ -101,11 +101,15 @@ class TenantStep:
 
     def evaluate(self, events: list[Event], touched: dict[str, Any], dead: list, acks: list,
                  since: float | None) -> Outcome:
-        metrics, engine = self.metrics, self.host.engine
+        metrics, host = self.metrics, self.host
         metrics.inc("goldrush_events_evaluated_total", len(events))
-        duplicates = engine.stats["duplicates"]
-        outcome = self.settle(engine.push_many(events), touched)
-        metrics.inc("goldrush_duplicates_total", engine.stats["duplicates"] - duplicates)
+
+        def duplicates() -> int:  # in every tenant stage (a tenant may be held back on an earlier version)
+            return sum(stage.engine.stats["duplicates"] for stage, _ in host.tenant_stages())
+
+        before = duplicates()
+        outcome = self.settle(host.push_many(events), touched)
+        metrics.inc("goldrush_duplicates_total", duplicates() - before)
         outcome.dead += dead
         outcome.acks += acks
         outcome.since = since

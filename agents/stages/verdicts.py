@@ -40,12 +40,12 @@ class VerdictStep:
             tenant = msg.tenant
             if host.group(msg.key_by) is None:
                 host.ensure_loaded(tenant, self.state, record)  # its snapshot may await a group of an earlier set
-                if host.stage.verdict_bit(msg.key_by) is None:
+                if host.stage_of(tenant).verdict_bit(msg.key_by) is None:
                     # answers for a group this tenant stage never waits for: nothing to do
                     acks.append(record)
                     continue
             host.ensure_loaded(tenant, self.state, record)  # verdicts are co-partitioned with engine-in
-            host.stage.on_verdicts(tenant, msg.key_by, msg.done)
+            host.stage_of(tenant).on_verdicts(tenant, msg.key_by, msg.done)
             host.applied(tenant, record)
             for _, found in msg.done:
                 for m in found:

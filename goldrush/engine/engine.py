@@ -104,6 +104,12 @@ class Engine:
         self.buffer.flush_tenant(tenant, released)
         return self.process_many(released)
 
+    def release_through(self, tenant: str, t: float) -> list[Match]:
+        """Release and process the tenant's buffered events at or before `t` (see `ReorderBuffer.release_through`)."""
+        released: list[Event] = []
+        self.buffer.release_through(tenant, t, released)
+        return self.process_many(released) if released else []
+
     # -- evaluation ----------------------------------------------------------
     def process_many(self, events: Iterable[Event]) -> list[Match]:
         """Evaluate events that are already in event-time order per tenant.

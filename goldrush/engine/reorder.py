@@ -118,6 +118,17 @@ class ReorderBuffer:
         buf.queue.clear()
         buf.floor = out[-1].timestamp
 
+    def release_through(self, tenant: str, t: float, out: list[Event]) -> None:
+        """Release the tenant's buffered events at or before `t` (ahead of the watermark): a tenant
+        that must cross a pattern-set switch point at `t` evaluates these with the old set first.
+        The floor is the caller's to raise."""
+        buf = self.tenants.get(tenant)
+        if buf is None:
+            return
+        queue = buf.queue
+        while queue and queue[0].timestamp <= t:
+            out.append(queue.popleft())
+
     def flush(self, out: list[Event]) -> None:
         for tenant in list(self.tenants):
             self.flush_tenant(tenant, out)

@@ -279,3 +279,63 @@ def test_workers_switch_finer_keyed_patterns_live_with_the_key_stage_on(fresh_br
     finally:
         for w in workers:
             stop(w)
+
+
+def test_a_worker_killed_after_a_switch_resumes_on_the_old_version_until_the_recorded_switch(fresh_broker, tmp_path):
+    """SIGKILL after a live switch of finer-keyed patterns, before any snapshot after it (checkpoints
+    every 10 minutes: the snapshots are the tenants' first ones). The restarted worker reads every
+    engine-in record again; each tenant resumes on version 1 and switches at its recorded point, so
+    the records on goldrush.patterns.applied stay as they were and every match and action published,
+    before and after the kill, is replay over that history (at least once)."""
+    from tests.support.worker import assert_at_least_once
+
+    bootstrap = fresh_broker.bootstrap
+    events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
+    half = len(events) // 2
+
+    async def push(docs, message):
+        async with PatternStore(bootstrap) as store:
+            return await store.push(docs, message)
+
+    async def send(part):
+        async with EventProducer(bootstrap, batch=50) as producer:
+            await producer.send_many(part)
+
+    async def history():
+        async with PatternStore(bootstrap) as store:
+            return await store.history()
+
+    asyncio.run(push([p.to_dict() for p in ALL], "start"))
+    worker = start_worker(bootstrap, tmp_path, "gr-back", "--checkpoint-every", "10m")
+    try:
+        asyncio.run(wait_ready(worker))
+        asyncio.run(send(events[:half]))
+        wait_for(lambda: metric(worker, "goldrush_events_evaluated_total") >= half,
+                 "the first half was not evaluated")
+        asyncio.run(push(_finer_v2(), "finer keyed"))
+        wait_for(lambda: len({s["tenant"] for s in asyncio.run(history())["switches"] if s["version"] == 2}) == 3,
+                 "the switches were not recorded")
+        points = {s["tenant"]: s["after"] for s in asyncio.run(history())["switches"] if s["version"] == 2}
+        asyncio.run(send(events[half:half + 6000]))
+        wait_for(lambda: metric(worker, "goldrush_events_evaluated_total") >= half + 5000,
+                 "the events after the switch were not evaluated")
+        worker.kill()  # SIGKILL: the snapshots on the broker are from before the switch
+        worker.wait()
+        worker = start_worker(bootstrap, tmp_path, "gr-back", "--checkpoint-every", "10m")
+        asyncio.run(wait_ready(worker))
+        asyncio.run(send(events[half + 6000:]))
+        wait_for(lambda: metric(worker, "goldrush_events_in_total") >= len(events) - half - 6000,
+                 "not every event was read")
+        time.sleep(8)
+        recorded = asyncio.run(history())
+        assert {s["tenant"]: s["after"] for s in recorded["switches"] if s["version"] == 2} == points
+        late = {r["event"]["id"] for r in asyncio.run(collect(bootstrap, (LATE,), 10**9, timeout=5))}
+        kept = [e for e in events if e["id"] not in late]
+        expected = replay_versions(recorded, kept)
+        matches = asyncio.run(collect(bootstrap, (MATCHES,), 0, ids={m.match_id for m in expected}))
+        actions = asyncio.run(collect(bootstrap, tuple(ACTIONS.values()), 0,
+                                      ids={a.match_id for a in expected.actions}))
+        assert_at_least_once(matches, {m.match_id: m.to_dict() for m in expected}, "match_id")
+        assert_at_least_once(actions, {a.action_id: a.to_dict() for a in expected.actions}, "action_id")
+    finally:
+        stop(worker)

@@ -309,3 +309,54 @@ def test_keys_left_in_an_earlier_versions_stage_are_let_go_when_idle():
     history = {"versions": [{"version": 1, "patterns": v1}, {"version": 2, "patterns": v2}], "switches": out.switches}
     # `busy` keys were idle at the switch (1000 s later), so starting them fresh changes nothing here
     assert match_ids(out.matches) == match_ids(replay_versions(history, [*before, *after], allowed_lateness=0))
+
+
+def _compacted(switches):
+    """As goldrush.patterns.applied keeps them: the last record per tenant and version."""
+    return list({(s["tenant"], s["version"]): s for s in switches}.values())
+
+
+@pytest.mark.parametrize("key_stage", [True, False])
+def test_a_crash_back_to_a_snapshot_from_before_the_switch_keeps_the_recorded_switch_point(mixed, key_stage):
+    """The worker switches live, goes on under version 2 (keys moved, matches published), and dies; its
+    tenants' snapshots are from before the switch. The restarted worker reads their records since
+    again: each tenant resumes under version 1 and switches at its recorded point, not at its
+    snapshot's clock, so every match and action published, before and after the crash, is the one
+    `replay_versions` gives over the recorded history, and the switch records are unchanged."""
+    events, half = mixed
+    new = _v2()
+    cfg = WorkerConfig(partitions=2, key_stage=key_stage, checkpoint_every=1e9)  # snapshots: first batches only
+    first = LocalTopology(cfg, patterns=list(ALL), version=1)
+    first.produce(_batched(events[:half]))
+    while first.step(batch=7):
+        pass
+    first.host.adopt(new, 2)
+    first.produce(_batched(events[half:half + 3000]))
+    while first.step(batch=7):
+        pass
+    points = {s["tenant"]: s["after"] for s in first.out.switches if s["version"] == 2}
+    assert len(points) == 3
+    snapshots = first.broker.tables["tenant-state"]
+    from goldrush.agents.table_keys import tenant_key
+    from goldrush.events.codec import unpack
+    for tenant, after in points.items():  # the crash goes back before the switch
+        saved = unpack(snapshots[tenant_key(tenant)])
+        assert saved["version"] == 1 and saved["clock"] < after
+    assert any(m.pattern_set_version == 2 for m in first.out.matches)
+    second = LocalTopology(cfg, first.broker, patterns=new, version=2)
+    second.host.remember(1, list(ALL))
+    second.host.tenant_versions.learn(first.out.switches)  # read from goldrush.patterns.applied at start
+    second.run(_batched(events[half + 3000:]), batch=7)
+    assert second.out.dead == [] and second.host.policy_waiting() == 0
+    assert {s["tenant"]: s["after"] for s in second.out.switches if s["version"] == 2} == points
+    switches = _compacted([*first.out.switches, *second.out.switches])
+    expected = replay_versions(_history(new, switches), events)
+    # at least once: a match may be published twice (the same one), never one replay does not have
+    replayed = {m.match_id: m.to_dict() for m in expected}
+    published = [*first.out.matches, *second.out.matches]
+    assert set(match_ids(published)) == set(replayed)
+    assert [m.to_dict() for m in published] == [replayed[m.match_id] for m in published]
+    replayed_actions = {a.action_id: a.to_dict() for a in expected.actions}
+    actions = [*first.out.actions, *second.out.actions]
+    assert {a.action_id for a in actions} == set(replayed_actions)
+    assert [a.to_dict() for a in actions] == [replayed_actions[a.action_id] for a in actions]

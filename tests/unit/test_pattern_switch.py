@@ -207,3 +207,85 @@ def test_a_version_number_belongs_to_the_first_record_written_with_it():
     records = [{"version": 1, "message": "a"}, {"version": 2, "message": "b"}, {"version": 2, "message": "c"},
                {"version": 3, "message": "d"}, {"version": 2, "message": "late"}, {"version": None}]
     assert [r["message"] for r in winning(records)] == ["a", "b", "d"]
+
+
+def test_a_tenant_held_back_until_its_recorded_switch_that_goes_quiet_crosses_it_in_the_flush():
+    """Crash back to a snapshot from before the switch at 3; the events read again end at 5 (the
+    watermark is 3, not past the switch point), then the tenant goes quiet: the flush releases what
+    is buffered up to 3 under version 1 and the rest (4, 5) under version 2, as the first run would have."""
+    from goldrush import event, sequence
+
+    old = [Pattern("pair", sequence(event("x"), event("x")))]
+    new = [Pattern("pair", sequence(event("x"), event("x"), within="1m"))]  # edited: starts fresh
+    x = [{"name": "x", "timestamp": t, "id": f"x{t}"} for t in range(1, 6)]
+    cfg = WorkerConfig(partitions=1, key_stage=False, lateness=2, checkpoint_every=1e9)
+    first = LocalTopology(cfg, patterns=old, version=1)
+    first.produce([dumps_bytes(x[:1])])
+    while first.step():  # the first batch is checkpointed: the snapshot the crash goes back to
+        pass
+    first.produce([dumps_bytes(x[1:])])
+    while first.step():
+        pass
+    first.host.adopt(new, 2)
+    recorded = [*first.out.switches, *first.host.switches]  # (the pattern watch writes the latter)
+    assert recorded[-1] == {"tenant": "default", "version": 2, "after": 3.0}
+    second = LocalTopology(cfg, first.broker, patterns=new, version=2)
+    second.host.remember(1, old)
+    second.host.tenant_versions.learn(recorded)
+    second.produce([])
+    while second.step():
+        pass
+    assert second.host.tenant_versions.behind == {"default": 1}  # watermark 3: not past the switch point
+    out = second.run()
+    assert second.host.tenant_versions.behind == {}
+    assert out.switches == [{"tenant": "default", "version": 2, "after": 3.0}]
+    history = {"versions": [{"version": 1, "patterns": old}, {"version": 2, "patterns": new}],
+               "switches": [*recorded, *out.switches]}
+    expected = replay_versions(history, x, allowed_lateness=2)
+    assert [(m.event_ids, m.pattern_set_version) for m in expected] == [(["x1", "x2"], 1), (["x4", "x5"], 2)]
+    replayed = {m.match_id: m.to_dict() for m in expected}
+    published = [*first.out.matches, *out.matches]  # at least once: (x1, x2) again after the crash
+    assert [m.to_dict() for m in published] == [replayed[m.match_id] for m in published]
+    assert set(match_ids(published)) == set(replayed)
+
+
+def test_a_version_adopted_while_a_tenant_is_held_back_takes_over_at_its_recorded_switch():
+    """Held back on version 1 until its recorded switch to 2 at 3, the tenant sees version 3 adopted
+    first: at 3 it goes on to version 3 (2 has nothing left to evaluate), and replay over the
+    recorded history agrees."""
+    from goldrush import event, sequence
+
+    v1 = [Pattern("pair", sequence(event("x"), event("x")))]
+    v2 = [Pattern("pair", sequence(event("x"), event("x"), within="1m"))]
+    v3 = [Pattern("pair", sequence(event("x"), event("x"), within="2m"))]
+    x = [{"name": "x", "timestamp": t, "id": f"x{t}"} for t in range(1, 10)]
+    cfg = WorkerConfig(partitions=1, key_stage=False, lateness=2, checkpoint_every=1e9)
+    first = LocalTopology(cfg, patterns=v1, version=1)
+    first.produce([dumps_bytes(x[:1])])
+    while first.step():
+        pass
+    first.produce([dumps_bytes(x[1:5])])
+    while first.step():
+        pass
+    first.host.adopt(v2, 2)
+    recorded = [*first.out.switches, *first.host.switches]
+    second = LocalTopology(cfg, first.broker, patterns=v2, version=2)
+    second.host.remember(1, v1)
+    second.host.tenant_versions.learn(recorded)
+    while second.step():
+        pass
+    assert second.host.tenant_versions.behind == {"default": 1}
+    second.host.adopt(v3, 3)
+    assert second.host.tenant_versions.behind == {"default": 1}
+    out = second.run([dumps_bytes(x[5:])])
+    assert second.host.tenant_versions.behind == {}
+    switches = [*recorded, *second.host.switches, *out.switches]
+    assert [(s["version"], s["after"]) for s in out.switches] == [(2, 3.0), (3, 3.0)]
+    history = {"versions": [{"version": 1, "patterns": v1}, {"version": 2, "patterns": v2},
+                            {"version": 3, "patterns": v3}], "switches": switches}
+    expected = replay_versions(history, x, allowed_lateness=2)
+    replayed = {m.match_id: m.to_dict() for m in expected}
+    published = [*first.out.matches, *out.matches]
+    assert {m.pattern_set_version for m in published} == {1, 3}
+    assert [m.to_dict() for m in published] == [replayed[m.match_id] for m in published]
+    assert set(match_ids(published)) == set(replayed)
