@@ -1,6 +1,6 @@
 """The default anomaly detector: novelty of quantised contexts, sparse by design.
 
-Why this shape (NAB 68.3 on the standard profile averaged over grid alignments, see
+Why this shape (NAB 72.1 on the standard profile averaged over grid alignments, see
 `goldrush bench nab` and docs/models.md §4): operations anomalies are mostly *new
 behaviour*: a level, a jump, a shape the series has not produced before. So each value
 is quantised on a grid of `levels` bins across the range seen so far plus a `margin` on
@@ -21,6 +21,18 @@ and there was no such crossing in the previous `rest` samples; any crossing
 restarts that rest. The emitted score mixes the novelty with how far the value is
 from an exponentially weighted mean (in standard deviations), so one threshold can
 rank alerts across very different series.
+
+A second, independent signal covers what a grid of values cannot see: values inside
+the known range, at steps seen before, in a stretch whose *shape* is new (a holiday's
+day, a level drop into a range an earlier failure set). Every `window`/`segments`
+samples, the last `window` samples as `segments` block means (ARTime's 8 downsampled
+values) are compared with every earlier stretch the model remembers (`history`); the
+distance to the nearest is the stretch's discord score (the left matrix profile). It
+alerts, as a novelty of 1, when it exceeds every discord score of the last `horizon`
+samples, at its first such crossing after `window` quiet samples. So on a stationary
+series it errs about once per `horizon` samples, whatever the series' scale; and it
+waits until it has scored one `history` of stretches, as a maximum of a few is no
+baseline.
 """
 
 from __future__ import annotations
@@ -29,18 +41,22 @@ import math
 from collections import deque
 from typing import Any
 
+import numpy as np
+
 from .base import Model, ModelError, check_number
 
 
 class ContextAnomaly(Model):
     name = "anomaly_detection"
-    meaning = "1st alert of new behaviour: share of unseen value contexts, mixed with the deviation size"
+    meaning = ("1st alert of new behaviour: share of unseen value contexts (or a stretch unlike any remembered),"
+               " mixed with the deviation size")
     evidence = {"base": "scale"}
     shares = ("base",)
 
     def __init__(self, levels: int = 8, tiles: int = 8, order: int = 2, margin: float = 0.1,
                  base: float = 0.3, rest: int = 20, warmup: int = 150, history: int = 2000,
-                 alpha: float = 0.02, z_scale: float = 4.0, mix: float = 0.5, shrink: float = 0.25):
+                 alpha: float = 0.02, z_scale: float = 4.0, mix: float = 0.5, shrink: float = 0.25,
+                 window: int = 192, segments: int = 8, horizon: int = 6000):
         check_number("levels", levels, 2, 64, integer=True)
         check_number("tiles", tiles, 1, 16, integer=True)
         check_number("order", order, 1, 6, integer=True)
@@ -53,6 +69,11 @@ class ContextAnomaly(Model):
         check_number("z_scale", z_scale, 1e-6)
         check_number("mix", mix, 0.0, 1.0)
         check_number("shrink", shrink, 0.0, 1.0)
+        check_number("window", window, 0, 1_000_000, integer=True)
+        check_number("segments", segments, 1, 64, integer=True)
+        check_number("horizon", horizon, 1, integer=True)
+        if window and window < segments:
+            raise ModelError(f"window={window} must be 0 (off) or at least segments={segments}")
         self.levels, self.tiles, self.order, self.margin = levels, tiles, order, float(margin)
         self.base, self.rest, self.warmup, self.history = float(base), rest, warmup, history
         self.alpha, self.z_scale, self.mix, self.shrink = float(alpha), float(z_scale), float(mix), float(shrink)
@@ -60,17 +81,23 @@ class ContextAnomaly(Model):
         self._offsets = tuple(j / tiles for j in range(tiles))
         self._radix = levels + 3
         self._check_every = max(1, history // 8)
+        self.window, self.segments, self.horizon = window, segments, horizon
+        self._block = max(1, window // segments)  # samples per block mean
         self._reset()
 
     @classmethod
     def params_from_state(cls, params: dict[str, Any]) -> dict[str, Any]:
-        # saved before `shrink` existed: keep the grid that only widens, as it was
-        return params if "shrink" in params else {**params, "shrink": 0.0}
+        # saved before `shrink` existed: keep the grid that only widens, as it was; saved
+        # before the discord signal existed: keep it off (window 0)
+        if "shrink" not in params:
+            params = {**params, "shrink": 0.0}
+        return params if "window" in params else {**params, "window": 0}
 
     def params(self) -> dict[str, Any]:
         return {"levels": self.levels, "tiles": self.tiles, "order": self.order, "margin": self.margin,
                 "base": self.base, "rest": self.rest, "warmup": self.warmup, "history": self.history,
-                "alpha": self.alpha, "z_scale": self.z_scale, "mix": self.mix, "shrink": self.shrink}
+                "alpha": self.alpha, "z_scale": self.z_scale, "mix": self.mix, "shrink": self.shrink,
+                "window": self.window, "segments": self.segments, "horizon": self.horizon}
 
     def _reset(self) -> None:
         self._n = 0  # finite samples taken
@@ -82,6 +109,14 @@ class ContextAnomaly(Model):
         self._gridded = False
         self._seen: list[list[set[int]]] = [[set() for _ in range(self.order)] for _ in range(self.tiles)]
         self._recent: list[tuple[int, ...]] = [()] * self.tiles
+        # the discord signal: block means over the remembered history, the block being filled,
+        # the discord scores of the last `horizon` samples, the sample of its last crossing
+        self._blocks: deque[float] = deque(maxlen=self.history // self._block + self.segments)
+        self._acc, self._cnt = 0.0, 0
+        self._dists: deque[float] = deque(maxlen=max(1, self.horizon // self._block))
+        # the largest of a few scores is no baseline: alert only once a memory's worth is known
+        self._known = min(self._dists.maxlen or 1, max(1, self.history // self._block))
+        self._dlast: int | None = None
 
     # -- the grid ------------------------------------------------------------
     def _regrid(self) -> None:
@@ -175,6 +210,13 @@ class ContextAnomaly(Model):
                 score = self.mix * novelty + (1.0 - self.mix) * (1.0 - math.exp(-z / self.z_scale))
             if learn:
                 self._last = n
+        if self.window:
+            if self._cnt + 1 < self._block:  # inside a block: only its sum moves
+                if learn:
+                    self._acc += x
+                    self._cnt += 1
+            elif self._discord(x, n, learn):
+                score = max(score, self.mix + (1.0 - self.mix) * (1.0 - math.exp(-z / self.z_scale)))
         if learn:
             self._n = n
             if mean is None:
@@ -198,6 +240,39 @@ class ContextAnomaly(Model):
         if (vmax - vmin) * (1.0 + 2.0 * self.margin) < self.shrink * (self._hi - self._lo):
             self._regrid()
 
+    def _discord(self, x: float, n: int, learn: bool) -> bool:
+        """Whether x, closing a block, makes the last `window` samples alert as a discord.
+
+        Scored before learned like the novelty: the new stretch is compared only with
+        stretches that ended at least `window` samples earlier (no overlap, no look-ahead).
+        """
+        mean = (self._acc + x) / (self._cnt + 1)
+        seg = self.segments
+        blocks = self._blocks
+        if learn:
+            blocks.append(mean)
+            self._acc, self._cnt = 0.0, 0
+            b = np.fromiter(blocks, float, len(blocks))
+        else:  # the blocks as learning would leave them
+            b = np.append(np.fromiter(blocks, float, len(blocks)), mean)[-(blocks.maxlen or 0):]
+        m = len(b) - 2 * seg + 1  # earlier stretches, none overlapping the new one
+        if m < 1:
+            return False
+        cur = b[-seg:]
+        best = (b[:m] - cur[0]) ** 2
+        for k in range(1, seg):  # squared distances to every earlier stretch, one segment at a time
+            d = b[k:k + m] - cur[k]
+            best += d * d
+        best = float(best.min())
+        dists = self._dists
+        cross = len(dists) >= self._known and n > self.warmup and best > max(dists) * (1.0 + 1e-9)
+        alert = cross and (self._dlast is None or n - self._dlast > self.window)
+        if learn:
+            dists.append(best)
+            if cross:
+                self._dlast = n
+        return alert
+
     def score_one(self, x: float, t: float | None = None) -> float:
         return self._step(x, learn=False)
 
@@ -214,7 +289,9 @@ class ContextAnomaly(Model):
         return {"n": self._n, "last": self._last, "mean": self._mean, "var": self._var,
                 "values": list(self._values), "grid": [self._lo, self._hi, self._width] if self._gridded else None,
                 "seen": [[sorted(s) for s in tile] for tile in self._seen],
-                "recent": [list(r) for r in self._recent]}
+                "recent": [list(r) for r in self._recent],
+                "blocks": list(self._blocks), "acc": self._acc, "cnt": self._cnt,
+                "dists": list(self._dists), "dlast": self._dlast}
 
     def _load(self, state: dict[str, Any]) -> None:
         self._n, self._last = int(state["n"]), state["last"]
@@ -226,5 +303,10 @@ class ContextAnomaly(Model):
             self._lo, self._hi, self._width = (float(g) for g in grid)
         self._seen = [[set(s) for s in tile] for tile in state["seen"]]
         self._recent = [tuple(r) for r in state["recent"]]
+        # absent from states saved before the discord signal (restored with window 0)
+        self._blocks.extend(float(b) for b in state.get("blocks", ()))
+        self._acc, self._cnt = float(state.get("acc", 0.0)), int(state.get("cnt", 0))
+        self._dists.extend(float(d) for d in state.get("dists", ()))
+        self._dlast = state.get("dlast")
         if len(self._seen) != self.tiles or any(len(t) != self.order for t in self._seen):
             raise ModelError(f"bad {self.name} state: contexts do not match tiles={self.tiles}, order={self.order}")

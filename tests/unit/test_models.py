@@ -32,6 +32,8 @@ def test_bad_parameters_and_states_are_named():
         make_model("anomaly_detection", levels=0)
     with pytest.raises(ModelError, match="shrink"):
         make_model("anomaly_detection", shrink=1.5)
+    with pytest.raises(ModelError, match="window"):
+        make_model("anomaly_detection", window=4, segments=8)
     with pytest.raises(ModelError, match="unknown model 'nope'"):
         make_model("nope")
     with pytest.raises(ModelError, match="direction"):
@@ -111,6 +113,69 @@ def test_a_state_saved_before_shrink_existed_keeps_its_grid_that_only_widens():
     assert restored.params()["shrink"] == 0.0
     assert np.array_equal(restored.update_many(later), old.update_many(later))
     assert Model.from_state(make_model("anomaly_detection").to_state()).params()["shrink"] == 0.25
+
+
+def test_default_detector_flags_a_new_day_shape_inside_the_known_range():
+    # A daily cycle (48 samples a day) and one flat day: every value and every step of it was seen
+    # before, so no context is new and the grid alone (window 0) stays silent. The stretch's shape
+    # is new: its distance to the nearest earlier stretch (the discord) exceeds every one so far.
+    day = 48
+    found = 0
+    for seed in range(8):
+        rng = random.Random(seed)
+        xs = [10 + 8 * math.sin(2 * math.pi * i / day) + rng.gauss(0, 0.5) for i in range(60 * day)]
+        flat = len(xs)
+        xs += [10 + 2 * math.sin(2 * math.pi * i / day) + rng.gauss(0, 0.5) for i in range(day)]
+        xs += [10 + 8 * math.sin(2 * math.pi * i / day) + rng.gauss(0, 0.5) for i in range(10 * day)]
+        now = make_model("anomaly_detection").update_many(xs)
+        grid = make_model("anomaly_detection", window=0).update_many(xs)
+        assert grid[flat:flat + day].max() == 0
+        found += now[flat:flat + day].max() > 0.5
+    assert found >= 7  # one seed's noise set off a discord just before the flat day, which its rest hid
+
+
+def test_default_detector_discords_in_noise_are_about_one_per_horizon():
+    # In a stationary series the newest discord score is the largest of the last `horizon` samples'
+    # about once per horizon: that is its false alarm rate, whatever the series' scale.
+    for seed in range(4):
+        rng = random.Random(seed)
+        xs = [1e6 + 1e3 * rng.gauss(0, 1) for _ in range(30_000)]
+        extra = set(np.nonzero(make_model("anomaly_detection").update_many(xs))[0]) - set(
+            np.nonzero(make_model("anomaly_detection", window=0).update_many(xs))[0])
+        assert 1 <= len(extra) <= 30_000 // 6000 + 3
+
+
+def test_default_detector_state_round_trip_keeps_the_discord_mid_block():
+    # Restored between two block ends (blocks, the partial block, the discord scores, its last
+    # crossing), the model must give the same alerts, discord alerts included.
+    rng = random.Random(8)
+    xs = [10 + 8 * math.sin(2 * math.pi * i / 48) + rng.gauss(0, 0.5) for i in range(3001)]
+    later = [10 + 2 * math.sin(2 * math.pi * i / 48) + rng.gauss(0, 0.5) for i in range(200)]
+    model = make_model("anomaly_detection")
+    model.update_many(xs)
+    restored = Model.from_state(json.loads(json.dumps(model.to_state())))
+    expected = model.update_many(later)
+    assert expected.max() > 0.5 and make_model("anomaly_detection", window=0).update_many(xs + later)[3001:].max() == 0
+    assert np.array_equal(restored.update_many(later), expected)
+
+
+def test_a_state_saved_before_the_discord_existed_keeps_it_off():
+    # A state without `window` in its params (written before the discord signal) restores with
+    # window 0 and goes on exactly as the saved model would have.
+    rng = random.Random(5)
+    xs = [10 + 5 * math.sin(i / 8) + rng.gauss(0, 1) for i in range(3000)]
+    later = [10 + rng.gauss(0, 1) for i in range(3000)]
+    old = make_model("anomaly_detection", window=0)
+    old.update_many(xs)
+    state = old.to_state()
+    for key in ("window", "segments", "horizon"):
+        del state["params"][key]
+    for key in ("blocks", "acc", "cnt", "dists", "dlast"):
+        del state["state"][key]
+    restored = Model.from_state(json.loads(json.dumps(state)))
+    assert restored.params()["window"] == 0
+    assert np.array_equal(restored.update_many(later), old.update_many(later))
+    assert Model.from_state(make_model("anomaly_detection").to_state()).params()["window"] == 192
 
 
 def test_trend_analysis_sees_slope_and_change_point():
