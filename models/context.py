@@ -28,9 +28,10 @@ day, a level drop into a range an earlier failure set). Every `window`/`segments
 samples, the last `window` samples as `segments` block means (ARTime's 8 downsampled
 values) are compared with every earlier stretch the model remembers (`history`); the
 distance to the nearest is the stretch's discord score (the left matrix profile). It
-alerts, as a novelty of 1, when it exceeds every discord score of the last `horizon`
-samples, at its first such crossing after `window` quiet samples. So on a stationary
-series it errs about once per `horizon` samples, whatever the series' scale; and it
+alerts, as a novelty of 1, when it exceeds `beyond` (1) times every discord score of the
+last `horizon` samples (pattern_detection_sensitivity scales `beyond` as it scales `base`),
+at its first such crossing after `window` quiet samples. So on a stationary series it
+errs about once per `horizon` samples, whatever the series' scale; and it
 waits until it has scored one `history` of stretches, as a maximum of a few is no
 baseline.
 """
@@ -50,13 +51,13 @@ class ContextAnomaly(Model):
     name = "anomaly_detection"
     meaning = ("1st alert of new behaviour: share of unseen value contexts (or a stretch unlike any remembered),"
                " mixed with the deviation size")
-    evidence = {"base": "scale"}
+    evidence = {"base": "scale", "beyond": "scale"}  # both signals follow pattern_detection_sensitivity
     shares = ("base",)
 
     def __init__(self, levels: int = 8, tiles: int = 8, order: int = 2, margin: float = 0.1,
                  base: float = 0.3, rest: int = 20, warmup: int = 150, history: int = 2000,
                  alpha: float = 0.02, z_scale: float = 4.0, mix: float = 0.5, shrink: float = 0.25,
-                 window: int = 192, segments: int = 8, horizon: int = 6000):
+                 window: int = 192, segments: int = 8, horizon: int = 6000, beyond: float = 1.0):
         check_number("levels", levels, 2, 64, integer=True)
         check_number("tiles", tiles, 1, 16, integer=True)
         check_number("order", order, 1, 6, integer=True)
@@ -72,6 +73,7 @@ class ContextAnomaly(Model):
         check_number("window", window, 0, 1_000_000, integer=True)
         check_number("segments", segments, 1, 64, integer=True)
         check_number("horizon", horizon, 1, integer=True)
+        check_number("beyond", beyond, 1e-6, 1e6)
         if window and window < segments:
             raise ModelError(f"window={window} must be 0 (off) or at least segments={segments}")
         self.levels, self.tiles, self.order, self.margin = levels, tiles, order, float(margin)
@@ -81,7 +83,7 @@ class ContextAnomaly(Model):
         self._offsets = tuple(j / tiles for j in range(tiles))
         self._radix = levels + 3
         self._check_every = max(1, history // 8)
-        self.window, self.segments, self.horizon = window, segments, horizon
+        self.window, self.segments, self.horizon, self.beyond = window, segments, horizon, float(beyond)
         self._block = max(1, window // segments)  # samples per block mean
         self._reset()
 
@@ -97,7 +99,7 @@ class ContextAnomaly(Model):
         return {"levels": self.levels, "tiles": self.tiles, "order": self.order, "margin": self.margin,
                 "base": self.base, "rest": self.rest, "warmup": self.warmup, "history": self.history,
                 "alpha": self.alpha, "z_scale": self.z_scale, "mix": self.mix, "shrink": self.shrink,
-                "window": self.window, "segments": self.segments, "horizon": self.horizon}
+                "window": self.window, "segments": self.segments, "horizon": self.horizon, "beyond": self.beyond}
 
     def _reset(self) -> None:
         self._n = 0  # finite samples taken
@@ -265,7 +267,7 @@ class ContextAnomaly(Model):
             best += d * d
         best = float(best.min())
         dists = self._dists
-        cross = len(dists) >= self._known and n > self.warmup and best > max(dists) * (1.0 + 1e-9)
+        cross = len(dists) >= self._known and n > self.warmup and best > max(dists) * self.beyond * (1.0 + 1e-9)
         alert = cross and (self._dlast is None or n - self._dlast > self.window)
         if learn:
             dists.append(best)

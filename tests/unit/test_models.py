@@ -277,3 +277,17 @@ def test_load_oscillation_ignores_a_noisy_steady_load():
     xs = [rng.uniform(0.72, 0.9) for _ in range(40_000)]
     assert max(make_model("load_oscillation").update_many(xs)) < 0.8
     assert max(make_model("load_oscillation", amplitude=0.0).update_many(xs)) >= 0.8  # without the gate
+
+
+def test_the_sensitivity_knob_moves_the_discord_threshold_too():
+    # pattern_detection_sensitivity must scale every threshold a model alerts on: the discord's
+    # false-alarm rate on noise rises at sensitivity 1 and falls at 0.4, with the grid's novelty off.
+    from goldrush.models.sensitivity import evidence_factor
+
+    rng = random.Random(3)
+    xs = [1e6 + 1e3 * rng.gauss(0, 1) for _ in range(30_000)]
+    alerts = {}
+    for s in (1.0, 0.8, 0.4):
+        model = make_model("anomaly_detection", base=1.0, beyond=evidence_factor(s))
+        alerts[s] = int(np.count_nonzero(model.update_many(xs)))
+    assert alerts[1.0] > alerts[0.8] >= alerts[0.4]
