@@ -131,6 +131,18 @@ class EngineHost:
         """Every tenant stage with its version, the running one first."""
         return [(self.stage, self.version), *((s, v) for v, s in self.tenant_versions.stages.items())]
 
+    def on_verdicts(self, tenant: str, key_by: list[str], done: list[list]) -> None:
+        """A key group's verdicts into the tenant's stage. A tenant held back on an earlier version
+        (agents/tenant_versions.py) keeps those of a later version's group too: after a crash they
+        are read again before the tenant reaches its switch point, and after it its events wait for
+        them (the key stage skips the events it evaluated before, so it sends them no more)."""
+        stage = self.stage_of(tenant)
+        wanted = tuple(key_by)
+        if (stage is not self.stage and stage.sequencer is not None and stage.verdict_bit(wanted) is None
+                and any(s.verdict_bit(wanted) is not None for s, _ in self.tenant_stages())):
+            stage.sequencer.accept([wanted])
+        stage.on_verdicts(tenant, key_by, done)
+
     def push_many(self, events: list[Event]) -> list[Any]:
         """Events into their tenants' stages; the matches."""
         versions = self.tenant_versions
