@@ -355,7 +355,7 @@ class EngineHost:
             if not 0 <= group < len(self.keys.groups) or table_key in self.key_versions.home:
                 continue  # written by another pattern set, or still in an earlier version's stage
             self.ensure_key_loaded(group, key, table_key, table)
-            if self.keys.forget_idle(group, key, clock):
+            if self.keys.forget_idle(group, key, clock, seq):
                 del keys[table_key]
                 gone.append((table_key, group, key))
         index.forgotten += len(gone)

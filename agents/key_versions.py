@@ -162,8 +162,8 @@ class KeyVersions:
         self.home[table_key] = saved
         return True
 
-    def forget_idle(self, host: Any, tenant: str, partition: int,
-                    clock: float) -> list[tuple[str, int, tuple]]:
+    def forget_idle(self, host: Any, tenant: str, partition: int, clock: float,
+                    seq: int | None = None) -> list[tuple[str, int, tuple]]:
         """The tenant's progress read in `partition` (agents/key_expiry.py): its keys still in an
         earlier version's stage are forgotten when idle at `clock`, as `EngineHost.on_progress` does
         for the running stage's, so that keys with no event since a switch do not stay for ever.
@@ -176,7 +176,7 @@ class KeyVersions:
             stage = None if at is None else self.stage(host, at)
             if stage is None or not 0 <= group < len(stage.groups):
                 continue
-            if stage.forget_idle(group, key, clock):
+            if stage.forget_idle(group, key, clock, seq):
                 del keys[table_key]
                 gone.append((table_key, group, key))
         host.key_index.forgotten += len(gone)

@@ -196,15 +196,20 @@ class KeyStage:
             engine.failed = []
         return failed
 
-    def forget_idle(self, group: int, key: Any, now: float) -> bool:
+    def forget_idle(self, group: int, key: Any, now: float, seq: int | None = None) -> bool:
         """Forget the key if its state is idle at `now`; True if it was.
 
         The caller vouches that the key's later events are all at or after `now` and all
         numbered above a floor it passes to `apply` from then on: the key's own last
-        sequence number goes with its state (agents/key_expiry.py).
+        sequence number goes with its state (agents/key_expiry.py). `seq`: the number the
+        caller's `now` holds for. A key that applied events numbered above it is not judged:
+        the tenant stage restarted from an older snapshot and numbers again events this key
+        has, so its state is past `now`, and the floor would not skip those events.
         """
         engine = self.engines[self.group(group).index]
         key = canonical_key(key)
+        if seq is not None and self.last.get((group, key), 0) > seq:
+            return False
         if not engine.key_idle(key[0], key, now):
             return False
         engine.forget_key(key[0], key)
