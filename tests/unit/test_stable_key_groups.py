@@ -19,6 +19,7 @@ from goldrush.compiler.keygroups import next_layout, read_layout, split_key_grou
 from goldrush.dsl import Pattern
 from goldrush.engine.versions import replay_versions
 from goldrush.events.codec import dumps_bytes
+from goldrush.kafka.pattern_store import layout_after, record_layout
 from goldrush.patterns import ALL
 from tests.support.switching import match_ids, mixed_halves
 
@@ -81,6 +82,17 @@ def test_a_layout_that_does_not_fit_the_set_is_completed_the_same_way_everywhere
     assert [(g.index, g.key_by) for g in groups] == [(0, SUBSYSTEM), (1, ()), (2, SOURCE)]
     assert read_layout([["tenant", "source"], None]) == [SOURCE, None]
     assert read_layout("nonsense") is None and read_layout([["tenant", 3]]) is None
+
+
+def test_old_version_records_without_a_layout_still_read_numbered_by_order():
+    old = {"version": 4, "patterns": [p.to_dict() for p in _subsystem_first()]}
+    assert record_layout(old) is None  # the worker numbers that version by order, as before
+    # the next push keeps the numbers the workers gave by order: (tenant, subsystem) 0, (tenant, source) 1
+    docs = [p.to_dict() for p in ALL]
+    assert layout_after(old, docs) == [None, SOURCE]
+    assert layout_after(None, docs) == [SOURCE]
+    assert layout_after({"version": 5, "patterns": docs, "layout": [["tenant", "source"]]},
+                        [{"name": "broken", "clauses": [{"op": "no_such_operator"}]}]) == [SOURCE]
 
 
 # -- live switches ---------------------------------------------------------------------------------
