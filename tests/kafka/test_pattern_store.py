@@ -307,9 +307,36 @@ def test_workers_switch_finer_keyed_patterns_live_with_the_key_stage_on(fresh_br
         assert {a["action_id"]: a for a in actions} == {a.action_id: a.to_dict() for a in expected.actions}
         dead = asyncio.run(collect(bootstrap, (DEADLETTER,), 10**9, timeout=3))
         assert [d for d in dead if d.get("code") in ("unknown_pattern_set", "unknown_key_by")] == []
+        # the (tenant, source) group kept its number, so its keys kept their Kafka keys and their state
+        numbers = asyncio.run(keyed_group_numbers(bootstrap, "gr-fine-keyed"))
+        assert numbers[("tenant", "source")] == {0} and numbers[("tenant", "subsystem")] == {1}
     finally:
         for w in workers:
             stop(w)
+
+
+async def keyed_group_numbers(bootstrap: str, topic: str) -> dict[tuple[str, ...], set[int]]:
+    """key_by → the group numbers of the Kafka keys its keyed messages were sent under."""
+    from aiokafka import AIOKafkaConsumer
+
+    from goldrush.agents.messages import Keyed, read_keyed
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    out: dict[tuple[str, ...], set[int]] = {}
+    try:
+        quiet = 0
+        while quiet < 4:
+            batch = await consumer.getmany(timeout_ms=500)
+            quiet = 0 if batch else quiet + 1
+            for records in batch.values():
+                for r in records:
+                    msg = read_keyed(r.value)
+                    if isinstance(msg, Keyed):
+                        out.setdefault(tuple(msg.key_by), set()).add(json.loads(r.key)[0])
+    finally:
+        await consumer.stop()
+    return out
 
 
 def test_a_worker_killed_after_a_switch_resumes_on_the_old_version_until_the_recorded_switch(fresh_broker, tmp_path):
