@@ -55,16 +55,16 @@ IDLE_CHECK = 0.25  # seconds between looks for quiet tenants with buffered event
 UNLOAD_CHECK = 10.0  # seconds between looks for idle tenants to unload
 
 
-def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int] | None = None,
+def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | None = None,
               history: tuple[list, list] | None = None) -> faust.App:
-    """`initial`: (patterns, version, offset) read from goldrush.patterns; `history`: (earlier versions,
-    recorded switches) read with it (agents/pattern_watch.py `recorded_history`)."""
+    """`initial`: (patterns, version, offset, layout) read from goldrush.patterns; `history`: (earlier
+    versions, recorded switches) read with it (agents/pattern_watch.py `recorded_history`)."""
     gc.set_threshold(*THROUGHPUT_THRESHOLDS)
-    patterns, version, patterns_offset = initial if initial is not None else (None, None, 0)
-    host = EngineHost(cfg, patterns, version)
+    patterns, version, patterns_offset, layout = initial if initial is not None else (None, None, 0, None)
+    host = EngineHost(cfg, patterns, version, layout)
     earlier, switches = history if history is not None else ([], [])
-    for number, earlier_patterns in earlier:
-        host.remember(number, earlier_patterns)
+    for number, earlier_patterns, earlier_layout in earlier:
+        host.remember(number, earlier_patterns, earlier_layout)
     host.tenant_versions.learn(switches)
     app = new_app(cfg)
 

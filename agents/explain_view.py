@@ -22,7 +22,7 @@ MAX_KEYS = 100  # keys listed when no key is asked for
 def _engines(host: Any) -> list[tuple[str, Engine]]:
     engines = [("tenant stage", host.engine)]
     engines += [(f"key stage, key_by {g.key_by}", e) for g, e in zip(host.keys.groups, host.keys.engines,
-                                                                   strict=True)]
+                                                                   strict=True) if g.live]
     return engines
 
 

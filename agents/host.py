@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from goldrush.compiler.compiled import CompiledSet
-from goldrush.compiler.keygroups import KeyGroup
+from goldrush.compiler.keygroups import KeyGroup, Layout
 from goldrush.dsl import Pattern
 from goldrush.engine.stages import KeyStage, TenantStage
 from goldrush.events.codec import from_row, unpack
@@ -34,21 +34,25 @@ log = logging.getLogger("goldrush.worker")
 
 
 class EngineHost:
-    def __init__(self, cfg: WorkerConfig, patterns: list[Pattern] | None = None, version: int | None = None):
+    def __init__(self, cfg: WorkerConfig, patterns: list[Pattern] | None = None, version: int | None = None,
+                 layout: Layout | None = None):
         """`patterns` (default: `cfg.patterns` loaded) as pattern-set `version` (None: not from the
-        pattern-set topic); `adopt` changes them while running (agents/pattern_set.py)."""
+        pattern-set topic), key groups numbered by `layout` (the version record's; None: by order);
+        `adopt` changes them while running (agents/pattern_set.py)."""
         self.cfg = cfg
         self.version = version
+        self.layout = layout
         # switch records not published yet: {"tenant", "version", "after"} (docs/semantics.md)
         self.switches: list[dict[str, Any]] = []
         compiled = self.compiled = CompiledSet(load_patterns(cfg.patterns) if patterns is None else patterns)
-        self.stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage, version=version)
+        self.stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=cfg.key_stage, version=version,
+                                 layout=layout)
         self.engine = self.stage.engine
-        self.keys = KeyStage(compiled, version)
+        self.keys = KeyStage(compiled, version, layout)
         self.key_versions = KeyVersions()  # the key stages of earlier versions (agents/key_versions.py)
         # tenants held back on an earlier version until their recorded switch (agents/tenant_versions.py)
         self.tenant_versions = TenantVersions()
-        self.groups_by_key_by = {g.key_by: g for g in self.stage.groups}
+        self.groups_by_key_by = {g.key_by: g for g in self.stage.groups if g.live}
         self.key_stage_runs = bool(self.stage.groups)  # the keyed and verdicts stages exist (agents/app.py)
         self.idle_after = max(self.engine.lateness, 1.0)
         self.loaded: set[str] = set()
@@ -116,11 +120,11 @@ class EngineHost:
         self.switches.append({"tenant": tenant, "version": version, "after": after})
         self.tenant_versions.record(tenant, version, after)
 
-    def remember(self, version: int, patterns: list[Pattern]) -> None:
-        """An earlier version, compiled: in-flight keyed messages and tenants restored from older
-        snapshots may still need it (after a restart)."""
-        self.key_versions.remember(version, patterns)
-        self.tenant_versions.remember(version, patterns)
+    def remember(self, version: int, patterns: list[Pattern], layout: Layout | None = None) -> None:
+        """An earlier version, compiled, with its key groups' layout: in-flight keyed messages and
+        tenants restored from older snapshots may still need it (after a restart)."""
+        self.key_versions.remember(version, patterns, layout)
+        self.tenant_versions.remember(version, patterns, layout)
 
     def stage_of(self, tenant: str) -> TenantStage:
         """The tenant stage `tenant` is evaluated in: the running one, or an earlier version's."""
@@ -130,6 +134,18 @@ class EngineHost:
     def tenant_stages(self) -> list[tuple[TenantStage, int | None]]:
         """Every tenant stage with its version, the running one first."""
         return [(self.stage, self.version), *((s, v) for v, s in self.tenant_versions.stages.items())]
+
+    def on_verdicts(self, tenant: str, key_by: list[str], done: list[list]) -> None:
+        """A key group's verdicts into the tenant's stage. A tenant held back on an earlier version
+        (agents/tenant_versions.py) keeps those of a later version's group too: after a crash they
+        are read again before the tenant reaches its switch point, and after it its events wait for
+        them (the key stage skips the events it evaluated before, so it sends them no more)."""
+        stage = self.stage_of(tenant)
+        wanted = tuple(key_by)
+        if (stage is not self.stage and stage.sequencer is not None and stage.verdict_bit(wanted) is None
+                and any(s.verdict_bit(wanted) is not None for s, _ in self.tenant_stages())):
+            stage.sequencer.accept([wanted])
+        stage.on_verdicts(tenant, key_by, done)
 
     def push_many(self, events: list[Event]) -> list[Any]:
         """Events into their tenants' stages; the matches."""
@@ -149,9 +165,10 @@ class EngineHost:
         """Whether the tenant has events buffered."""
         return self.stage_of(tenant).engine.buffer.holds(tenant)
 
-    def adopt(self, patterns: list[Pattern], version: int) -> dict[str, int]:
-        """Run `patterns` as pattern-set `version` from now on (between two batches); see agents/pattern_set.py."""
-        return adopt(self, patterns, version)
+    def adopt(self, patterns: list[Pattern], version: int, layout: Layout | None = None) -> dict[str, int]:
+        """Run `patterns` as pattern-set `version`, its key groups numbered by `layout`, from now on
+        (between two batches); see agents/pattern_set.py."""
+        return adopt(self, patterns, version, layout)
 
     def legacy_snapshot(self, tenant: str, table: Any) -> dict[str, Any] | None:
         """A snapshot stored under the bare tenant name, before keys were tagged (agents/table_keys.py).
@@ -340,10 +357,11 @@ class EngineHost:
         for table_key, (group, key) in list(keys.items()):
             if (group, key) not in self.keys_loaded and self.key_versions.load_saved(self, group, key, table_key, table):
                 continue  # saved by an earlier version: loaded there, its events of that version may still come
-            if not 0 <= group < len(self.keys.groups) or table_key in self.key_versions.home:
+            if (not 0 <= group < len(self.keys.groups) or not self.keys.groups[group].live
+                    or table_key in self.key_versions.home):
                 continue  # written by another pattern set, or still in an earlier version's stage
             self.ensure_key_loaded(group, key, table_key, table)
-            if self.keys.forget_idle(group, key, clock):
+            if self.keys.forget_idle(group, key, clock, seq):
                 del keys[table_key]
                 gone.append((table_key, group, key))
         index.forgotten += len(gone)

@@ -15,9 +15,10 @@ older version after that (a re-delivery, which its sequence number skips) is eva
 key is.
 
 A key's state only moves with it when its group keeps its number in the new version: the number
-is part of the key's Kafka key and table key, so a renumbered group's keys are read on other
-partitions, possibly by other workers. They start fresh there, as on a restart (counted); append
-new `key_by`s after the existing ones to keep the numbers.
+is part of the key's Kafka key and table key. Versions from the pattern store carry a layout that
+keeps every `key_by`'s number while it is used (goldrush/compiler/keygroups.py). Without one (a
+record written before layouts), groups are numbered by order: a renumbered group's keys are read
+on other partitions, possibly by other workers, and start fresh there, as on a restart (counted).
 
 A message of a version this worker does not have is never evaluated with another set. The agent
 waits for it (`KeyStep.wait_for_versions`: the pattern watch adopts it, usually within a poll);
@@ -30,7 +31,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from goldrush.compiler.keygroups import KeyGroup, partition_key
+from goldrush.compiler.keygroups import KeyGroup, Layout, partition_key
 from goldrush.dsl import Pattern
 from goldrush.engine.stages import KeyStage
 from goldrush.events.codec import unpack
@@ -45,16 +46,17 @@ class KeyVersions:
         # earlier version → its key stage (the running one is `host.keys`; one whose groups equal the
         # next version's shares its stage)
         self.stages: dict[int, KeyStage] = {}
-        self.patterns: dict[int, list[Pattern]] = {}  # earlier versions read at start: staged on first use
+        # earlier versions read at start, with their layouts: staged on first use
+        self.patterns: dict[int, tuple[list[Pattern], Layout | None]] = {}
         self.home: dict[str, int] = {}  # table key → the earlier version whose stage holds the key's state
         # False while the pattern watch has not read the earlier versions yet (after a start): a
         # message of an unknown earlier version then waits for it too
         self.complete = True
 
-    def remember(self, version: int, patterns: list[Pattern]) -> None:
+    def remember(self, version: int, patterns: list[Pattern], layout: Layout | None = None) -> None:
         """An earlier version, compiled: in-flight messages may still name it (after a restart)."""
         if version not in self.stages:
-            self.patterns[version] = patterns
+            self.patterns[version] = (patterns, layout)
 
     def stage(self, host: Any, version: int | None) -> KeyStage | None:
         """The key stage of `version` (None: the running one); None when this worker does not have it."""
@@ -62,7 +64,8 @@ class KeyVersions:
             return host.keys
         stage = self.stages.get(version)
         if stage is None and version in self.patterns:
-            stage = self.stages[version] = KeyStage(self.patterns.pop(version), version)
+            patterns, layout = self.patterns.pop(version)
+            stage = self.stages[version] = KeyStage(patterns, version, layout)
         return stage
 
     def known(self, host: Any, version: int | None) -> bool:
@@ -162,8 +165,8 @@ class KeyVersions:
         self.home[table_key] = saved
         return True
 
-    def forget_idle(self, host: Any, tenant: str, partition: int,
-                    clock: float) -> list[tuple[str, int, tuple]]:
+    def forget_idle(self, host: Any, tenant: str, partition: int, clock: float,
+                    seq: int | None = None) -> list[tuple[str, int, tuple]]:
         """The tenant's progress read in `partition` (agents/key_expiry.py): its keys still in an
         earlier version's stage are forgotten when idle at `clock`, as `EngineHost.on_progress` does
         for the running stage's, so that keys with no event since a switch do not stay for ever.
@@ -176,7 +179,7 @@ class KeyVersions:
             stage = None if at is None else self.stage(host, at)
             if stage is None or not 0 <= group < len(stage.groups):
                 continue
-            if stage.forget_idle(group, key, clock):
+            if stage.forget_idle(group, key, clock, seq):
                 del keys[table_key]
                 gone.append((table_key, group, key))
         host.key_index.forgotten += len(gone)

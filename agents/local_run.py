@@ -114,11 +114,12 @@ class LocalTopology:
     """One worker over a `LocalBroker`; a new one over the same broker is a restart."""
 
     def __init__(self, cfg: WorkerConfig, broker: LocalBroker | None = None, patterns: list | None = None,
-                 version: int | None = None):
-        """`patterns` as pattern-set `version`: see `EngineHost`; `host.adopt` switches between `step()`s."""
+                 version: int | None = None, layout: list | None = None):
+        """`patterns` as pattern-set `version` with its key groups' `layout`: see `EngineHost`; `host.adopt`
+        switches between `step()`s."""
         self.cfg = cfg
         self.broker = broker = broker if broker is not None else LocalBroker(cfg.partitions)
-        self.host = host = EngineHost(cfg, patterns, version)
+        self.host = host = EngineHost(cfg, patterns, version, layout)
         self.metrics = Metrics()
         state, key_state = broker.tables["tenant-state"], broker.tables["key-state"]
         keyed = bool(host.stage.groups)

@@ -29,7 +29,7 @@ import math
 from typing import Any
 
 from goldrush.compiler.compiled import CompiledSet
-from goldrush.compiler.keygroups import split_key_groups
+from goldrush.compiler.keygroups import Layout, finer_key_bys, split_key_groups
 from goldrush.compiler.pattern_sets import PatternSetRejected, compile_set
 from goldrush.dsl import Pattern
 from goldrush.engine.stages import KeyStage, TenantStage
@@ -39,9 +39,9 @@ EngineHost = Any  # agents/host.py, which imports this module
 log = logging.getLogger("goldrush.worker")
 
 
-def key_group_signature(patterns: list[Pattern]) -> list:
-    """What the key stage runs: its groups' key_by and their patterns, in full."""
-    _, groups = split_key_groups(patterns)
+def key_group_signature(patterns: list[Pattern], layout: Layout | None = None) -> list:
+    """What the key stage runs: its groups' numbers, key_by and their patterns, in full."""
+    _, groups = split_key_groups(patterns, layout)
     return [[list(g.key_by), [p.to_dict() for p in g.patterns]] for g in groups]
 
 
@@ -57,8 +57,9 @@ def switched(host: EngineHost, tenant: str) -> None:
     host.record_switch(tenant, host.version, clock)
 
 
-def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, int]:
-    """Swap the host's pattern set for `patterns` as `version`; returns counts for /metrics:
+def adopt(host: EngineHost, patterns: list[Pattern], version: int, layout: Layout | None = None) -> dict[str, int]:
+    """Swap the host's pattern set for `patterns` as `version`, its key groups numbered by `layout`
+    (the version record's; None: by order); returns counts for /metrics:
     {"kept", "fresh", "removed"} patterns by definition id. Raises `PatternSetRejected`, leaving
     the running set untouched, when the set does not compile.
 
@@ -77,11 +78,11 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
     # A worker started with no pattern keyed finer than the tenant has no key stage to hand events
     # to: it evaluates such patterns here, as with --key-stage off, until a restart.
     split = cfg.key_stage and getattr(host, "key_stage_runs", True)
-    if not split and cfg.key_stage and key_group_signature(patterns):
+    if not split and cfg.key_stage and finer_key_bys(patterns):
         log.warning("this worker started without patterns keyed finer than the tenant, so without a key "
                     "stage: it evaluates them in the tenant stage until it is restarted")
     stage = TenantStage(compiled, allowed_lateness=cfg.lateness, split=split,
-                        sequenced=split and host.stage.sequencer is not None, version=version)
+                        sequenced=split and host.stage.sequencer is not None, version=version, layout=layout)
     previous = host.version
     # a tenant held back on an earlier version stays there: it moves on at its recorded switch points
     # (agents/tenant_versions.py), then to this version at its clock
@@ -89,23 +90,25 @@ def adopt(host: EngineHost, patterns: list[Pattern], version: int) -> dict[str, 
              if tenant not in host.tenant_versions.behind}
     if previous is not None and previous != version:  # (queued matches were saved with their version)
         carry_versions(host.stage, stage, previous)
-        host.tenant_versions.remember(previous, [cp.pattern for cp in host.compiled.patterns])
-    same_keys = key_group_signature(patterns) == key_group_signature([cp.pattern for cp in host.compiled.patterns])
+        host.tenant_versions.remember(previous, [cp.pattern for cp in host.compiled.patterns], host.layout)
+    same_keys = (key_group_signature(patterns, layout)
+                 == key_group_signature([cp.pattern for cp in host.compiled.patterns], host.layout))
     # Past the last check: from here on nothing raises before the host points at the new set.
     host.resets_retired.update(host.engine.states_reset)  # its counts stay in /metrics
     host.compiled, host.stage, host.engine, host.version = compiled, stage, stage.engine, version
+    host.layout = layout
     old_keys = host.keys
     if same_keys:  # the same key groups: one stage serves both versions, its keys stay where they are
         host.keys.version = version
         if previous is not None:
             host.key_versions.stages[previous] = host.keys
     else:
-        host.keys = KeyStage(compiled, version)
+        host.keys = KeyStage(compiled, version, layout)
         if previous is None:  # not kept as an earlier version's stage: its counts stay in /metrics
             for engine in old_keys.engines:
                 host.resets_retired.update(engine.states_reset)
         host.key_versions.switched(host, previous, old_keys)
-    host.groups_by_key_by = {g.key_by: g for g in stage.groups}
+    host.groups_by_key_by = {g.key_by: g for g in stage.groups if g.live}
     for tenant, snap in snaps.items():
         host.engine.restore_tenant(tenant, snap)
         if previous != version:

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from goldrush.compiler.keygroups import Layout
 from goldrush.compiler.pattern_sets import PatternSetRejected, compile_set
 from goldrush.dsl import Pattern
 from goldrush.kafka.pattern_store import (
@@ -28,6 +29,7 @@ from goldrush.kafka.pattern_store import (
     REJECTED_TOPIC,
     PatternStore,
     read_from,
+    record_layout,
     version_key,
     winning,
 )
@@ -41,9 +43,10 @@ POLL = 0.5  # seconds a read of the patterns topic waits for new records
 EARLIER_KEPT = 5  # earlier versions a starting worker compiles for the key stage's in-flight messages
 
 
-async def initial_set(cfg: WorkerConfig) -> tuple[list[Pattern] | None, int | None, int]:
-    """(patterns, version, offset to follow from): the newest version that compiles; (None, None, …)
-    when the topic holds none (the worker runs `cfg.patterns`, by default the built-ins).
+async def initial_set(cfg: WorkerConfig) -> tuple[list[Pattern] | None, int | None, int, Layout | None]:
+    """(patterns, version, offset to follow from, its key groups' layout): the newest version that
+    compiles; (None, None, …, None) when the topic holds none (the worker runs `cfg.patterns`, by
+    default the built-ins).
 
     A newer version that does not compile is written to goldrush.patterns.rejected, as the pattern
     watch does with one pushed while the worker runs, unless it is there already: every worker of
@@ -52,18 +55,18 @@ async def initial_set(cfg: WorkerConfig) -> tuple[list[Pattern] | None, int | No
         records, offset = await read_from(cfg.broker, PATTERNS_TOPIC, 0, timeout=30.0)
         for record in reversed(winning(records.values())):
             try:
-                return compile_set(record["patterns"]), record["version"], offset
+                return compile_set(record["patterns"]), record["version"], offset, record_layout(record)
             except PatternSetRejected as exc:
                 log.error("pattern-set version %s does not compile, trying the one before: %s",
                           record["version"], exc)
                 rejected, _ = await read_from(cfg.broker, REJECTED_TOPIC, 0, timeout=30.0)
                 if version_key(record["version"]) not in rejected:
                     await store.reject(record["version"], str(exc), worker_name(cfg))
-    return None, None, offset
+    return None, None, offset, None
 
 
 async def recorded_history(cfg: WorkerConfig, version: int | None, offset: int
-                           ) -> tuple[list[tuple[int, list[Pattern]]], list[dict[str, Any]]]:
+                           ) -> tuple[list[tuple[int, list[Pattern], Layout | None]], list[dict[str, Any]]]:
     """Before the stages start: the earlier versions a restarted worker may still need, compiled, and
     the switches recorded on goldrush.patterns.applied. A tenant restored from a snapshot older
     than its recorded switch resumes under its snapshot's version until that switch point
@@ -75,12 +78,12 @@ async def recorded_history(cfg: WorkerConfig, version: int | None, offset: int
     return earlier_versions(winning(records.values()), version), list(applied.values())
 
 
-def earlier_versions(valid: list[dict[str, Any]], running: int) -> list[tuple[int, list[Pattern]]]:
-    """The last EARLIER_KEPT versions below `running` that compile."""
+def earlier_versions(valid: list[dict[str, Any]], running: int) -> list[tuple[int, list[Pattern], Layout | None]]:
+    """The last EARLIER_KEPT versions below `running` that compile, with their layouts."""
     out = []
     for record in [r for r in valid if r["version"] < running][-EARLIER_KEPT:]:
         try:
-            out.append((record["version"], compile_set(record["patterns"])))
+            out.append((record["version"], compile_set(record["patterns"]), record_layout(record)))
         except PatternSetRejected:
             continue
     return out
@@ -109,15 +112,15 @@ class PatternWatch:
             self.top = valid[-1]["version"]
         running = self.host.version
         if running is not None:
-            for version, patterns in earlier_versions(valid, running):
-                self.host.remember(version, patterns)
+            for version, patterns, layout in earlier_versions(valid, running):
+                self.host.remember(version, patterns, layout)
         self.host.key_versions.complete = True
 
     def apply(self, record: dict[str, Any]) -> str | None:
         """Swap in `record`'s set now; the reason it was rejected, if it was."""
         version = record["version"]
         try:
-            counts = self.host.adopt(compile_set(record["patterns"]), version)
+            counts = self.host.adopt(compile_set(record["patterns"]), version, record_layout(record))
         except PatternSetRejected as exc:
             self.refused.add(version)
             self.metrics.inc("goldrush_pattern_sets_rejected_total")

@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from goldrush.compiler.keygroups import Layout
 from goldrush.dsl import Pattern
 from goldrush.engine.stages import TenantStage
 from goldrush.events.envelope import Event
@@ -44,13 +45,14 @@ def stamped(matches: list[Match], version: int) -> list[Match]:
 class TenantVersions:
     def __init__(self) -> None:
         self.recorded: dict[str, dict[int, float | None]] = {}  # tenant → version → its switch point
-        self.patterns: dict[int, list[Pattern]] = {}  # earlier versions this worker can run
+        # earlier versions this worker can run, with their key groups' layouts
+        self.patterns: dict[int, tuple[list[Pattern], Layout | None]] = {}
         self.stages: dict[int, TenantStage] = {}  # earlier version → its tenant stage (built when needed)
         self.behind: dict[str, int] = {}  # tenant → the earlier version it is evaluated under
 
     # -- what is known ---------------------------------------------------------------
-    def remember(self, version: int, patterns: list[Pattern]) -> None:
-        self.patterns.setdefault(version, patterns)
+    def remember(self, version: int, patterns: list[Pattern], layout: Layout | None = None) -> None:
+        self.patterns.setdefault(version, (patterns, layout))
 
     def record(self, tenant: str, version: int, after: float | None) -> None:
         self.recorded.setdefault(tenant, {})[version] = after
@@ -73,8 +75,9 @@ class TenantVersions:
         stage = self.stages.get(version)
         if stage is None and version in self.patterns:
             split = host.cfg.key_stage and host.key_stage_runs
-            stage = self.stages[version] = TenantStage(self.patterns[version], allowed_lateness=host.cfg.lateness,
-                                                       split=split, sequenced=split, version=version)
+            patterns, layout = self.patterns[version]
+            stage = self.stages[version] = TenantStage(patterns, allowed_lateness=host.cfg.lateness, split=split,
+                                                       sequenced=split, version=version, layout=layout)
         return stage
 
     # -- restoring -------------------------------------------------------------------

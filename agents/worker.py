@@ -20,7 +20,7 @@ def banner(cfg: WorkerConfig, app: Any) -> str:
     """What this worker runs, said once at start: the default log level is quiet otherwise."""
     host = app.goldrush_host
     patterns = host.compiled.patterns  # both stages'
-    groups = len(host.stage.groups)
+    groups = sum(1 for g in host.stage.groups if g.live)
     key_stage = f"key stage on ({groups} key group{'s' * (groups != 1)})" if groups else "no key stage"
     source = cfg.patterns or DEFAULT_PATTERNS
     if host.version is not None:

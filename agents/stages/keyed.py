@@ -80,7 +80,7 @@ class KeyStep:
                 continue
             if isinstance(msg, Progress):
                 floor, gone = host.on_progress(msg.tenant, partition, msg.seq, msg.clock, key_state)
-                gone += host.key_versions.forget_idle(host, msg.tenant, partition, msg.clock)
+                gone += host.key_versions.forget_idle(host, msg.tenant, partition, msg.clock, msg.seq)
                 outcome.snapshots.append((key_state, floor_key(msg.tenant, partition), record, {"floor": floor}))
                 for table_key, _, _ in gone:  # after the floor: a crash in between leaves the key, not a gap
                     outcome.snapshots.append((key_state, table_key, record, None))

@@ -45,7 +45,7 @@ class VerdictStep:
                     acks.append(record)
                     continue
             host.ensure_loaded(tenant, self.state, record)  # verdicts are co-partitioned with engine-in
-            host.stage_of(tenant).on_verdicts(tenant, msg.key_by, msg.done)
+            host.on_verdicts(tenant, msg.key_by, msg.done)
             host.applied(tenant, record)
             for _, found in msg.done:
                 for m in found:

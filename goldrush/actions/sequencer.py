@@ -226,6 +226,12 @@ class PolicySequencer:
 
     def _retire(self, key_bys: list[tuple[str, ...]]) -> None:
         """Await verdicts of these groups of the earlier version too, under numbers after this set's."""
+        self.accept(key_bys)
+
+    def accept(self, key_bys: list[tuple[str, ...]]) -> None:
+        """Take verdicts of these groups of another version too, under numbers after this set's. No
+        event of this set waits for them; one that comes early is kept (`early`) and goes along in
+        the tenant's snapshot to the version whose events wait for it."""
         for key_by in key_bys:
             if key_by not in self.awaited:
                 self.awaited[key_by] = len(self.layout)

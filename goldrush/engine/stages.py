@@ -22,7 +22,7 @@ from typing import Any
 from goldrush.actions.policies import PolicyEngine
 from goldrush.actions.sequencer import PolicySequencer
 from goldrush.compiler.compiled import CompiledSet, canonical_key
-from goldrush.compiler.keygroups import KeyGroup, Router, split_key_groups
+from goldrush.compiler.keygroups import KeyGroup, Layout, Router, split_key_groups
 from goldrush.dsl import Pattern
 from goldrush.dsl.durations import Duration
 from goldrush.engine.engine import Engine
@@ -36,13 +36,15 @@ class TenantStage:
     """Per tenant: reorder, tenant-keyed patterns, routing to key groups, ordered policies."""
 
     def __init__(self, patterns: Sequence[Pattern] | CompiledSet, *, allowed_lateness: Duration = "2s",
-                 split: bool = True, sequenced: bool = False, version: int | None = None):
+                 split: bool = True, sequenced: bool = False, version: int | None = None,
+                 layout: Layout | None = None):
         """With `split=False` every pattern is evaluated here, as in replay (no key stage). With
         `sequenced`, policies go through a `PolicySequencer` even without key groups: after a live
         switch from a set with key groups, work queued before it still waits for their verdicts.
-        `version`: the pattern-set version of these patterns, recorded on the queued matches."""
+        `version`: the pattern-set version of these patterns, recorded on the queued matches.
+        `layout`: the key groups' numbers (`split_key_groups`; None: by order)."""
         patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
-        local, self.groups = split_key_groups(patterns) if split else (patterns, [])
+        local, self.groups = split_key_groups(patterns, layout) if split else (patterns, [])
         self.outbox: list[Forward] = []
         if not self.groups and not sequenced:  # nothing to hand on: the plain engine, unchanged
             self.sequencer = None
@@ -136,12 +138,14 @@ class TenantStage:
 class KeyStage:
     """Evaluates each key group over its keys' events, in order, once each."""
 
-    def __init__(self, patterns: Sequence[Pattern] | CompiledSet, version: int | None = None):
-        """`version`: the pattern-set version these patterns are (recorded in key snapshots)."""
+    def __init__(self, patterns: Sequence[Pattern] | CompiledSet, version: int | None = None,
+                 layout: Layout | None = None):
+        """`version`: the pattern-set version these patterns are (recorded in key snapshots);
+        `layout`: the key groups' numbers (`split_key_groups`; None: by order)."""
         patterns = [cp.pattern for cp in patterns.patterns] if isinstance(patterns, CompiledSet) else list(patterns)
         self.version = version
-        _, self.groups = split_key_groups(patterns)
-        self.by_key_by = {g.key_by: g for g in self.groups}
+        _, self.groups = split_key_groups(patterns, layout)
+        self.by_key_by = {g.key_by: g for g in self.groups if g.live}
         # No reordering (the tenant stage did it) and no policies (the tenant stage applies them).
         # No sweep: keys of one tenant come through different partitions, each in time order but
         # not in step with each other, so the tenant's clock (the latest event of any key) can be
@@ -196,15 +200,20 @@ class KeyStage:
             engine.failed = []
         return failed
 
-    def forget_idle(self, group: int, key: Any, now: float) -> bool:
+    def forget_idle(self, group: int, key: Any, now: float, seq: int | None = None) -> bool:
         """Forget the key if its state is idle at `now`; True if it was.
 
         The caller vouches that the key's later events are all at or after `now` and all
         numbered above a floor it passes to `apply` from then on: the key's own last
-        sequence number goes with its state (agents/key_expiry.py).
+        sequence number goes with its state (agents/key_expiry.py). `seq`: the number the
+        caller's `now` holds for. A key that applied events numbered above it is not judged:
+        the tenant stage restarted from an older snapshot and numbers again events this key
+        has, so its state is past `now`, and the floor would not skip those events.
         """
         engine = self.engines[self.group(group).index]
         key = canonical_key(key)
+        if seq is not None and self.last.get((group, key), 0) > seq:
+            return False
         if not engine.key_idle(key[0], key, now):
             return False
         engine.forget_key(key[0], key)
@@ -232,9 +241,10 @@ class KeyStage:
         """Put back a key's snapshot, unless another group saved it.
 
         Snapshots are stored under the group's number, and a restart with a pattern set that
-        adds or removes a finer `key_by` renumbers the groups: the snapshot under this number
-        may be another group's, of a key with the same values. Its state and its last sequence
-        number (which would skip this key's events as re-deliveries) are not this group's.
+        adds or removes a finer `key_by` renumbers the groups (unless a layout fixes the numbers):
+        the snapshot under this number may be another group's, of a key with the same values. Its
+        state and its last sequence number (which would skip this key's events as re-deliveries)
+        are not this group's.
         """
         key = canonical_key(key)
         engine = self.engines[self.group(group).index]

@@ -9,8 +9,11 @@ without a restart").
 Topics (one partition each, compacted, so a topic is read from its start in order):
 
 - `goldrush.patterns`: one record per version, key `v000000007-<push id>`, value
-  `{"version", "time", "message", "patterns": [Pattern.to_dict(), ...]}`. The highest version
-  is the current set. Removing a pattern pushes a new version without it.
+  `{"version", "time", "message", "patterns": [Pattern.to_dict(), ...], "layout"}`. The highest
+  version is the current set. Removing a pattern pushes a new version without it. `layout` numbers
+  the key groups (`goldrush.compiler.keygroups.next_layout`, from the version before): a `key_by`
+  keeps its number while it is used, so that a live switch keeps its keys' state. A record
+  without it (written before layouts) numbers them by order.
 - `goldrush.patterns.rejected`: a version the workers would not run, and why (key: the version).
 - `goldrush.patterns.applied`: per tenant and version, the event time after which that version
   evaluated the tenant's events (key `tenant` NUL `version`): with the versions, what
@@ -39,6 +42,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from goldrush.compiler.keygroups import Layout, finer_key_bys, layout_json, next_layout, read_layout
 from goldrush.compiler.pattern_sets import PatternSetRejected, compile_set, diff_sets
 from goldrush.dsl import Pattern
 from goldrush.events.codec import dumps_bytes, loads
@@ -70,6 +74,30 @@ def winning(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append(record)
             top = version
     return out
+
+
+def record_layout(record: dict[str, Any]) -> Layout | None:
+    """A version record's key-group layout; None when it has none (numbered by order)."""
+    return read_layout(record.get("layout"))
+
+
+def layout_after(previous: dict[str, Any] | None, docs: list[Any]) -> Layout | None:
+    """The layout of a version of `docs` pushed after the record `previous` (None: the first). A set
+    that does not compile keeps the previous layout: the workers reject it and run on with the
+    one before, whose numbers the next version must keep."""
+    before = None
+    if previous is not None:
+        before = record_layout(previous)
+        if before is None:  # written before layouts: numbered by order
+            try:
+                before = list(finer_key_bys(compile_set(previous["patterns"])))
+            except PatternSetRejected:
+                before = []
+    try:
+        patterns = compile_set(docs)
+    except PatternSetRejected:
+        return before
+    return next_layout(before, patterns)
 
 
 def as_patterns(source: str | Path | list[Any]) -> list[Pattern]:
@@ -130,7 +158,7 @@ class PatternStore:
         return await read_topic(self.bootstrap, topic, self.read_timeout)
 
     async def versions(self) -> list[dict[str, Any]]:
-        """Every version, oldest first: {"version", "time", "message", "patterns"}."""
+        """Every version, oldest first: {"version", "time", "message", "patterns", "layout" (absent from older records)}."""
         return winning((await self.read(PATTERNS_TOPIC)).values())  # in the order written: by version
 
     async def current(self) -> dict[str, Any] | None:
@@ -174,6 +202,9 @@ class PatternStore:
             current = await self.current()
             record = {"version": 1 if current is None else current["version"] + 1, "time": time.time(),
                       "message": message, "patterns": docs}
+            layout = layout_after(current, docs)
+            if layout is not None:
+                record["layout"] = layout_json(layout)
             key = version_key(record["version"]) + f"-{uuid.uuid4().hex}".encode()
             offset = await self._send(PATTERNS_TOPIC, key, record)
             # Compare-and-set after the fact: does this record count, reading the topic up to it?

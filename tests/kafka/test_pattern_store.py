@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from goldrush.client import PatternStore
 from goldrush.engine.versions import replay_versions
 from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
@@ -210,9 +212,36 @@ def test_a_version_that_does_not_compile_at_start_is_recorded_once(fresh_broker)
     assert written == 1
 
 
-def _finer_v2() -> list[dict]:
+def test_each_version_records_the_key_group_numbers_it_keeps(fresh_broker):
+    """A push numbers the key groups from the version before: a `key_by` keeps its number while it
+    is used, wherever it stands in the set, and a removed one's number is never given again. The
+    history (`patterns history --json`, `replay --pattern-history`) carries the layouts."""
+    bootstrap = fresh_broker.bootstrap
+    by_subsystem = _finer_v2()[-1]
+    tenant_only = [p.to_dict() for p in ALL if p.key_by == ("tenant",)]
+
+    async def main():
+        async with PatternStore(bootstrap) as store:
+            await store.push([p.to_dict() for p in ALL], "start")
+            await store.push([by_subsystem, *(p.to_dict() for p in ALL)], "a key_by first")
+            await store.push([by_subsystem, *tenant_only], "the first key_by removed")
+            await store.push(_bad(), "broken", check=False)
+            await store.push([*tenant_only, by_subsystem, *(p.to_dict() for p in ALL if p.key_by != ("tenant",))],
+                             "the source key back")
+            return await store.history()
+
+    history = asyncio.run(main())
+    source, subsystem = ["tenant", "source"], ["tenant", "subsystem"]
+    assert [v.get("layout") for v in history["versions"]] == [
+        [source], [source, subsystem], [None, subsystem], [None, subsystem], [None, subsystem, source]]
+    compiling = {**history, "versions": [v for v in history["versions"] if v["version"] != 4]}
+    expected = replay_versions(compiling, list(simulate("mixed", tenants=1, rate=2, duration=60)))
+    assert expected.events > 0  # a history with layouts still replays
+
+
+def _finer_v2(*, first: bool = False) -> list[dict]:
     """Changes of patterns keyed finer than the tenant: one edited, one removed, one new whose
-    key_by comes after the existing ones."""
+    key_by comes after the existing ones (`first`: before them, in the set)."""
     docs = [p.to_dict() for p in ALL if p.name != "variety_overload"]
     for d in docs:
         if d["name"] == "response_time_degradation":
@@ -221,14 +250,16 @@ def _finer_v2() -> list[dict]:
     new = {**base, "name": "slow_subsystem", "key_by": ["tenant", "subsystem"],
            "clauses": [{**base["clauses"][0], "count": [">=", 4]}],
            "actions": [{"type": "algedonic_alert", "severity": "medium"}]}
-    return [*docs, new]
+    return [new, *docs] if first else [*docs, new]
 
 
-def test_workers_switch_finer_keyed_patterns_live_with_the_key_stage_on(fresh_broker, tmp_path):
+@pytest.mark.parametrize("first", [False, True], ids=["key_by-appended", "key_by-inserted-first"])
+def test_workers_switch_finer_keyed_patterns_live_with_the_key_stage_on(fresh_broker, tmp_path, first):
     """Two workers, key stage on: a push that changes patterns keyed finer than the tenant is run
     by both without a restart (it was rejected before), and the matches and actions are replay over
     the recorded history: the key stage evaluated each forwarded event under the version the tenant
-    stage stamped on it."""
+    stage stamped on it. A new key_by first in the set keeps the others' group numbers (the
+    version's layout), so their keys keep their state."""
     bootstrap = fresh_broker.bootstrap
     events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
     half = len(events) // 2
@@ -253,7 +284,7 @@ def test_workers_switch_finer_keyed_patterns_live_with_the_key_stage_on(fresh_br
         asyncio.run(send(events[:half]))
         wait_for(lambda: sum(metric(w, "goldrush_events_evaluated_total") for w in workers) >= half,
                  "the first half was not evaluated")
-        asyncio.run(push(_finer_v2(), "finer keyed"))
+        asyncio.run(push(_finer_v2(first=first), "finer keyed"))
         wait_for(lambda: all(metric(w, "goldrush_pattern_set_version") == 2 for w in workers),
                  "the workers did not switch to version 2")
         assert all(metric(w, "goldrush_pattern_sets_rejected_total") == 0 for w in workers)
@@ -276,9 +307,36 @@ def test_workers_switch_finer_keyed_patterns_live_with_the_key_stage_on(fresh_br
         assert {a["action_id"]: a for a in actions} == {a.action_id: a.to_dict() for a in expected.actions}
         dead = asyncio.run(collect(bootstrap, (DEADLETTER,), 10**9, timeout=3))
         assert [d for d in dead if d.get("code") in ("unknown_pattern_set", "unknown_key_by")] == []
+        # the (tenant, source) group kept its number, so its keys kept their Kafka keys and their state
+        numbers = asyncio.run(keyed_group_numbers(bootstrap, "gr-fine-keyed"))
+        assert numbers[("tenant", "source")] == {0} and numbers[("tenant", "subsystem")] == {1}
     finally:
         for w in workers:
             stop(w)
+
+
+async def keyed_group_numbers(bootstrap: str, topic: str) -> dict[tuple[str, ...], set[int]]:
+    """key_by → the group numbers of the Kafka keys its keyed messages were sent under."""
+    from aiokafka import AIOKafkaConsumer
+
+    from goldrush.agents.messages import Keyed, read_keyed
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    out: dict[tuple[str, ...], set[int]] = {}
+    try:
+        quiet = 0
+        while quiet < 4:
+            batch = await consumer.getmany(timeout_ms=500)
+            quiet = 0 if batch else quiet + 1
+            for records in batch.values():
+                for r in records:
+                    msg = read_keyed(r.value)
+                    if isinstance(msg, Keyed):
+                        out.setdefault(tuple(msg.key_by), set()).add(json.loads(r.key)[0])
+    finally:
+        await consumer.stop()
+    return out
 
 
 def test_a_worker_killed_after_a_switch_resumes_on_the_old_version_until_the_recorded_switch(fresh_broker, tmp_path):

@@ -242,6 +242,21 @@ def test_a_forgotten_key_skips_re_deliveries_at_or_below_the_floor():
     assert found == [] and done == [[4, []]]  # a fresh key: a `b` alone completes nothing
 
 
+def test_a_key_ahead_of_a_stale_progress_note_is_not_forgotten():
+    """A tenant stage restarted from an older snapshot numbers its events again and sends progress
+    (S, W) for a point the key has passed: forgetting the key there would drop its last sequence
+    number, and the floor S would not skip the events it applied above S, evaluated again fresh."""
+    p = Pattern("pair", sequence(event("a"), event("b"), within="1m"), key_by=("tenant", "source"))
+    ev = [decode({"name": n, "timestamp": 1000 + i, "id": f"e{i}", "tenant": "t", "source": "s", "data": {}})
+          for i, n in enumerate("ab")]
+    ks = KeyStage([p])
+    key = ("t", "s")
+    ks.apply(0, key, [(1, ev[0]), (5, ev[1])])
+    assert not ks.forget_idle(0, key, 2000, seq=3)  # the note is older than the key's state
+    assert ks.apply(0, key, [(5, ev[1])], floor=3) == ([], [])  # so its re-delivery is still skipped
+    assert ks.forget_idle(0, key, 2000, seq=5)
+
+
 def test_nan_key_values_are_one_key_whatever_float_object_holds_them():
     """NaN != NaN: keys holding NaN used to be equal only when they held the same object,
     so events parsed separately (and every event the key stage reads back) never shared one."""
