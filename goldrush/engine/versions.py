@@ -21,6 +21,7 @@ from goldrush.dsl.durations import Duration, to_seconds
 from goldrush.engine.engine import Engine
 from goldrush.engine.reorder import LATE, ReorderBuffer
 from goldrush.engine.replay import Rejected, ReplayResult, _by_index
+from goldrush.errors import PatternError
 from goldrush.events.envelope import DEFAULT_MAX_FUTURE, Event, InvalidEvent, decode, future_limit
 from goldrush.events.match import Match
 
@@ -33,11 +34,19 @@ def replay_versions(history: dict[str, Any], events: Iterable[Any], *, allowed_l
                     actions: bool = False, max_future: Duration | None = DEFAULT_MAX_FUTURE) -> ReplayResult:
     """Like `goldrush.replay`, with the pattern set of each event chosen by `history`.
     Matches carry `pattern_set_version`."""
-    versions = sorted(history["versions"], key=lambda v: v["version"])
+    # A version the workers rejected (it does not compile) never ran: no switch names it.
+    refused = {r.get("version") for r in history.get("rejected", ()) if isinstance(r, dict)}
+    versions = sorted((v for v in history["versions"] if v["version"] not in refused), key=lambda v: v["version"])
     if not versions:
-        raise ValueError("the history holds no pattern-set version")
+        raise ValueError("the history holds no pattern-set version that ran")
     lateness = to_seconds(allowed_lateness, what="allowed_lateness", allow_zero=True)
-    engines = {v["version"]: Engine(_patterns(v), allowed_lateness=lateness) for v in versions}
+    engines = {}
+    for v in versions:
+        try:
+            engines[v["version"]] = Engine(_patterns(v), allowed_lateness=lateness)
+        except PatternError as exc:
+            raise PatternError(f"pattern-set version {v['version']} of the history does not compile, and its "
+                               f"'rejected' list does not name it: {exc}") from exc
     first = versions[0]["version"]
     # tenant → [(version, after)], highest version first
     switches: dict[str, list[tuple[int, float | None]]] = {}

@@ -124,6 +124,24 @@ def test_replay_versions_with_one_version_is_replay(mixed):
     assert {m.pattern_set_version for m in only} == {7}
 
 
+def test_a_version_the_workers_rejected_is_left_out_of_the_replay_one_not_listed_is_named(mixed):
+    """`goldrush patterns history --json` lists a version that did not compile among the versions
+    and in `rejected`: replay skips it as the workers did (it failed on every such store)."""
+    from goldrush.errors import PatternError
+
+    events, half = mixed
+    bad = [p.to_dict() for p in ALL]
+    bad[0]["clauses"][0]["op"] = "no_such_operator"
+    switches = [{"tenant": t, "version": 3, "after": events[half]["timestamp"]} for t in {e["tenant"] for e in events}]
+    ran = {"versions": [{"version": 1, "patterns": list(ALL)}, {"version": 3, "patterns": _v2()}],
+           "switches": switches}
+    stored = {"versions": [ran["versions"][0], {"version": 2, "patterns": bad}, ran["versions"][1]],
+              "switches": switches, "rejected": [{"version": 2, "error": "unknown operator"}]}
+    assert match_ids(replay_versions(stored, events)) == match_ids(replay_versions(ran, events))
+    with pytest.raises(PatternError, match="version 2 of the history does not compile"):
+        replay_versions({**stored, "rejected": []}, events)
+
+
 def test_an_event_at_the_switch_time_arriving_after_the_switch_is_late_never_on_both_sides():
     """The switch point is the tenant's clock C: an event at exactly C that arrives after the
     switch would otherwise be evaluated by the new set while replay gives it to the old one."""
