@@ -21,14 +21,18 @@ from goldrush.engine.versions import replay_versions
 from goldrush.events.codec import dumps_bytes, loads, to_row
 from goldrush.events.envelope import decode
 from goldrush.patterns import ALL
-from tests.support.switching import match_ids, mixed_halves
+from tests.support.switching import (
+    assert_published_as_replayed,
+    batched,
+    by_subsystem,
+    compacted,
+    match_ids,
+    mixed_halves,
+)
 
 FINER = ("variety_overload", "response_time_degradation", "performance_degradation_model",
          "variety_imbalance_model")
 
-
-def _batched(events, size=50):
-    return [dumps_bytes(events[i:i + size]) for i in range(0, len(events), size)]
 
 
 def _edited(d: dict) -> dict:
@@ -37,20 +41,13 @@ def _edited(d: dict) -> dict:
     return d
 
 
-def _by_subsystem() -> dict:
-    """A new pattern with a new key_by (tenant, subsystem)."""
-    d = next(p.to_dict() for p in ALL if p.name == "response_time_degradation")
-    return {**d, "name": "slow_subsystem", "key_by": ["tenant", "subsystem"],
-            "clauses": [{**d["clauses"][0], "count": [">=", 4]}],
-            "actions": [{"type": "algedonic_alert", "severity": "medium"}]}
-
 
 def _v2(*, renumber: bool = False) -> list[Pattern]:
     """Finer-keyed changes: one edited (threshold and action), one removed, one new with a new key_by:
     appended after the existing key_bys (numbers kept) or, with `renumber`, first (renumbered)."""
     docs = [p.to_dict() for p in ALL if p.name != "variety_overload"]
     docs = [_edited(d) if d["name"] == "response_time_degradation" else d for d in docs]
-    return compile_set([_by_subsystem(), *docs] if renumber else [*docs, _by_subsystem()])
+    return compile_set([by_subsystem(), *docs] if renumber else [*docs, by_subsystem()])
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +64,7 @@ def _switch_with_keyed_in_flight(events, half, new, cfg):
     """Read the first half until keyed messages of version 1 are in flight and policy work waits
     for their verdicts, then switch to `new` as version 2 and read the rest."""
     topology = LocalTopology(cfg, patterns=list(ALL), version=1)
-    topology.produce(_batched(events[:half]))
+    topology.produce(batched(events[:half]))
     while topology.step(batch=7):
         if _pending(topology, "keyed") > 5 and topology.host.policy_waiting() > 0 and \
                 len(topology.out.matches) > 20:
@@ -75,7 +72,7 @@ def _switch_with_keyed_in_flight(events, half, new, cfg):
     in_flight = _pending(topology, "keyed")
     assert in_flight > 5 and topology.host.policy_waiting() > 0  # the switch meets work of version 1
     counts = topology.host.adopt(new, 2)
-    topology.run(_batched(events[half:]), batch=7)
+    topology.run(batched(events[half:]), batch=7)
     return topology, counts
 
 
@@ -120,19 +117,19 @@ def test_a_restart_after_a_live_finer_switch_goes_on_as_replay_says(mixed):
     new = _v2()
     cfg = WorkerConfig(partitions=2)
     first = LocalTopology(cfg, patterns=list(ALL), version=1)
-    first.produce(_batched(events[:half]))
+    first.produce(batched(events[:half]))
     while first.step(batch=7):
         if _pending(first, "keyed") > 5 and first.host.policy_waiting() > 0:
             break
     first.host.adopt(new, 2)
-    first.produce(_batched(events[half:half + 500]))
+    first.produce(batched(events[half:half + 500]))
     for steps in range(400):
         if not first.step(batch=7) or (steps >= 40 and _pending(first, "keyed") > 0):
             break
     assert _pending(first, "keyed") > 0
     second = LocalTopology(cfg, first.broker, patterns=new, version=2)
     second.host.key_versions.remember(1, list(ALL))
-    second.run(_batched(events[half + 500:]), batch=7)
+    second.run(batched(events[half + 500:]), batch=7)
     matches = [*first.out.matches, *second.out.matches]
     switches = [*first.out.switches, *second.out.switches]
     expected = replay_versions(_history(new, switches), events)
@@ -214,9 +211,9 @@ def test_a_worker_started_without_a_key_stage_evaluates_new_finer_patterns_itsel
     tenant_only = compile_set([p.to_dict() for p in ALL if p.key_by == ("tenant",)])
     topology = LocalTopology(WorkerConfig(partitions=2), patterns=tenant_only, version=1)
     assert "keyed" not in topology.steps
-    topology.run(_batched(events[:half]), batch=7)
+    topology.run(batched(events[:half]), batch=7)
     topology.host.adopt(list(ALL), 2)
-    out = topology.run(_batched(events[half:]), batch=7)
+    out = topology.run(batched(events[half:]), batch=7)
     assert out.dead == [] and topology.host.policy_waiting() == 0
     history = {"versions": [{"version": 1, "patterns": tenant_only}, {"version": 2, "patterns": list(ALL)}],
                "switches": out.switches}
@@ -311,9 +308,19 @@ def test_keys_left_in_an_earlier_versions_stage_are_let_go_when_idle():
     assert match_ids(out.matches) == match_ids(replay_versions(history, [*before, *after], allowed_lateness=0))
 
 
-def _compacted(switches):
-    """As goldrush.patterns.applied keeps them: the last record per tenant and version."""
-    return list({(s["tenant"], s["version"]): s for s in switches}.values())
+
+def _switched_then_dead(cfg: WorkerConfig, old: list[Pattern], new: list[Pattern], events, half) -> LocalTopology:
+    """A worker that read the first half under `old`, switched to `new` (version 2), read 3,000
+    more events and died: with checkpoints far apart, its snapshots are from before the switch."""
+    first = LocalTopology(cfg, patterns=old, version=1)
+    first.produce(batched(events[:half]))
+    while first.step(batch=7):
+        pass
+    first.host.adopt(new, 2)
+    first.produce(batched(events[half:half + 3000]))
+    while first.step(batch=7):
+        pass
+    return first
 
 
 @pytest.mark.parametrize("key_stage", [True, False])
@@ -326,14 +333,7 @@ def test_a_crash_back_to_a_snapshot_from_before_the_switch_keeps_the_recorded_sw
     events, half = mixed
     new = _v2()
     cfg = WorkerConfig(partitions=2, key_stage=key_stage, checkpoint_every=1e9)  # snapshots: first batches only
-    first = LocalTopology(cfg, patterns=list(ALL), version=1)
-    first.produce(_batched(events[:half]))
-    while first.step(batch=7):
-        pass
-    first.host.adopt(new, 2)
-    first.produce(_batched(events[half:half + 3000]))
-    while first.step(batch=7):
-        pass
+    first = _switched_then_dead(cfg, list(ALL), new, events, half)
     points = {s["tenant"]: s["after"] for s in first.out.switches if s["version"] == 2}
     assert len(points) == 3
     snapshots = first.broker.tables["tenant-state"]
@@ -346,20 +346,12 @@ def test_a_crash_back_to_a_snapshot_from_before_the_switch_keeps_the_recorded_sw
     second = LocalTopology(cfg, first.broker, patterns=new, version=2)
     second.host.remember(1, list(ALL))
     second.host.tenant_versions.learn(first.out.switches)  # read from goldrush.patterns.applied at start
-    second.run(_batched(events[half + 3000:]), batch=7)
+    second.run(batched(events[half + 3000:]), batch=7)
     assert second.out.dead == [] and second.host.policy_waiting() == 0
     assert {s["tenant"]: s["after"] for s in second.out.switches if s["version"] == 2} == points
-    switches = _compacted([*first.out.switches, *second.out.switches])
+    switches = compacted([*first.out.switches, *second.out.switches])
     expected = replay_versions(_history(new, switches), events)
-    # at least once: a match may be published twice (the same one), never one replay does not have
-    replayed = {m.match_id: m.to_dict() for m in expected}
-    published = [*first.out.matches, *second.out.matches]
-    assert set(match_ids(published)) == set(replayed)
-    assert [m.to_dict() for m in published] == [replayed[m.match_id] for m in published]
-    replayed_actions = {a.action_id: a.to_dict() for a in expected.actions}
-    actions = [*first.out.actions, *second.out.actions]
-    assert {a.action_id for a in actions} == set(replayed_actions)
-    assert [a.to_dict() for a in actions] == [replayed_actions[a.action_id] for a in actions]
+    assert_published_as_replayed(expected, first, second)
 
 
 def test_a_crash_back_across_a_switch_that_removes_a_key_group_goes_on_as_replay_says(mixed):
@@ -370,23 +362,16 @@ def test_a_crash_back_across_a_switch_that_removes_a_key_group_goes_on_as_replay
     match). (The held-back stage keeping version 2's verdicts is
     `test_a_crash_back_to_a_snapshot_from_before_the_switch_keeps_the_recorded_switch_point[True]`.)"""
     events, half = mixed
-    old, new = compile_set([*(p.to_dict() for p in ALL), _by_subsystem()]), list(ALL)
+    old, new = compile_set([*(p.to_dict() for p in ALL), by_subsystem()]), list(ALL)
     cfg = WorkerConfig(partitions=2, checkpoint_every=1e9)  # snapshots: first batches only
-    first = LocalTopology(cfg, patterns=old, version=1)
-    first.produce(_batched(events[:half]))
-    while first.step(batch=7):
-        pass
-    first.host.adopt(new, 2)
-    first.produce(_batched(events[half:half + 3000]))
-    while first.step(batch=7):
-        pass
+    first = _switched_then_dead(cfg, old, new, events, half)
     second = LocalTopology(cfg, first.broker, patterns=new, version=2)  # the crash: nothing flushed
     second.host.remember(1, old)
     second.host.tenant_versions.learn(first.out.switches)
-    second.run(_batched(events[half + 3000:]), batch=7)
+    second.run(batched(events[half + 3000:]), batch=7)
     assert second.out.dead == [] and second.host.policy_waiting() == 0
     history = {"versions": [{"version": 1, "patterns": old}, {"version": 2, "patterns": new}],
-               "switches": _compacted([*first.out.switches, *second.out.switches])}
+               "switches": compacted([*first.out.switches, *second.out.switches])}
     expected = replay_versions(history, events)
     assert set(match_ids([*first.out.matches, *second.out.matches])) == set(match_ids(expected))
     assert {a.action_id for a in [*first.out.actions, *second.out.actions]} == {a.action_id for a in expected.actions}

@@ -16,11 +16,7 @@ from goldrush.dsl import Pattern
 from goldrush.engine.versions import replay_versions
 from goldrush.events.codec import dumps_bytes
 from goldrush.patterns import ALL
-from tests.support.switching import match_ids, mixed_halves, v2_docs
-
-
-def _batched(events, size=50):
-    return [dumps_bytes(events[i:i + size]) for i in range(0, len(events), size)]
+from tests.support.switching import batched, match_ids, mixed_halves, v2_docs
 
 
 def _v2() -> list[Pattern]:
@@ -41,13 +37,13 @@ def mixed():
 def _switch_mid_stream(mixed, cfg):
     events, half = mixed
     topology = LocalTopology(cfg, patterns=list(ALL), version=1)
-    topology.produce(_batched(events[:half]))
+    topology.produce(batched(events[:half]))
     while topology.step(batch=7):
         pass
     counts = topology.host.adopt(_v2(), 2)
     assert counts == {"kept": len(ALL) - 2, "fresh": 2, "removed": 1}
     before = len(topology.out.matches)
-    topology.run(_batched(events[half:]), batch=7)
+    topology.run(batched(events[half:]), batch=7)
     return topology, before
 
 
@@ -105,9 +101,9 @@ def test_a_restarted_worker_comes_back_on_the_latest_version(mixed, key_stage):
     events, half = mixed
     cfg = WorkerConfig(key_stage=key_stage, partitions=2)
     first = LocalTopology(cfg, patterns=list(ALL), version=1)
-    first.run(_batched(events[:half]), batch=7)
+    first.run(batched(events[:half]), batch=7)
     second = LocalTopology(cfg, first.broker, patterns=_v2(), version=2)
-    second.run(_batched(events[half:]), batch=7)
+    second.run(batched(events[half:]), batch=7)
     assert second.host.version == 2
     switches = [*first.out.switches, *second.out.switches]
     assert {s["tenant"] for s in second.out.switches if s["version"] == 2} == {"tenant-0000", "tenant-0001", "tenant-0002"}

@@ -18,21 +18,20 @@ from goldrush.agents.pattern_set import compile_set
 from goldrush.compiler.keygroups import next_layout, read_layout, split_key_groups
 from goldrush.dsl import Pattern
 from goldrush.engine.versions import replay_versions
-from goldrush.events.codec import dumps_bytes
 from goldrush.kafka.pattern_store import layout_after, record_layout
 from goldrush.patterns import ALL
-from tests.support.switching import match_ids, mixed_halves
+from tests.support.switching import (
+    assert_published_as_replayed,
+    batched,
+    by_subsystem,
+    compacted,
+    match_ids,
+    mixed_halves,
+)
 
 SOURCE, SUBSYSTEM = ("tenant", "source"), ("tenant", "subsystem")
 BY_SOURCE = {p.name for p in ALL if p.key_by == SOURCE}
 
-
-def _by_subsystem() -> dict:
-    """A pattern with a key_by of its own, (tenant, subsystem)."""
-    d = next(p.to_dict() for p in ALL if p.name == "response_time_degradation")
-    return {**d, "name": "slow_subsystem", "key_by": list(SUBSYSTEM),
-            "clauses": [{**d["clauses"][0], "count": [">=", 4]}],
-            "actions": [{"type": "algedonic_alert", "severity": "medium"}]}
 
 
 def _all() -> list[Pattern]:
@@ -42,11 +41,8 @@ def _all() -> list[Pattern]:
 def _subsystem_first() -> list[Pattern]:
     """`ALL` with the (tenant, subsystem) pattern before every other: numbered by order, the
     (tenant, source) group would be number 1 here and 0 in `ALL`."""
-    return compile_set([_by_subsystem(), *(p.to_dict() for p in ALL)])
+    return compile_set([by_subsystem(), *(p.to_dict() for p in ALL)])
 
-
-def _batched(events, size=50):
-    return [dumps_bytes(events[i:i + size]) for i in range(0, len(events), size)]
 
 
 def _pending(topology: LocalTopology, topic: str) -> int:
@@ -66,14 +62,14 @@ def test_a_key_by_keeps_its_number_while_it_is_used_and_numbers_are_never_given_
     assert v1 == [SOURCE]
     v2 = next_layout(v1, _subsystem_first())  # inserted first in the set, numbered after the others
     assert v2 == [SOURCE, SUBSYSTEM]
-    v3 = next_layout(v2, compile_set([_by_subsystem(), *(p.to_dict() for p in ALL if p.key_by == ("tenant",))]))
+    v3 = next_layout(v2, compile_set([by_subsystem(), *(p.to_dict() for p in ALL if p.key_by == ("tenant",))]))
     assert v3 == [None, SUBSYSTEM]  # the first removed: its number stays empty
     assert next_layout(v3, _subsystem_first()) == [None, SUBSYSTEM, SOURCE]  # back: a new number
     _, groups = split_key_groups(_subsystem_first(), v2)
     assert [(g.index, g.key_by) for g in groups] == [(0, SOURCE), (1, SUBSYSTEM)]
     _, groups = split_key_groups(_subsystem_first())  # no layout: by order, as before
     assert [(g.index, g.key_by) for g in groups] == [(0, SUBSYSTEM), (1, SOURCE)]
-    _, groups = split_key_groups(compile_set([_by_subsystem()]), v3 + [SOURCE])
+    _, groups = split_key_groups(compile_set([by_subsystem()]), v3 + [SOURCE])
     assert [(g.index, g.key_by, g.live) for g in groups] == [(0, (), False), (1, SUBSYSTEM, True), (2, (), False)]
 
 
@@ -104,13 +100,13 @@ def _switch_live(events, half, v1, v2, cfg, *, layouts: bool = True):
     l1 = next_layout(None, v1) if layouts else None
     l2 = next_layout(l1, v2) if layouts else None
     topology = LocalTopology(cfg, patterns=v1, version=1, layout=l1)
-    topology.produce(_batched(events[:half]))
+    topology.produce(batched(events[:half]))
     while topology.step(batch=7):
         if _pending(topology, "keyed") > 5 and topology.host.policy_waiting() > 0 and len(topology.out.matches) > 20:
             break
     assert _pending(topology, "keyed") > 5 and topology.host.policy_waiting() > 0
     topology.host.adopt(v2, 2, l2)
-    topology.run(_batched(events[half:]), batch=7)
+    topology.run(batched(events[half:]), batch=7)
     return topology
 
 
@@ -153,10 +149,6 @@ def test_a_record_without_a_layout_still_renumbers_as_before(mixed):
     assert match_ids(topology.out.matches) != match_ids(expected)
 
 
-def _compacted(switches):
-    """As goldrush.patterns.applied keeps them: the last record per tenant and version."""
-    return list({(s["tenant"], s["version"]): s for s in switches}.values())
-
 
 @pytest.mark.parametrize("change", ["insert-first", "remove-first"])
 @pytest.mark.parametrize("key_stage_ahead", [False, True])
@@ -171,12 +163,12 @@ def test_a_crash_after_a_renumbering_switch_goes_on_as_replay_says(mixed, change
     l2 = next_layout(l1, v2)
     cfg = WorkerConfig(partitions=2, checkpoint_every=1e9 if key_stage_ahead else 1.0)
     first = LocalTopology(cfg, patterns=v1, version=1, layout=l1)
-    first.produce(_batched(events[:half]))
+    first.produce(batched(events[:half]))
     while first.step(batch=7):
         if not key_stage_ahead and _pending(first, "keyed") > 5 and first.host.policy_waiting() > 0:
             break
     first.host.adopt(v2, 2, l2)
-    first.produce(_batched(events[half:half + 3000]))
+    first.produce(batched(events[half:half + 3000]))
     for steps in range(100000):
         if not first.step(batch=7) or (not key_stage_ahead and steps >= 40 and _pending(first, "keyed") > 0):
             break
@@ -184,17 +176,9 @@ def test_a_crash_after_a_renumbering_switch_goes_on_as_replay_says(mixed, change
     second = LocalTopology(cfg, first.broker, patterns=v2, version=2, layout=l2)
     second.host.remember(1, v1, l1)
     second.host.tenant_versions.learn(first.out.switches)  # read from goldrush.patterns.applied at start
-    second.run(_batched(events[half + 3000:]), batch=7)
+    second.run(batched(events[half + 3000:]), batch=7)
     assert second.out.dead == [] and second.host.policy_waiting() == 0
-    switches = _compacted([*first.out.switches, *second.out.switches])
+    switches = compacted([*first.out.switches, *second.out.switches])
     expected = replay_versions(_history(v1, v2, switches), events)
-    # at least once: a match may be published twice (the same one), never one replay does not have
-    replayed = {m.match_id: m.to_dict() for m in expected}
-    published = [*first.out.matches, *second.out.matches]
-    assert set(match_ids(published)) == set(replayed)
-    assert [m.to_dict() for m in published] == [replayed[m.match_id] for m in published]
-    replayed_actions = {a.action_id: a.to_dict() for a in expected.actions}
-    actions = [*first.out.actions, *second.out.actions]
-    assert {a.action_id for a in actions} == set(replayed_actions)
-    assert [a.to_dict() for a in actions] == [replayed_actions[a.action_id] for a in actions]
+    assert_published_as_replayed(expected, first, second)
     assert not set(second.host.states_reset()) & BY_SOURCE
