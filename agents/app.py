@@ -24,20 +24,20 @@ import faust
 
 from goldrush.engine.gctune import THROUGHPUT_THRESHOLDS
 from goldrush.events.topics import ACTIONS, DEADLETTER, LATE, MATCHES
+from goldrush.kafka.pattern_store import APPLIED_TOPIC
 
 from .broker_watch import BrokerWatch
 from .compat import cap_fetch_wait
 from .config import WorkerConfig
 from .consumer_groups import read_to_the_end
-from .dashboard import Activity, register_dashboard
-from .explain_view import register_explain_view
-from .faust_app import RATE_WINDOW, new_app, rate_tables
-from .host import EngineHost
+from .dashboard import Activity
+from .faust_app import new_app, rate_tables
+from .host import started_host
 from .in_place import Router, in_place_holds, owned_partitions
 from .metrics import Metrics
 from .pattern_watch import PatternWatch
 from .produced_topics import TrackedOnce
-from .publisher import Publisher
+from .publisher import Publisher, publish_batches
 from .source_batches import SourceBatches
 from .source_consumer import SourceConsumer
 from .stages.idle_flush import IdleFlush
@@ -46,8 +46,8 @@ from .stages.keyed import KeyStep
 from .stages.settle import Settler
 from .stages.tenant import TenantStep
 from .stages.verdicts import VerdictStep
-from .status import register_status
-from .web import is_ready, register_views
+from .views import register_all
+from .web import is_ready
 
 log = logging.getLogger("goldrush.worker")
 
@@ -60,12 +60,7 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | Non
     """`initial`: (patterns, version, offset, layout) read from goldrush.patterns; `history`: (earlier
     versions, recorded switches) read with it (agents/pattern_watch.py `recorded_history`)."""
     gc.set_threshold(*THROUGHPUT_THRESHOLDS)
-    patterns, version, patterns_offset, layout = initial if initial is not None else (None, None, 0, None)
-    host = EngineHost(cfg, patterns, version, layout)
-    earlier, switches = history if history is not None else ([], [])
-    for number, earlier_patterns, earlier_layout in earlier:
-        host.remember(number, earlier_patterns, earlier_layout)
-    host.tenant_versions.learn(switches)
+    host, patterns_offset = started_host(cfg, initial, history), initial[2] if initial is not None else 0
     app = new_app(cfg)
 
     # -- topics and tables ---------------------------------------------------------------
@@ -76,7 +71,7 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | Non
     verdicts = app.topic(f"{cfg.app_id}-verdicts", partitions=cfg.partitions, internal=True, **raw)
     key_stage = bool(host.stage.groups)
     internal = [engine_in, keyed, verdicts] if key_stage else [engine_in]
-    outputs = (MATCHES, LATE, DEADLETTER, *ACTIONS.values())
+    outputs = (MATCHES, LATE, DEADLETTER, *ACTIONS.values(), *((APPLIED_TOPIC,) if cfg.pattern_store else ()))
     # Snapshots in our own encoding (bytes: the raw codec): Faust's orjson writes NaN and ±inf as null.
     snapshot_table = {"partitions": cfg.partitions, "value_type": bytes}
     state = app.Table("tenant-state", **snapshot_table)
@@ -91,7 +86,8 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | Non
 
     publisher = Publisher(lambda: app.producer, host, metrics, engine_in=engine_in.get_topic_name(),
                           keyed=keyed.get_topic_name(), verdicts=verdicts.get_topic_name(), state=state,
-                          rates=rates, activity=activity, ack=lambda record: record.ack())
+                          rates=rates, activity=activity, ack=lambda record: record.ack(),
+                          applied=APPLIED_TOPIC if cfg.pattern_store else None)
     settle = Settler(host, state, metrics, partitions=cfg.partitions, key_expiry=cfg.key_expiry, keyed=key_stage)
     recovered = asyncio.Event()  # the source consumer reads only once the tables are recovered
     router = Router(cfg.partitions, lambda: owned_partitions(app, engine_in.get_topic_name(), recovered)
@@ -100,31 +96,16 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | Non
     tenant_step = TenantStep(host, state, settle, metrics, None if router is None else router.passed)
     idle_flush = IdleFlush(host, state, settle, engine_in.get_topic_name())
 
-    internal_names = {t.get_topic_name() for t in internal}
-    register_views(app, metrics, host, rates, RATE_WINDOW, internal_names, sources, watch)
-    register_status(app, cfg.status_every, metrics, host, sources, internal_names)
-    register_dashboard(app, metrics, host, rates, RATE_WINDOW,
-                       lambda: is_ready(app) and sources.ready and watch.reachable, activity)
-    register_explain_view(app, host)
+    register_all(app, cfg.status_every, metrics, host, rates, {t.get_topic_name() for t in internal}, sources,
+                 watch, activity)
     app.goldrush_metrics, app.goldrush_host = metrics, host  # type: ignore[attr-defined]
 
     # -- tasks and agents ------------------------------------------------------------------
     topics_tracked = TrackedOnce(app, internal, outputs)  # before a first send: agents/produced_topics.py
 
-    async def run_batches(stream: faust.StreamT, stage: str, handle: Any, *, checkpointed: bool,
-                          after: Any = None, before: Any = None) -> None:
-        """Each batch handled, then published. Records of `checkpointed` stages are acked (committed)
-        by the publisher once a snapshot covers them; the others after their batch is published."""
+    async def run_batches(stream: faust.StreamT, stage: str, handle: Any, **how: Any) -> None:
         await topics_tracked()
-        take = stream.noack_take if checkpointed else stream.take_events
-        async for batch in take(cfg.batch, cfg.batch_within):
-            if before is not None:
-                await before(batch)
-            started = time.monotonic()
-            await publisher.publish(handle(batch))
-            if after is not None:
-                after()
-            metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage=stage)
+        await publish_batches(stream, stage, handle, publisher, metrics, cfg.batch, cfg.batch_within, **how)
 
     @app.early_task
     async def watch_broker() -> None:

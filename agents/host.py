@@ -418,3 +418,17 @@ class EngineHost:
     def policy_waiting(self) -> int:
         return sum(self.stage_of(t).waiting(t) for t in self.loaded)
 
+
+def started_host(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | None = None,
+                 history: tuple[list, list] | None = None) -> EngineHost:
+    """The host a worker starts with. `initial`: (patterns, version, offset, layout) read from
+    goldrush.patterns; `history`: (earlier versions, recorded switches) read with it
+    (agents/pattern_watch.py `recorded_history`), for keyed messages still in flight and tenants
+    restored from snapshots older than their recorded switch."""
+    patterns, version, _, layout = initial if initial is not None else (None, None, 0, None)
+    host = EngineHost(cfg, patterns, version, layout)
+    earlier, switches = history if history is not None else ([], [])
+    for number, earlier_patterns, earlier_layout in earlier:
+        host.remember(number, earlier_patterns, earlier_layout)
+    host.tenant_versions.learn(switches)
+    return host

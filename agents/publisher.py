@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -35,8 +35,10 @@ class Publisher:
 
     def __init__(self, producer: Callable[[], Any], host: EngineHost, metrics: Metrics,
                  *, engine_in: str, keyed: str, verdicts: str, state: Any, rates: dict[str, Any],
-                 activity: Activity | None = None, ack: Callable[[Any], Any] = lambda record: None):
+                 activity: Activity | None = None, ack: Callable[[Any], Any] = lambda record: None,
+                 applied: str | None = None):
         self.producer = producer
+        self.applied = applied  # goldrush.patterns.applied, when the worker follows the pattern store
         self.host, self.metrics, self.activity = host, metrics, activity
         self.engine_in, self.keyed, self.verdicts = engine_in, keyed, verdicts
         self.state, self.rates, self.ack = state, rates, ack
@@ -72,6 +74,7 @@ class Publisher:
                                a.model_copy(update={"pattern_set_version": version}) for a in outcome.actions]
         async with self.lock:
             send, metrics = self.send, self.metrics
+            await self.record_switches()
             for kb, value in outcome.dead:
                 await send(DEADLETTER, kb, value, None)
             for m in outcome.matches:
@@ -104,6 +107,23 @@ class Publisher:
             self.host.published(outcome.tenants)
             for record in outcome.acks:  # after the snapshots covering them are on the broker
                 self.ack(record)
+
+    async def record_switches(self) -> None:
+        """The pattern-set switches made since the last publish, on the broker before any output
+        evaluated after them: a worker killed right after publishing new-version matches would
+        otherwise leave no switch point, and its restart would switch at an older snapshot's clock,
+        where no history can replay the run (docs/semantics.md §7). The pattern watch writes those
+        no publish follows."""
+        if self.applied is None or not self.host.switches:
+            return
+        switches, self.host.switches = self.host.switches, []
+        try:
+            for s in switches:
+                await self.send(self.applied, f"{s['tenant']}\0{s['version']}".encode(), dumps_bytes(s), 0)
+            await self.flush()
+        except BaseException:
+            self.host.switches[:0] = switches  # sent again by the next publish or the pattern watch
+            raise
 
     async def record(self, kind: str, topic: str, tenant: str, make: Callable[[], Any]) -> None:
         """Publish one output record; one that cannot be serialized or sent is dead-lettered with
@@ -138,3 +158,21 @@ class Publisher:
                 continue  # counted where the tenant's state is (the verdicts stage counts key-stage matches)
             with current_event(record):
                 self.rates[kind][json.dumps([tenant, name])] += n
+
+
+async def publish_batches(stream: Any, stage: str, handle: Callable[[Any], Outcome], publisher: Publisher,
+                          metrics: Metrics, size: int, within: float, *, checkpointed: bool,
+                          before: Callable[[Any], Awaitable[None]] | None = None,
+                          after: Callable[[], None] | None = None) -> None:
+    """A Faust agent's stream, batch by batch: handled, then published. Records of `checkpointed` stages
+    are acked (committed) by the publisher once a snapshot covers them; the others once their batch is
+    published (`take_events` acks them on the next batch)."""
+    take = stream.noack_take if checkpointed else stream.take_events
+    async for batch in take(size, within):
+        if before is not None:
+            await before(batch)
+        started = time.monotonic()
+        await publisher.publish(handle(batch))
+        if after is not None:
+            after()
+        metrics.observe("goldrush_batch_seconds", time.monotonic() - started, stage=stage)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from goldrush.agents.config import WorkerConfig
 from goldrush.agents.host import EngineHost
 from goldrush.agents.metrics import Metrics
@@ -41,11 +43,12 @@ class Record:  # a stream record: the changelog partition follows it
         self.name = name
 
 
-def _publisher(log, **kw):
+def _publisher(log, applied=None, **kw):
     host = EngineHost(WorkerConfig())
     table = Table(log)
     return Publisher(lambda: Producer(log, **kw), host, Metrics(), engine_in="in", keyed="keyed",
-                     verdicts="verdicts", state=table, rates={}, ack=lambda r: log.append(("ack", r.name))), table
+                     verdicts="verdicts", state=table, rates={}, ack=lambda r: log.append(("ack", r.name)),
+                     applied=applied), table
 
 
 def test_snapshots_follow_the_outputs_and_acknowledgements_follow_the_snapshots():
@@ -80,3 +83,25 @@ def test_an_output_that_cannot_be_sent_is_dead_lettered_and_the_rest_goes_on():
     asyncio.run(publisher.publish(out))
     assert log == [("send", DEADLETTER), ("send", "keyed"), ("flush",)]
     assert publisher.metrics.get("goldrush_rejected_total", reason="unpublishable") == 1
+
+
+def test_switch_records_are_on_the_broker_before_the_outputs_evaluated_after_the_switch():
+    """A worker killed right after publishing new-version outputs must leave their switch point
+    recorded: its restart resumes on the old version up to it (docs/semantics.md §7)."""
+    log: list = []
+    publisher, _ = _publisher(log, applied="applied")
+    publisher.host.switches.append({"tenant": "t", "version": 2, "after": 5.0})
+    out = Outcome()
+    out.late.append(decode({"name": "x", "timestamp": 6, "tenant": "t"}))
+    asyncio.run(publisher.publish(out))
+    assert log == [("send", "applied"), ("flush",), ("send", LATE), ("flush",)]
+    assert publisher.host.switches == []
+
+
+def test_switch_records_that_could_not_be_sent_are_kept_for_the_next_try():
+    log: list = []
+    publisher, _ = _publisher(log, applied="applied", fail_on="applied")
+    publisher.host.switches.append({"tenant": "t", "version": 2, "after": 5.0})
+    with pytest.raises(ValueError):
+        asyncio.run(publisher.publish(Outcome()))
+    assert publisher.host.switches == [{"tenant": "t", "version": 2, "after": 5.0}]
