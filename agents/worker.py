@@ -161,9 +161,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-expiry", default="30s",
                    help="how often idle key-stage keys are let go (their state equals a fresh key's); "
                         "0 keeps every key (default 30s)")
-    p.add_argument("--checkpoint-every", default="1s", metavar="DURATION",
+    p.add_argument("--checkpoint-every", default="5s", metavar="DURATION",
                    help="how often a busy tenant's state is written to its changelog; its input is "
-                        "committed only then, so a crash redoes at most this much (default 1s; 0: every batch)")
+                        "committed only then, so a crash redoes at most this much (default 5s; 0: every batch)")
     p.add_argument("--max-future", type=max_future, default=DEFAULT_MAX_FUTURE, metavar="DURATION",
                    help=MAX_FUTURE_HELP)
     p.add_argument("--unload-after", default="5m", metavar="DURATION",
