@@ -30,24 +30,31 @@ def _patterns(entry: dict[str, Any]) -> list[Pattern]:
     return [p if isinstance(p, Pattern) else Pattern.from_dict(p) for p in entry["patterns"]]
 
 
-def replay_versions(history: dict[str, Any], events: Iterable[Any], *, allowed_lateness: Duration = "2s",
-                    actions: bool = False, max_future: Duration | None = DEFAULT_MAX_FUTURE) -> ReplayResult:
-    """Like `goldrush.replay`, with the pattern set of each event chosen by `history`.
-    Matches carry `pattern_set_version`."""
-    # A version the workers rejected (it does not compile) never ran: no switch names it.
+def _engines(history: dict[str, Any], lateness: float) -> dict[int, Engine]:
+    """An engine per version that ran. A version the workers rejected (it does not compile) never
+    ran: no switch names it."""
     refused = {r.get("version") for r in history.get("rejected", ()) if isinstance(r, dict)}
-    versions = sorted((v for v in history["versions"] if v["version"] not in refused), key=lambda v: v["version"])
-    if not versions:
-        raise ValueError("the history holds no pattern-set version that ran")
-    lateness = to_seconds(allowed_lateness, what="allowed_lateness", allow_zero=True)
     engines = {}
-    for v in versions:
+    for v in sorted(history["versions"], key=lambda v: v["version"]):
+        if v["version"] in refused:
+            continue
         try:
             engines[v["version"]] = Engine(_patterns(v), allowed_lateness=lateness)
         except PatternError as exc:
             raise PatternError(f"pattern-set version {v['version']} of the history does not compile, and its "
                                f"'rejected' list does not name it: {exc}") from exc
-    first = versions[0]["version"]
+    if not engines:
+        raise ValueError("the history holds no pattern-set version that ran")
+    return engines
+
+
+def replay_versions(history: dict[str, Any], events: Iterable[Any], *, allowed_lateness: Duration = "2s",
+                    actions: bool = False, max_future: Duration | None = DEFAULT_MAX_FUTURE) -> ReplayResult:
+    """Like `goldrush.replay`, with the pattern set of each event chosen by `history`.
+    Matches carry `pattern_set_version`."""
+    lateness = to_seconds(allowed_lateness, what="allowed_lateness", allow_zero=True)
+    engines = _engines(history, lateness)
+    first = min(engines)
     # tenant → [(version, after)], highest version first
     switches: dict[str, list[tuple[int, float | None]]] = {}
     for s in history.get("switches", []):
@@ -122,5 +129,5 @@ def replay_versions(history: dict[str, Any], events: Iterable[Any], *, allowed_l
     result.suppressed = Counter()
     for engine in engines.values():
         result.suppressed.update(engine.suppressed)
-    result.engine = engines[versions[-1]["version"]]
+    result.engine = engines[max(engines)]
     return result
