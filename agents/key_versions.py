@@ -103,7 +103,7 @@ class KeyVersions:
         target = version if at is None or version is None or version >= at else at  # never back
         if at is None and target is not None and host.version is not None and target < host.version:
             # not in memory (a restart): the version its snapshot was saved under is where it is
-            saved = self.saved_version(host, table, table_key)
+            saved, _ = self.saved(host, table, table_key)
             if saved is not None and saved > target:
                 target = saved
         stage = self.stage(host, target)
@@ -135,12 +135,13 @@ class KeyVersions:
         # the version the event is evaluated under: the message's, also when it shares its stage
         return stage, group, version if self.stage(host, version) is stage else target
 
-    def saved_version(self, host: Any, table: Any, table_key: str) -> int | None:
-        """The version the key's snapshot was saved under, if this worker has it: a message of an older
-        version re-delivered after a restart must not take the key back there."""
+    def saved(self, host: Any, table: Any, table_key: str) -> tuple[int | None, dict | None]:
+        """(the version the key's snapshot was saved under, if this worker has it; the snapshot): a
+        message of an older version re-delivered after a restart must not take the key back there."""
         stored = host.key_snapshots.read(table, table_key)
-        version = None if stored is None else unpack(stored).get("version")
-        return version if type(version) is int and self.stage(host, version) is not None else None
+        snap = None if stored is None else unpack(stored)
+        version = None if snap is None else snap.get("version")
+        return (version if type(version) is int and self.stage(host, version) is not None else None), snap
 
     def load_saved(self, host: Any, group: int, key: tuple, table_key: str, table: Any) -> bool:
         """A key not in memory that the tenant's progress judges (`EngineHost.on_progress`): when its
@@ -152,15 +153,14 @@ class KeyVersions:
             return True
         if host.version is None:
             return False
-        saved = self.saved_version(host, table, table_key)
+        saved, snap = self.saved(host, table, table_key)
         if saved is None or saved >= host.version:
             return False
         stage = self.stage(host, saved)
         assert stage is not None
         if not 0 <= group < len(stage.groups):
             return False
-        stored = host.key_snapshots.read(table, table_key)
-        stage.restore(group, key, unpack(stored))
+        stage.restore(group, key, snap)
         host.report_resets()
         self.home[table_key] = saved
         return True

@@ -211,7 +211,7 @@ class PolicySequencer:
                 used |= mask
             for _, group, _ in data["early"]:
                 used |= 1 << group
-            self._retire([tuple(k) for i, k in enumerate(data["groups"]) if used >> i & 1])
+            self.accept([tuple(k) for i, k in enumerate(data["groups"]) if used >> i & 1])
         moved = self._moved(data.get("groups"))
         queue = OrderedDict((seq, _remap(mask, moved)) for seq, mask in queue.items())
         early = [(seq, moved[group], matches) for seq, group, matches in data["early"] if moved.get(group) is not None]
@@ -223,10 +223,6 @@ class PolicySequencer:
         self.release(tenant)
         released, self.ready[before:] = self.ready[before:], []
         return released
-
-    def _retire(self, key_bys: list[tuple[str, ...]]) -> None:
-        """Await verdicts of these groups of the earlier version too, under numbers after this set's."""
-        self.accept(key_bys)
 
     def accept(self, key_bys: list[tuple[str, ...]]) -> None:
         """Take verdicts of these groups of another version too, under numbers after this set's. No

@@ -92,9 +92,9 @@ def next_layout(previous: Sequence[tuple[str, ...] | None] | None, patterns: Seq
     keyed messages stay under a removed group's number, and a number that always means one
     `key_by` never lets another group's state in (nor brings back state a removed pattern dropped)."""
     previous = list(previous or [])
-    used = set(finer_key_bys(patterns))
-    out: Layout = [key_by if key_by in used else None for key_by in previous]
-    out += [key_by for key_by in finer_key_bys(patterns) if key_by not in previous]
+    key_bys = finer_key_bys(patterns)
+    out: Layout = [key_by if key_by in key_bys else None for key_by in previous]
+    out += [key_by for key_by in key_bys if key_by not in previous]
     return out
 
 
