@@ -8,7 +8,8 @@
 Each stage is a plain class in agents/stages/ whose `handle(batch)` returns an `Outcome`;
 agents/publisher.py publishes it, then writes its snapshots (tenant-state, key-state) and
 acknowledges the records they cover. Ingest reads the sources with a plain aiokafka
-consumer (agents/source_consumer.py). A pattern set with no finer `key_by` has no key stage.
+consumer (agents/source_consumer.py). A pattern set with no finer `key_by` has no key stage;
+a worker owning all of it evaluates the keys beside their tenants (agents/keys_in_place.py).
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from .consumer_groups import read_to_the_end
 from .dashboard import Activity
 from .faust_app import new_app, rate_tables
 from .host import started_host
-from .in_place import Router, in_place_holds, owned_partitions
+from .in_place import Router, owned_partitions
+from .keys_in_place import KeysHere
 from .metrics import Metrics
 from .pattern_watch import PatternWatch
 from .produced_topics import TrackedOnce
 from .publisher import Publisher, publish_batches
+from .rebalance import follow_rebalances
 from .source_batches import SourceBatches
 from .source_consumer import SourceConsumer
 from .stages.idle_flush import IdleFlush
@@ -137,6 +140,9 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | Non
     if key_state is not None:
         key_step = KeyStep(host, key_state, metrics)
         verdict_step = VerdictStep(host, state, settle, metrics)
+        settle.here = KeysHere(key_step, keyed.get_topic_name(), cfg.partitions, cfg.key_expiry,
+                               partial(read_to_the_end, cfg.broker, keyed.get_topic_name(), cfg.app_id)
+                               ) if cfg.in_place_keys else None
 
         @app.agent(keyed)
         async def evaluate_keyed(stream: faust.StreamT) -> None:
@@ -180,11 +186,5 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | Non
         if gone:
             log.info("%d idle tenants unloaded (%d loaded)", len(gone), len(host.loaded))
 
-    @app.on_partitions_revoked.connect
-    async def on_revoked(app_: faust.App, revoked: Any, **kwargs: Any) -> None:
-        if router is not None:  # nothing in place until a new barrier passes; what no snapshot covers is read again
-            router.reset()
-            sources.rewind(in_place_holds([*router.take_dropped(), *(r for rs in host.unacked.values() for r in rs)]))
-        host.unload_all()  # partitions may move: reload tenants and keys lazily from the tables
-
+    follow_rebalances(app, host, sources, router, settle.here, keyed.get_topic_name())
     return app

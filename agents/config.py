@@ -28,6 +28,9 @@ class WorkerConfig(BaseModel):
     in_place: bool = Field(default=True, description=(
         "evaluate the events of tenants whose engine-in partition this worker owns where they are read, "
         "without the trip through engine-in (agents/in_place.py); off: every event takes the trip"))
+    in_place_keys: bool = Field(default=True, description=(
+        "on: when this worker owns every keyed partition, its tenants' finer keys are evaluated beside "
+        "them, without the trip through the keyed and verdicts topics (agents/keys_in_place.py)"))
     key_expiry: float = Field(default=30.0, ge=0, description=(
         "seconds between the tenant stage's progress notes, which let idle key-stage keys go "
         "(agents/key_expiry.py); 0: keep every key"))

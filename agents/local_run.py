@@ -25,6 +25,7 @@ from goldrush.events.match import Match
 from .config import WorkerConfig
 from .host import EngineHost
 from .in_place import InPlaceInput, Receipts, Router
+from .keys_in_place import KeysHere
 from .metrics import Metrics
 from .source_consumer import MAX_RECORDS
 from .stages.idle_flush import IdleFlush
@@ -134,8 +135,15 @@ class LocalTopology:
         # stage → (its step, whether its records are committed by checkpoints)
         self.steps: dict[str, tuple[Any, bool]] = {"engine-in": (self.tenant_step, True)}
         if keyed:
-            self.steps["keyed"] = (KeyStep(host, key_state, self.metrics), False)
+            key_step = KeyStep(host, key_state, self.metrics)
+            self.steps["keyed"] = (key_step, False)
             self.steps["verdicts"] = (VerdictStep(host, state, self.settle, self.metrics), True)
+            if cfg.in_place_keys:  # one worker owns every keyed partition: in place if nothing is on its way
+                self.settle.here = here = KeysHere(key_step, "keyed", cfg.partitions, cfg.key_expiry)
+                keyed_topic = broker.topic("keyed")
+                here.decide(set(range(cfg.partitions)),
+                            {p for p, records in enumerate(keyed_topic) if broker.committed.get(("keyed", p), 0)
+                             >= len(records)})
         self.idle = IdleFlush(host, state, self.settle, "engine-in")
         for name in self.steps:
             broker.topic(name)
@@ -238,9 +246,10 @@ class LocalTopology:
             broker.append("keyed", None, value, partition)
         for kb, value in outcome.verdicts:
             broker.append("verdicts", kb, value)
-        host = self.host
-        for table, key, _, snapshot in outcome.snapshots:
-            store = host.tenant_snapshots if table is broker.tables["tenant-state"] else host.key_snapshots
+        host, tenant_state = self.host, broker.tables["tenant-state"]
+        # keys first, as the publisher flushes them before the tenants' checkpoints
+        for table, key, _, snapshot in sorted(outcome.snapshots, key=lambda s: s[0] is tenant_state):
+            store = host.tenant_snapshots if table is tenant_state else host.key_snapshots
             if snapshot is None:
                 store.remove(table, key)
             else:
@@ -251,5 +260,7 @@ class LocalTopology:
                 record.ack()
             else:
                 broker.ack(record)
+        for call in outcome.after:
+            call()
         for name in [name for name in broker.topics if name not in self.steps]:
             self._commit(name)

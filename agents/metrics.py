@@ -26,6 +26,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "goldrush_events_in_place_total": ("counter", "Events evaluated where they were read, without the trip through engine-in (--in-place)."),
     "goldrush_events_forwarded_total": ("counter", "Events handed to the key stage (once per key group that needs them)."),
     "goldrush_events_keyed_total": ("counter", "Events evaluated by key groups (patterns keyed finer than the tenant)."),
+    "goldrush_events_keyed_in_place_total": ("counter", "Of those, evaluated beside their tenant, without the trip through the keyed and verdicts topics (--in-place-keys)."),
     "goldrush_keyed_dropped_total": ("counter", "Events for a key_by no loaded pattern uses (key stage: dead-lettered, answered with no matches)."),
     "goldrush_events_filtered_total": ("counter", "Events dropped by a source's event-name filter."),
     "goldrush_rejected_total": ("counter", "Messages or events sent to the dead-letter topic, by reason."),

@@ -99,7 +99,16 @@ class Publisher:
             await self.flush()
             if self.activity is not None:
                 self.activity.record(outcome.matches, outcome.actions)
-            self.write_tables(outcome)
+            keys_first = [s for s in outcome.snapshots if s[0] is not self.state]
+            if keys_first and len(keys_first) < len(outcome.snapshots):
+                # Keys evaluated beside their tenants: on the broker before the tenants' checkpoints,
+                # so that a key is never behind its tenant (agents/keys_in_place.py).
+                self.write_tables(keys_first)
+                await self.flush()
+                self.write_tables([s for s in outcome.snapshots if s[0] is self.state])
+            else:
+                self.write_tables(outcome.snapshots)
+            self.write_counts(outcome)
             if outcome.snapshots:
                 # The changelog must be on the broker before the records it covers are committed:
                 # otherwise a SIGKILL loses state the committed offsets skip past.
@@ -107,6 +116,8 @@ class Publisher:
             self.host.published(outcome.tenants)
             for record in outcome.acks:  # after the snapshots covering them are on the broker
                 self.ack(record)
+            for call in outcome.after:
+                call()
 
     async def record_switches(self) -> None:
         """The pattern-set switches made since the last publish, on the broker before any output
@@ -136,8 +147,8 @@ class Publisher:
             log.warning("a %s of tenant %.64r could not be published (%s): dead-lettered", kind, tenant, exc)
             await self.send(DEADLETTER, *unpublishable_letter(kind, tenant, make(), exc), None)
 
-    def write_tables(self, outcome: Outcome) -> None:
-        """Store snapshots and rates in the changelog partition of the stream event they belong to.
+    def write_tables(self, snapshots: list[tuple[Any, str, Any, dict | None]]) -> None:
+        """Store snapshots in the changelog partition of the stream event they belong to.
 
         Faust picks a table's changelog partition (and a window's timestamp) from the
         *current* stream event, which `take_events` does not set (faust-streaming
@@ -145,13 +156,16 @@ class Publisher:
         co-partitioned with its input topic, as recovery expects.
         """
         host, state = self.host, self.state
-        for table, key, source_event, snapshot in outcome.snapshots:
+        for table, key, source_event, snapshot in snapshots:
             store = host.tenant_snapshots if table is state else host.key_snapshots
             with current_event(source_event):
                 if snapshot is None:
                     store.remove(table, key)
                 else:
                     store.write(table, key, pack(snapshot))
+
+    def write_counts(self, outcome: Outcome) -> None:
+        """Rates, into the changelog partition of their tenant's last stream event."""
         for (kind, tenant, name), n in outcome.counts.items():
             record = outcome.tenants.get(tenant)
             if record is None:

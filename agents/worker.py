@@ -158,6 +158,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-place", choices=("on", "off"), default="on",
                    help="on: events of tenants whose engine-in partition this worker owns are evaluated where "
                         "they are read, without the trip through engine-in; off: every event takes it (default on)")
+    p.add_argument("--in-place-keys", choices=("on", "off"), default="on",
+                   help="on: when this worker owns every keyed partition (one worker), finer keys are evaluated "
+                        "beside their tenants, without the trips through the keyed and verdicts topics (default on)")
     p.add_argument("--key-expiry", default="30s",
                    help="how often idle key-stage keys are let go (their state equals a fresh key's); "
                         "0 keeps every key (default 30s)")
@@ -202,7 +205,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            data_dir=args.data_dir,
                            status_every=option_seconds(args.status_every, what="--status-every", allow_zero=True),
                            stop_timeout=args.stop_timeout, key_stage=args.key_stage == "on",
-                           in_place=args.in_place == "on",
+                           in_place=args.in_place == "on", in_place_keys=args.in_place_keys == "on",
                            key_expiry=option_seconds(args.key_expiry, what="--key-expiry", allow_zero=True),
                            max_future=args.max_future,
                            checkpoint_every=option_seconds(args.checkpoint_every, what="--checkpoint-every",

@@ -18,8 +18,7 @@ from ..key_versions import VERSION_WAIT
 from ..letters import evaluation_letter, unreadable_letter
 from ..messages import Keyed, Progress, Verdicts, read_keyed
 from ..metrics import Metrics, input_written_at
-from .outcome import Outcome, StreamRecord
-from .tenant import record_key
+from .outcome import Outcome, StreamRecord, record_key
 
 log = logging.getLogger("goldrush.worker")
 
@@ -79,41 +78,19 @@ class KeyStep:
                 outcome.dead.append(unreadable_letter(record.message, record.key, record.value, exc))
                 continue
             if isinstance(msg, Progress):
-                floor, gone = host.on_progress(msg.tenant, partition, msg.seq, msg.clock, key_state)
-                gone += host.key_versions.forget_idle(host, msg.tenant, partition, msg.clock, msg.seq)
-                outcome.snapshots.append((key_state, floor_key(msg.tenant, partition), record, {"floor": floor}))
-                for table_key, _, _ in gone:  # after the floor: a crash in between leaves the key, not a gap
-                    outcome.snapshots.append((key_state, table_key, record, None))
-                    touched.pop(table_key, None)
-                forgotten += gone
+                forgotten += self.progress(msg.tenant, partition, msg.seq, msg.clock, record, outcome, touched)
                 continue
             versions = host.key_versions
             if not versions.known(host, msg.version):
                 self.refuse_unknown_version(msg, record.message, outcome)
                 continue
-            key = canonical_key(msg.key)  # NaNs made one object again, as in the engine
-            table_key = record_key(record)
-            placed = versions.locate(host, msg.version, msg.key_by, key, table_key, key_state)
-            if placed is None:
+            events = [(seq, from_row(msg.key[0], row)) for seq, row in msg.events]
+            done = self.apply(msg.version, msg.key_by, msg.key, events, partition, record_key(record), record,
+                              outcome, reports, touched)
+            if done is None:
                 self.refuse_unknown_key_by(msg, record.message, outcome)
                 continue
-            keys, group, version = placed
-            tenant = key[0]  # every key group's key starts with the tenant
-            host.key_index.add(tenant, partition, table_key, group.index, key)
-            floor = host.key_index.floor(tenant, partition, key_state)
-            found, done = keys.apply(group.index, key, [(seq, from_row(tenant, row)) for seq, row in msg.events],
-                                     floor, version)
-            for ev, error in keys.drain_failed():
-                metrics.inc("goldrush_rejected_total", reason="evaluation_failed")
-                outcome.dead.append(evaluation_letter(ev, error))
-            evaluated += len(done)
-            outcome.matches += found
-            if group.has_actions:
-                reports.setdefault((tenant, group.key_by), []).extend(done)
-            elif found:  # only for the rate table
-                reports.setdefault((tenant, group.key_by), []).extend(d for d in done if d[1])
-            touched.pop(table_key, None)  # re-inserted: written after any delete of it in this batch
-            touched[table_key] = (keys, group.index, key, record)
+            evaluated += done
         self.read_ahead.clear()
         metrics.inc("goldrush_events_keyed_total", evaluated)
         for (tenant, key_by), done in reports.items():
@@ -123,6 +100,47 @@ class KeyStep:
                               for table_key, (stage, group_index, key, record) in touched.items()]
         self.forgotten, self.touched = forgotten, touched
         return outcome
+
+    def apply(self, version: int | None, key_by: Sequence[str], key: Any, events: list[tuple[int, Any]],
+              partition: int, table_key: str, record: Any, outcome: Outcome, reports: dict[tuple[str, tuple], list],
+              touched: dict[str, tuple[Any, int, tuple, Any]], memo_after: int | None = None) -> int | None:
+        """One key's events into its group's engine: matches and dead letters into `outcome`, verdicts
+        into `reports`, the key into `touched`; how many verdicts, or None when no loaded group is
+        keyed by `key_by`."""
+        host = self.host
+        key = canonical_key(key)  # NaNs made one object again, as in the engine
+        placed = host.key_versions.locate(host, version, key_by, key, table_key, self.key_state)
+        if placed is None:
+            return None
+        keys, group, version = placed
+        tenant = key[0]  # every key group's key starts with the tenant
+        host.key_index.add(tenant, partition, table_key, group.index, key)
+        floor = host.key_index.floor(tenant, partition, self.key_state)
+        found, done = keys.apply(group.index, key, events, floor, version, memo_after)
+        for ev, error in keys.drain_failed():
+            self.metrics.inc("goldrush_rejected_total", reason="evaluation_failed")
+            outcome.dead.append(evaluation_letter(ev, error))
+        outcome.matches += found
+        if group.has_actions:
+            reports.setdefault((tenant, group.key_by), []).extend(done)
+        elif found:  # only for the rate table
+            reports.setdefault((tenant, group.key_by), []).extend(d for d in done if d[1])
+        touched.pop(table_key, None)  # re-inserted: written after any delete of it in this batch
+        touched[table_key] = (keys, group.index, key, record)
+        return len(done)
+
+    def progress(self, tenant: str, partition: int, seq: int, clock: float, record: Any, outcome: Outcome,
+                 touched: dict[str, Any]) -> list[tuple[str, int, tuple]]:
+        """The tenant's progress in one partition (agents/key_expiry.py): its new floor and the deletes of
+        the keys it lets go into `outcome`; those keys, to unload once it is published."""
+        host, key_state = self.host, self.key_state
+        floor, gone = host.on_progress(tenant, partition, seq, clock, key_state)
+        gone += host.key_versions.forget_idle(host, tenant, partition, clock, seq)
+        outcome.snapshots.append((key_state, floor_key(tenant, partition), record, {"floor": floor}))
+        for table_key, _, _ in gone:  # after the floor: a crash in between leaves the key, not a gap
+            outcome.snapshots.append((key_state, table_key, record, None))
+            touched.pop(table_key, None)
+        return gone
 
     def published(self) -> None:
         """The last batch's outcome is on the broker: its forgotten keys' snapshots are deleted."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from goldrush.events.envelope import Event
@@ -23,6 +24,11 @@ class StreamRecord(Protocol):
     message: Message
 
 
+def record_key(record: StreamRecord) -> str:
+    key = record.key
+    return key.decode() if isinstance(key, bytes) else str(key)
+
+
 class Outcome:
     """Everything one batch produced, taken synchronously right after the engine ran.
 
@@ -31,7 +37,7 @@ class Outcome:
     """
 
     __slots__ = ("dead", "engine_in", "barriers", "in_place", "matches", "actions", "late", "forwards", "progress", "verdicts",
-                 "snapshots", "acks", "counts", "tenants", "since")
+                 "snapshots", "acks", "counts", "tenants", "since", "after")
 
     def __init__(self) -> None:
         self.dead: list[tuple[bytes | None, bytes]] = []  # (key, value) for the dead-letter topic
@@ -52,6 +58,7 @@ class Outcome:
         # not unloaded before it is published, and their rates go to that record's changelog partition
         self.tenants: dict[str, Any] = {}
         self.since: float | None = None  # when the batch's earliest input record was written (detection latency)
+        self.after: list[Callable[[], None]] = []  # called once this outcome is published
 
     def count_matches(self) -> None:
         for m in self.matches:

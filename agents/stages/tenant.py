@@ -15,15 +15,10 @@ from ..in_place import InPlaceInput
 from ..letters import evaluation_letter, unreadable_letter
 from ..messages import read_engine_in
 from ..metrics import Metrics, input_written_at
-from .outcome import Outcome, StreamRecord
+from .outcome import Outcome, StreamRecord, record_key
 from .settle import Settler
 
 log = logging.getLogger("goldrush.worker")
-
-
-def record_key(record: StreamRecord) -> str:
-    key = record.key
-    return key.decode() if isinstance(key, bytes) else str(key)
 
 
 class TenantStep:

@@ -154,6 +154,11 @@ class KeyStage:
         self.engines = [Engine(CompiledSet(g.patterns), allowed_lateness=0, policies=PolicyEngine(()),
                                sweeps=False) for g in self.groups]
         self.last: dict[tuple[int, Any], int] = {}  # (group, key) → sequence number of its last event applied
+        # (group, key) → [lo, hi, {seq: match dicts}]: the verdicts of the key's events numbered in (lo, hi],
+        # those without matches left out. Kept where the key is evaluated beside its tenant (`apply`'s
+        # `memo_after`): there no verdicts topic keeps them, and a tenant restored from a checkpoint older
+        # than the key's snapshot numbers those events again and waits for their verdicts.
+        self.memos: dict[tuple[int, Any], list] = {}
 
     def group(self, index: int) -> KeyGroup:
         if not 0 <= index < len(self.groups):
@@ -164,7 +169,8 @@ class KeyStage:
         return self.by_key_by.get(tuple(key_by))
 
     def apply(self, group: int, key: Any, events: Sequence[tuple[int, Event]],
-              floor: int = 0, version: int | None = None) -> tuple[list[Match], list[list]]:
+              floor: int = 0, version: int | None = None,
+              memo_after: int | None = None) -> tuple[list[Match], list[list]]:
         """Evaluate one key's events; (matches, verdicts for the tenant stage).
 
         With `version`, matches (and the verdicts' match dicts) carry it as `pattern_set_version`:
@@ -173,23 +179,40 @@ class KeyStage:
         Verdicts are `[seq, [match dicts]]` per event, matches or not; the tenant
         stage waits for them when the group has actions (`KeyGroup.has_actions`).
         Events at or below the key's last applied sequence number, or at or below `floor`
-        (see `forget_idle`), are re-deliveries.
+        (see `forget_idle`), are re-deliveries: answered again from the key's memo when it
+        covers them, else skipped. With `memo_after` (the sequence number of the tenant's
+        last checkpoint on the broker), the memo keeps the verdicts numbered above it.
         """
         engine = self.engines[self.group(group).index]
         key = canonical_key(key)  # as read from a message: its NaNs are new objects
-        last = max(self.last.get((group, key), 0), floor)
+        at = (group, key)
+        last = max(self.last.get(at, 0), floor)
+        memo = self.memos.get(at)
+        if memo_after is not None:
+            if memo is None or memo[1] != last:  # none yet, or events were applied without it
+                memo = self.memos[at] = [last, last, {}]
+            elif memo_after > memo[0]:
+                memo[0] = min(memo_after, memo[1])
+                memo[2] = {seq: found for seq, found in memo[2].items() if seq > memo_after}
         matches: list[Match] = []
         done: list[list] = []
         for seq, ev in events:
             if seq <= last:
+                if memo is not None and memo[0] < seq <= memo[1]:
+                    done.append([seq, memo[2].get(seq, [])])
                 continue
             last = seq
             found = engine.process_many([ev])
             if version is not None and found:
                 found = [dataclasses.replace(m, pattern_set_version=version) for m in found]
             matches += found
-            done.append([seq, [m.to_dict() for m in found]])
-        self.last[(group, key)] = last
+            verdict = [m.to_dict() for m in found]
+            done.append([seq, verdict])
+            if memo_after is not None:
+                memo[1] = seq
+                if verdict:
+                    memo[2][seq] = verdict
+        self.last[at] = last
         return matches, done
 
     def drain_failed(self) -> list[tuple[Event, str]]:
@@ -218,6 +241,7 @@ class KeyStage:
             return False
         engine.forget_key(key[0], key)
         self.last.pop((group, key), None)
+        self.memos.pop((group, key), None)
         return True
 
     def snapshot(self, group: int, key: Any) -> dict[str, Any]:
@@ -225,6 +249,9 @@ class KeyStage:
         snap = self.engines[group].snapshot_key(key[0], key)
         snap["last"] = self.last.get((group, key), 0)
         snap["key_by"] = list(self.groups[group].key_by)
+        memo = self.memos.get((group, key))
+        if memo is not None:
+            snap["memo"] = [memo[0], memo[1], sorted(memo[2].items())]
         if self.version is not None:
             snap["version"] = self.version
         return snap
@@ -235,6 +262,7 @@ class KeyStage:
         key = canonical_key(key)
         self.engines[group].forget_key(key[0], key)
         self.last.pop((group, key), None)
+        self.memos.pop((group, key), None)
         return snap
 
     def restore(self, group: int, key: Any, snap: dict[str, Any]) -> None:
@@ -254,6 +282,9 @@ class KeyStage:
             return
         engine.restore_key(key[0], key, snap)
         self.last[(group, key)] = snap["last"]
+        memo = snap.get("memo")  # absent: not evaluated beside its tenant since its last checkpoint
+        if memo is not None:
+            self.memos[(group, key)] = [memo[0], memo[1], {seq: found for seq, found in memo[2]}]
 
     def unload_all(self) -> None:
         """Partitions moved: forget every key (they are reloaded from snapshots on demand)."""
@@ -261,6 +292,7 @@ class KeyStage:
             for tenant in list(engine.tenants):
                 engine.unload_tenant(tenant)
         self.last.clear()
+        self.memos.clear()
 
     def state_size(self) -> int:
         return sum(engine.state_size() for engine in self.engines)

@@ -33,13 +33,14 @@ from tests.support.worker import (
 )
 
 
-@pytest.mark.parametrize(("key_stage", "in_place"), [("on", "on"), ("off", "off")])
-def test_worker_equals_replay(fresh_broker, tmp_path, key_stage, in_place):
+@pytest.mark.parametrize(("key_stage", "in_place", "in_place_keys"),
+                         [("on", "on", "on"), ("on", "on", "off"), ("off", "off", "on")])
+def test_worker_equals_replay(fresh_broker, tmp_path, key_stage, in_place, in_place_keys):
     events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
     expected = replay(ALL, events)
     assert len(expected) > 20 and len(expected.actions) > 5
     worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-test", "--key-stage", key_stage,
-                          "--in-place", in_place)
+                          "--in-place", in_place, "--in-place-keys", in_place_keys)
     try:
         async def run():
             async with EventProducer(fresh_broker.bootstrap, batch=50) as producer:
@@ -74,6 +75,14 @@ def test_worker_equals_replay(fresh_broker, tmp_path, key_stage, in_place):
     assert set(engine_lag) <= {0} and (engine_lag or in_place == "on")
     # The built-ins keyed by (tenant, source) ran in the key stage, or (off) where their tenant is.
     assert (metrics.get("goldrush_events_keyed_total", 0) > 0) == (key_stage == "on")
+    # One worker owns every keyed partition, all read to the end at its start: the keys are evaluated
+    # beside their tenants, and nothing takes the keyed topic (unless --in-place-keys off).
+    in_place_keys_n = metrics.get("goldrush_events_keyed_in_place_total", 0)
+    if key_stage == "on" and in_place_keys == "on":
+        assert in_place_keys_n == metrics["goldrush_events_keyed_total"] > 0
+        assert metrics.get("goldrush_events_forwarded_total", 0) == 0
+    else:
+        assert in_place_keys_n == 0
     assert metrics["goldrush_policy_waiting"] == 0  # every verdict came back
     # One worker owns every engine-in partition: in place, only what came before the barriers took the hop.
     in_place_n = metrics.get("goldrush_events_in_place_total", 0)
@@ -133,6 +142,48 @@ def test_sigkill_and_restart_loses_nothing(fresh_broker, tmp_path):
     assert_at_least_once(records, expected, "match_id")
     assert len(expected_actions) > 5
     assert_at_least_once(actions, expected_actions, "action_id")  # policy state came back too
+
+
+def test_after_a_graceful_stop_the_keys_go_in_place(fresh_broker, tmp_path):
+    """A worker that took the key-stage hop stops gracefully: every keyed record it read is committed
+    (read to the end), so its successor evaluates the keys beside their tenants, and loses nothing."""
+    events = list(simulate("mixed", tenants=3, rate=5, duration=3600, disorder=0.5))
+    half = len(events) // 2
+
+    def settled(worker: subprocess.Popen, evaluated: int) -> dict[str, float]:
+        deadline = time.monotonic() + 120
+        while True:
+            m = prometheus(http_get(worker.web_port, "/metrics")[1])
+            if (m.get("goldrush_events_evaluated_total", 0) >= evaluated and not m["goldrush_policy_waiting"]
+                    and m.get("goldrush_events_keyed_total", 0) >= m.get("goldrush_events_forwarded_total", 0)) \
+                    or time.monotonic() > deadline:
+                return m
+            time.sleep(0.3)
+
+    async def send(batch: list[dict]) -> None:
+        async with EventProducer(fresh_broker.bootstrap, batch=25) as producer:
+            await producer.send_many(batch)
+
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-settle", "--in-place-keys", "off")
+    try:
+        asyncio.run(wait_ready(worker))
+        asyncio.run(send(events[:half]))
+        first = settled(worker, half)
+        stop(worker)
+        worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-settle")
+        asyncio.run(wait_ready(worker))
+        asyncio.run(send(events[half:]))
+        records, expected, late, actions, expected_actions = asyncio.run(
+            collect_replay_matches(fresh_broker.bootstrap, events))
+        second = settled(worker, 1)
+    finally:
+        stop(worker)
+    assert first["goldrush_events_forwarded_total"] > 0 and "goldrush_events_keyed_in_place_total" not in first
+    assert second["goldrush_events_keyed_in_place_total"] == second["goldrush_events_keyed_total"] > 0
+    assert second.get("goldrush_events_forwarded_total", 0) == 0
+    assert len(late) <= len(events) // 100
+    assert_at_least_once(records, expected, "match_id")
+    assert_at_least_once(actions, expected_actions, "action_id")
 
 
 def test_two_workers_in_one_group_give_the_replay_matches(fresh_broker, tmp_path):

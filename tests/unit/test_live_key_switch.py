@@ -86,7 +86,7 @@ def test_a_finer_keyed_set_switches_live_as_replay_over_the_history_says(mixed, 
     events, half = mixed
     new = _v2()
     topology, counts = _switch_with_keyed_in_flight(events, half, new,
-                                                    WorkerConfig(partitions=partitions, in_place=in_place))
+                                                    WorkerConfig(in_place_keys=False, partitions=partitions, in_place=in_place))
     assert counts == {"kept": len(ALL) - 2, "fresh": 2, "removed": 1}
     out = topology.out
     assert out.late == [] and out.dead == []
@@ -115,7 +115,7 @@ def test_a_restart_after_a_live_finer_switch_goes_on_as_replay_says(mixed):
     worker (on version 2, knowing version 1) evaluates each with its version."""
     events, half = mixed
     new = _v2()
-    cfg = WorkerConfig(partitions=2)
+    cfg = WorkerConfig(in_place_keys=False, partitions=2)
     first = LocalTopology(cfg, patterns=list(ALL), version=1)
     first.produce(batched(events[:half]))
     while first.step(batch=7):
@@ -145,7 +145,7 @@ def test_work_queued_before_the_switch_takes_the_old_groups_verdicts_and_actions
     actions, in replay order."""
     events, half = mixed
     new = compile_set([{**p.to_dict(), "actions": []} if p.key_by != ("tenant",) else p.to_dict() for p in ALL])
-    topology, counts = _switch_with_keyed_in_flight(events, half, new, WorkerConfig(partitions=2))
+    topology, counts = _switch_with_keyed_in_flight(events, half, new, WorkerConfig(in_place_keys=False, partitions=2))
     assert counts["fresh"] == 0  # actions are not part of a definition: every state is kept
     out = topology.out
     assert out.dead == [] and topology.host.policy_waiting() == 0
@@ -162,7 +162,7 @@ def test_renumbered_key_groups_never_leave_policy_work_waiting(mixed):
     fresh on the new version, as on a restart: their state is under another Kafka key.)"""
     events, half = mixed
     new = _v2(renumber=True)
-    topology, _ = _switch_with_keyed_in_flight(events, half, new, WorkerConfig(partitions=3))
+    topology, _ = _switch_with_keyed_in_flight(events, half, new, WorkerConfig(in_place_keys=False, partitions=3))
     out = topology.out
     assert out.dead == [] and topology.host.policy_waiting() == 0
     expected = replay_versions(_history(new, out.switches), events)
@@ -174,7 +174,7 @@ def test_renumbered_key_groups_never_leave_policy_work_waiting(mixed):
 
 
 def test_a_keyed_message_of_a_version_the_worker_does_not_have_is_dead_lettered_not_guessed():
-    topology = LocalTopology(WorkerConfig(partitions=1), patterns=list(ALL), version=1)
+    topology = LocalTopology(WorkerConfig(in_place_keys=False, partitions=1), patterns=list(ALL), version=1)
     ev = decode({"name": "vsm_core.system1.operation", "timestamp": 100.0, "source": "s1",
                  "data": {"response_time_ms": 2000}})
     key = ("default", "s1")
@@ -193,7 +193,7 @@ def test_a_set_without_finer_patterns_still_takes_the_verdicts_of_the_events_sen
     before the switch are still evaluated there under version 1, and their actions still come."""
     events, half = mixed
     new = compile_set([p.to_dict() for p in ALL if p.key_by == ("tenant",)])
-    topology, counts = _switch_with_keyed_in_flight(events, half, new, WorkerConfig(partitions=2))
+    topology, counts = _switch_with_keyed_in_flight(events, half, new, WorkerConfig(in_place_keys=False, partitions=2))
     assert counts["removed"] == len(FINER)
     out = topology.out
     assert out.dead == [] and topology.host.policy_waiting() == 0
@@ -209,7 +209,7 @@ def test_a_worker_started_without_a_key_stage_evaluates_new_finer_patterns_itsel
     rather than forwarded to a stage that does not run, where its actions would wait for ever."""
     events, half = mixed
     tenant_only = compile_set([p.to_dict() for p in ALL if p.key_by == ("tenant",)])
-    topology = LocalTopology(WorkerConfig(partitions=2), patterns=tenant_only, version=1)
+    topology = LocalTopology(WorkerConfig(in_place_keys=False, partitions=2), patterns=tenant_only, version=1)
     assert "keyed" not in topology.steps
     topology.run(batched(events[:half]), batch=7)
     topology.host.adopt(list(ALL), 2)
@@ -234,7 +234,7 @@ def test_a_tenant_match_queued_at_the_switch_takes_its_own_versions_actions():
     v2 = [Pattern("t", sequence(event("a")), action=AlgedonicAlert(severity="critical")), slow]
     xs = [{"name": "op", "timestamp": 1, "source": "s1", "id": "o1"}, {"name": "a", "timestamp": 2, "id": "a1"},
           {"name": "a", "timestamp": 3, "id": "a2"}]
-    topology = LocalTopology(WorkerConfig(partitions=1, lateness=0), patterns=v1, version=1)
+    topology = LocalTopology(WorkerConfig(in_place_keys=False, partitions=1, lateness=0), patterns=v1, version=1)
     topology.produce([dumps_bytes(xs[:2])])
     while topology.step() and not _pending(topology, "keyed"):
         pass
@@ -258,7 +258,7 @@ def test_a_keyed_message_of_a_version_not_adopted_yet_waits_for_it(monkeypatch):
     from goldrush.agents.stages import keyed as keyed_module
 
     def setup():
-        topology = LocalTopology(WorkerConfig(partitions=1), patterns=list(ALL), version=1)
+        topology = LocalTopology(WorkerConfig(in_place_keys=False, partitions=1), patterns=list(ALL), version=1)
         ev = decode({"name": "vsm_core.system1.operation", "timestamp": 100.0, "source": "s1",
                      "data": {"response_time_ms": 2000}})
         topology.broker.append("keyed", partition_key(0, ("default", "s1")),
@@ -296,7 +296,7 @@ def test_keys_left_in_an_earlier_versions_stage_are_let_go_when_idle():
               for i in range(20)]
     after = [{"name": "op", "timestamp": 1000 + i, "source": f"s{i % 4}", "subsystem": "x", "id": f"a{i}"}
              for i in range(20)]
-    topology = LocalTopology(WorkerConfig(partitions=2, lateness=0, key_expiry=1e-9), patterns=v1, version=1)
+    topology = LocalTopology(WorkerConfig(in_place_keys=False, partitions=2, lateness=0, key_expiry=1e-9), patterns=v1, version=1)
     topology.run([dumps_bytes(before)])
     topology.host.adopt(v2, 2)
     versions = topology.host.key_versions
@@ -323,8 +323,9 @@ def _switched_then_dead(cfg: WorkerConfig, old: list[Pattern], new: list[Pattern
     return first
 
 
+@pytest.mark.parametrize("in_place_keys", [False, True])
 @pytest.mark.parametrize("key_stage", [True, False])
-def test_a_crash_back_to_a_snapshot_from_before_the_switch_keeps_the_recorded_switch_point(mixed, key_stage):
+def test_a_crash_back_to_a_snapshot_from_before_the_switch_keeps_the_recorded_switch_point(mixed, key_stage, in_place_keys):
     """The worker switches live, goes on under version 2 (keys moved, matches published), and dies; its
     tenants' snapshots are from before the switch. The restarted worker reads their records since
     again: each tenant resumes under version 1 and switches at its recorded point, not at its
@@ -332,7 +333,7 @@ def test_a_crash_back_to_a_snapshot_from_before_the_switch_keeps_the_recorded_sw
     `replay_versions` gives over the recorded history, and the switch records are unchanged."""
     events, half = mixed
     new = _v2()
-    cfg = WorkerConfig(partitions=2, key_stage=key_stage, checkpoint_every=1e9)  # snapshots: first batches only
+    cfg = WorkerConfig(in_place_keys=in_place_keys, partitions=2, key_stage=key_stage, checkpoint_every=1e9)  # snapshots: first batches only
     first = _switched_then_dead(cfg, list(ALL), new, events, half)
     points = {s["tenant"]: s["after"] for s in first.out.switches if s["version"] == 2}
     assert len(points) == 3
@@ -354,7 +355,8 @@ def test_a_crash_back_to_a_snapshot_from_before_the_switch_keeps_the_recorded_sw
     assert_published_as_replayed(expected, first, second)
 
 
-def test_a_crash_back_across_a_switch_that_removes_a_key_group_goes_on_as_replay_says(mixed):
+@pytest.mark.parametrize("in_place_keys", [False, True])
+def test_a_crash_back_across_a_switch_that_removes_a_key_group_goes_on_as_replay_says(mixed, in_place_keys):
     """Version 2 drops the (tenant, subsystem) group (the last one: no group is renumbered). After a
     crash back to snapshots from before the switch, the tenants resume on version 1 and send progress
     notes older than the last event of the removed group's keys, left in version 1's stage: such a
@@ -363,7 +365,7 @@ def test_a_crash_back_across_a_switch_that_removes_a_key_group_goes_on_as_replay
     `test_a_crash_back_to_a_snapshot_from_before_the_switch_keeps_the_recorded_switch_point[True]`.)"""
     events, half = mixed
     old, new = compile_set([*(p.to_dict() for p in ALL), by_subsystem()]), list(ALL)
-    cfg = WorkerConfig(partitions=2, checkpoint_every=1e9)  # snapshots: first batches only
+    cfg = WorkerConfig(in_place_keys=in_place_keys, partitions=2, checkpoint_every=1e9)  # snapshots: first batches only
     first = _switched_then_dead(cfg, old, new, events, half)
     second = LocalTopology(cfg, first.broker, patterns=new, version=2)  # the crash: nothing flushed
     second.host.remember(1, old)
@@ -375,3 +377,19 @@ def test_a_crash_back_across_a_switch_that_removes_a_key_group_goes_on_as_replay
     expected = replay_versions(history, events)
     assert set(match_ids([*first.out.matches, *second.out.matches])) == set(match_ids(expected))
     assert {a.action_id for a in [*first.out.actions, *second.out.actions]} == {a.action_id for a in expected.actions}
+
+
+@pytest.mark.parametrize("checkpoint_every", [0.0, 1e9])
+def test_a_finer_keyed_set_switches_live_in_place_as_replay_over_the_history_says(mixed, checkpoint_every):
+    """With the keys evaluated beside their tenants (agents/keys_in_place.py) nothing is in flight at
+    the switch; the run is still the one `replay_versions` gives over the recorded switches."""
+    events, half = mixed
+    new = _v2()
+    topology = LocalTopology(WorkerConfig(partitions=2, checkpoint_every=checkpoint_every), patterns=list(ALL),
+                             version=1)
+    topology.run(batched(events[:half]), batch=7)
+    topology.host.adopt(new, 2)
+    topology.run(batched(events[half:]), batch=7)
+    assert topology.settle.here.active and topology.host.policy_waiting() == 0
+    assert topology.metrics.get("goldrush_events_forwarded_total") == 0
+    assert_published_as_replayed(replay_versions(_history(new, compacted(topology.out.switches)), events), topology)

@@ -125,7 +125,7 @@ def _assert_as_replay(out, expected):
 def test_a_live_switch_that_would_renumber_the_groups_keeps_their_keys_state(mixed, change, partitions):
     events, half = mixed
     v1, v2 = (_all(), _subsystem_first()) if change == "insert-first" else (_subsystem_first(), _all())
-    topology = _switch_live(events, half, v1, v2, WorkerConfig(partitions=partitions))
+    topology = _switch_live(events, half, v1, v2, WorkerConfig(in_place_keys=False, partitions=partitions))
     out = topology.out
     assert out.late == [] and out.dead == [] and topology.host.policy_waiting() == 0
     assert len({s["tenant"] for s in out.switches if s["version"] == 2}) == 3
@@ -143,16 +143,17 @@ def test_a_record_without_a_layout_still_renumbers_as_before(mixed):
     the renumbered group fresh (and is no longer what replay_versions gives)."""
     events, half = mixed
     v1, v2 = _all(), _subsystem_first()
-    topology = _switch_live(events, half, v1, v2, WorkerConfig(partitions=3), layouts=False)
+    topology = _switch_live(events, half, v1, v2, WorkerConfig(in_place_keys=False, partitions=3), layouts=False)
     assert topology.host.policy_waiting() == 0
     expected = replay_versions(_history(v1, v2, topology.out.switches), events)
     assert match_ids(topology.out.matches) != match_ids(expected)
 
 
 
+@pytest.mark.parametrize("in_place_keys", [False, True])
 @pytest.mark.parametrize("change", ["insert-first", "remove-first"])
 @pytest.mark.parametrize("key_stage_ahead", [False, True])
-def test_a_crash_after_a_renumbering_switch_goes_on_as_replay_says(mixed, change, key_stage_ahead):
+def test_a_crash_after_a_renumbering_switch_goes_on_as_replay_says(mixed, change, key_stage_ahead, in_place_keys):
     """The worker switches live, goes on under version 2 and dies, its tenants' snapshots from before
     the switch (`key_stage_ahead`) or keyed messages of both versions in flight. The restarted worker
     (on version 2 with its layout, knowing version 1 and its layout) resumes each tenant on version 1
@@ -161,7 +162,7 @@ def test_a_crash_after_a_renumbering_switch_goes_on_as_replay_says(mixed, change
     v1, v2 = (_all(), _subsystem_first()) if change == "insert-first" else (_subsystem_first(), _all())
     l1 = next_layout(None, v1)
     l2 = next_layout(l1, v2)
-    cfg = WorkerConfig(partitions=2, checkpoint_every=1e9 if key_stage_ahead else 1.0)
+    cfg = WorkerConfig(in_place_keys=in_place_keys, partitions=2, checkpoint_every=1e9 if key_stage_ahead else 1.0)
     first = LocalTopology(cfg, patterns=v1, version=1, layout=l1)
     first.produce(batched(events[:half]))
     while first.step(batch=7):

@@ -31,11 +31,13 @@ def mixed():
     return events, expected
 
 
+@pytest.mark.parametrize("in_place_keys", [True, False])
 @pytest.mark.parametrize("in_place", [True, False])
 @pytest.mark.parametrize("key_stage", [True, False])
-def test_the_topology_gives_replays_matches_and_actions(mixed, key_stage, in_place):
+def test_the_topology_gives_replays_matches_and_actions(mixed, key_stage, in_place, in_place_keys):
     events, expected = mixed
-    topology = LocalTopology(WorkerConfig(key_stage=key_stage, partitions=3, in_place=in_place))
+    topology = LocalTopology(WorkerConfig(key_stage=key_stage, partitions=3, in_place=in_place,
+                                          in_place_keys=in_place_keys))
     out = topology.run(_batched(events), batch=7)
     assert _ids(out) == ({m.match_id: m.to_dict() for m in expected},
                          {a.action_id: a.to_dict() for a in expected.actions})
@@ -68,7 +70,7 @@ _STEPS: dict = {}
 
 def _steps(cfg, events):
     """How many `step(batch=5)` a run of `events` takes (the same for every checkpoint interval)."""
-    key = (cfg.key_stage, cfg.in_place, len(events))
+    key = (cfg.key_stage, cfg.in_place, cfg.in_place_keys, len(events))
     if key in _STEPS:
         return _STEPS[key]
     topology = LocalTopology(cfg)
@@ -80,19 +82,22 @@ def _steps(cfg, events):
     return n
 
 
-# Every combination in place (the default); a few with every event through engine-in.
-CRASHES = [(True, key_stage, crash_at, every) for key_stage in (False, True) for crash_at in (0.05, 0.4, 0.9)
-           for every in (0.0, 3600.0)] + [(True, False, 0.4, 1.0), (True, True, 0.9, 1.0),
-                                          (False, False, 0.4, 1.0), (False, True, 0.4, 1.0),
-                                          (False, True, 0.05, 0.0), (False, False, 0.9, 3600.0)]
+# Every combination in place (the default, keys beside their tenants); a few with every event through
+# engine-in, and a few with the keys through the keyed topic (as when other workers own some of it).
+CRASHES = [(True, key_stage, crash_at, every, True) for key_stage in (False, True) for crash_at in (0.05, 0.4, 0.9)
+           for every in (0.0, 3600.0)] + [(True, False, 0.4, 1.0, True), (True, True, 0.9, 1.0, True),
+                                          (False, False, 0.4, 1.0, True), (False, True, 0.4, 1.0, True),
+                                          (False, True, 0.05, 0.0, True), (False, False, 0.9, 3600.0, True),
+                                          (True, True, 0.05, 0.0, False), (True, True, 0.4, 3600.0, False),
+                                          (True, True, 0.9, 1.0, False), (False, True, 0.4, 1.0, False)]
 
 
-@pytest.mark.parametrize(("in_place", "key_stage", "crash_at", "checkpoint_every"), CRASHES)
+@pytest.mark.parametrize(("in_place", "key_stage", "crash_at", "checkpoint_every", "in_place_keys"), CRASHES)
 def test_a_crash_anywhere_loses_nothing_and_a_restart_redoes_only_what_was_not_committed(
-        mixed, checkpoint_every, crash_at, key_stage, in_place):
+        mixed, checkpoint_every, crash_at, key_stage, in_place, in_place_keys):
     events, expected = mixed
     cfg = WorkerConfig(partitions=2, key_stage=key_stage, checkpoint_every=checkpoint_every, batch=20,
-                       in_place=in_place)
+                       in_place=in_place, in_place_keys=in_place_keys)
     first = LocalTopology(cfg)
     first.produce(_batched(events))
     for _ in range(max(1, int(crash_at * _steps(cfg, events)))):  # then the worker is killed: its memory is gone
