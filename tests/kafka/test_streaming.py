@@ -26,6 +26,7 @@ from tests.support.worker import (
     collect_replay_matches,
     http_get,
     prometheus,
+    send_events,
     send_raw,
     start_worker,
     stop,
@@ -160,19 +161,15 @@ def test_after_a_graceful_stop_the_keys_go_in_place(fresh_broker, tmp_path):
                 return m
             time.sleep(0.3)
 
-    async def send(batch: list[dict]) -> None:
-        async with EventProducer(fresh_broker.bootstrap, batch=25) as producer:
-            await producer.send_many(batch)
-
     worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-settle", "--in-place-keys", "off")
     try:
         asyncio.run(wait_ready(worker))
-        asyncio.run(send(events[:half]))
+        asyncio.run(send_events(fresh_broker.bootstrap, events[:half]))
         first = settled(worker, half)
         stop(worker)
         worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-settle")
         asyncio.run(wait_ready(worker))
-        asyncio.run(send(events[half:]))
+        asyncio.run(send_events(fresh_broker.bootstrap, events[half:]))
         records, expected, late, actions, expected_actions = asyncio.run(
             collect_replay_matches(fresh_broker.bootstrap, events))
         second = settled(worker, 1)

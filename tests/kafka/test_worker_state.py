@@ -25,6 +25,7 @@ from tests.support.worker import (
     collect_replay_matches,
     http_get,
     prometheus,
+    send_events,
     start_worker,
     stop,
     wait_ready,
@@ -216,17 +217,16 @@ def test_idle_keys_are_let_go_and_a_let_go_key_starts_fresh(fresh_broker, tmp_pa
             time.sleep(0.3)
         return value
 
-    async def send(batch: list[dict]) -> None:
-        async with EventProducer(fresh_broker.bootstrap, batch=100) as producer:
-            await producer.send_many(batch)
+    def send(batch: list[dict]) -> None:
+        asyncio.run(send_events(fresh_broker.bootstrap, batch, batch=100))
 
     worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-expiry", "--key-expiry", "0.5")
     try:
         asyncio.run(wait_ready(worker))
-        asyncio.run(send(events[:41]))
+        send(events[:41])
         assert wait_for(worker, "goldrush_keys_indexed", lambda v: v >= 41) == 41
         for ev in later:  # progress moves on in steps; the notes follow
-            asyncio.run(send([ev]))
+            send([ev])
             time.sleep(0.7)
         assert wait_for(worker, "goldrush_keys_forgotten_total", lambda v: v >= 40) == 40
         assert metric(worker, "goldrush_keys_indexed") == 1  # only "live"
@@ -235,7 +235,7 @@ def test_idle_keys_are_let_go_and_a_let_go_key_starts_fresh(fresh_broker, tmp_pa
         stored = asyncio.run(changelog_state(fresh_broker.bootstrap, "gr-expiry-key-state-changelog", written))
         worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-expiry", "--key-expiry", "0.5")
         asyncio.run(wait_ready(worker))
-        asyncio.run(send(back))
+        send(back)
         records, expected, late, actions, expected_actions = asyncio.run(
             collect_replay_matches(fresh_broker.bootstrap, events))
     finally:

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from goldrush import replay
 from goldrush.events.topics import ACTIONS, LATE, MATCHES
 from goldrush.kafka.broker import free_port, stop_process
+from goldrush.kafka.client import EventProducer
 from goldrush.patterns import ALL
 
 
@@ -50,6 +51,12 @@ async def send_raw(bootstrap: str, values: list[bytes], key: bytes | None = None
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def send_events(bootstrap: str, events: list[dict], batch: int = 25) -> None:
+    """Produce events with the client, `batch` per message, to vsm.events."""
+    async with EventProducer(bootstrap, batch=batch) as producer:
+        await producer.send_many(events)
 
 
 async def wait_ready(*workers: subprocess.Popen, timeout: float = 120) -> None:
