@@ -32,7 +32,7 @@ from .compat import cap_fetch_wait
 from .config import WorkerConfig
 from .consumer_groups import read_to_the_end
 from .dashboard import Activity
-from .faust_app import new_app, rate_tables
+from .faust_app import new_app, rate_tables, snapshot_table
 from .host import started_host
 from .in_place import Router, owned_partitions
 from .keys_in_place import KeysHere
@@ -75,10 +75,8 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | Non
     key_stage = bool(host.stage.groups)
     internal = [engine_in, keyed, verdicts] if key_stage else [engine_in]
     outputs = (MATCHES, LATE, DEADLETTER, *ACTIONS.values(), *((APPLIED_TOPIC,) if cfg.pattern_store else ()))
-    # Snapshots in our own encoding (bytes: the raw codec): Faust's orjson writes NaN and ±inf as null.
-    snapshot_table = {"partitions": cfg.partitions, "value_type": bytes}
-    state = app.Table("tenant-state", **snapshot_table)
-    key_state = app.Table("key-state", **snapshot_table) if key_stage else None
+    state = snapshot_table(app, "tenant-state", cfg.partitions)
+    key_state = snapshot_table(app, "key-state", cfg.partitions) if key_stage else None
     rates = rate_tables(app, cfg.partitions)
     app.goldrush_partitioned = ([t.get_topic_name() for t in internal]  # type: ignore[attr-defined]
                                 + [t.changelog_topic.get_topic_name() for t in app.tables.values()])

@@ -8,12 +8,46 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import faust
+
 from .compat import EarlyStartApp, resume_keeps_queued_messages
 from .config import WorkerConfig
 from .web_server import web_settings
 
 RATE_WINDOW = 10.0  # seconds per tumbling window of the live rate tables
 RATE_EXPIRES = timedelta(minutes=5)
+
+
+class DeliveredTable(faust.Table):
+    """A table whose changelog writes can be waited for, once `recording` (the snapshot tables).
+
+    Why: a table write only buffers its changelog record, and faust-streaming's producer `flush`
+    returns as soon as one buffered send takes 0.1 s (a full batch waiting to drain), with the rest
+    still buffered. A snapshot must be on the broker before the records it covers are committed,
+    and a key's before its tenant's (agents/keys_in_place.py): the futures `send_changelog` returns
+    say so. `App(Table=...)` and `send_changelog` are Faust's public API."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[Any] | None = None  # the futures of the writes not waited for yet, when recording
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        if self.sent is not None:
+            self.sent.append(fut)
+        return fut
+
+    def take_sent(self) -> list[Any]:
+        sent, self.sent = self.sent or [], []
+        return sent
+
+
+def snapshot_table(app: Any, name: str, partitions: int) -> DeliveredTable:
+    """A changelog-backed table of snapshots in our own encoding (bytes: the raw codec; Faust's orjson
+    writes NaN and ±inf as null), its writes recorded."""
+    table = app.Table(name, partitions=partitions, value_type=bytes)
+    table.sent = []
+    return table
 
 
 def new_app(cfg: WorkerConfig) -> EarlyStartApp:
@@ -33,6 +67,7 @@ def new_app(cfg: WorkerConfig) -> EarlyStartApp:
         # #402, #133). Uncommitted records are read again after a rebalance (Faust seeks to the
         # committed offsets), onto the snapshots that do not cover them.
         stream_wait_empty=False,
+        Table=DeliveredTable,
     )
     resume_keeps_queued_messages(app.flow_control)
     return app

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from goldrush.compiler.keygroups import partition_key
@@ -42,6 +43,10 @@ from .stages.keyed import KeyStep
 from .stages.outcome import Outcome
 
 log = logging.getLogger("goldrush.worker")
+
+# A key's memo above this many matches makes its tenant's next checkpoints come at once, which trims
+# it: a hot key matching on every event would otherwise carry two checkpoint intervals of matches.
+MEMO_CHECKPOINT = 1000
 
 
 class KeyPlace:
@@ -69,6 +74,11 @@ class KeysHere:
         self.taken: dict[str, tuple[int, float]] = {}  # tenant → its progress at its last checkpoint taken
         self.durable: dict[str, tuple[int, float]] = {}  # tenant → at the checkpoint before: on the broker
         self.let_go_at: dict[str, float] = {}  # tenant → when its idle keys were last looked for
+        # table key → the evaluation (`ticks`) that last touched or let go of it: a let-go key is unloaded
+        # once its delete is published only if nothing touched it since (outcomes are published later
+        # than they are taken, and another may have evaluated or checkpointed it in between)
+        self.ticks = 0
+        self.touched_at: dict[str, int] = {}
         self._partition_of: dict[str, int] = {}
 
     def decide(self, owned: set[int] | None, drained: set[int]) -> bool:
@@ -93,6 +103,7 @@ class KeysHere:
         self.taken.clear()
         self.durable.clear()
         self.let_go_at.clear()
+        self.touched_at.clear()
 
     def place(self, table_key: str) -> KeyPlace:
         partition = self._partition_of.get(table_key)
@@ -106,10 +117,11 @@ class KeysHere:
                  by_key: dict[tuple[int, Any], list[tuple[int, Event]]], out: Outcome) -> dict[tuple[str, tuple], list]:
         """One tenant stage's forwards evaluated here: matches and dead letters into `out`; the
         verdicts, (tenant, key_by) → done, for the tenant stage."""
-        step = self.key_step
+        step, host = self.key_step, self.key_step.host
         reports: dict[tuple[str, tuple], list] = {}
         evaluated = 0
-        step.host.key_index.index_restored(step.key_state)
+        host.key_index.index_restored(step.key_state)
+        self.ticks += 1
         for (group, key), events in by_key.items():
             key_by = stage.groups[group].key_by
             tenant = key[0]
@@ -119,13 +131,20 @@ class KeysHere:
             touched = self.dirty.get(tenant)
             if touched is None:
                 touched = self.dirty[tenant] = {}
+            # only the verdicts a tenant waits for need a memo (groups with actions)
+            memo_after = (0 if durable is None else durable[0]) if stage.groups[group].has_actions else None
             done = step.apply(version, key_by, key, events, place.message.partition, table_key, place, out, reports,
-                              touched, memo_after=0 if durable is None else durable[0])
+                              touched, memo_after=memo_after)
             if done is None:  # a key held by a later version without this group (a live switch)
                 step.refuse_unknown_key_by(Keyed(key_by, key, [[seq, to_row(ev)] for seq, ev in events], version),
                                            place.message, out)
                 continue
             evaluated += done
+            self.touched_at[table_key] = self.ticks
+            if memo_after is not None:
+                keys, index, canonical, _ = touched[table_key]
+                if len(keys.memos.get((index, canonical), ((), (), ()))[2]) > MEMO_CHECKPOINT:
+                    host.snapshot_at.pop(tenant, None)  # its checkpoints move on, and the memo is trimmed
         step.metrics.inc("goldrush_events_keyed_total", evaluated)
         step.metrics.inc("goldrush_events_keyed_in_place_total", evaluated)
         return reports
@@ -149,13 +168,25 @@ class KeysHere:
                 place = KeyPlace(floor_key(tenant, partition), self.topic, partition)
                 gone += step.progress(tenant, partition, durable[0], durable[1], place, out, touched)
             if gone:
-                out.after.append(lambda: self.unload_forgotten(tenant, gone))
+                self.ticks += 1
+                for table_key, _, _ in gone:
+                    self.touched_at[table_key] = self.ticks
+                out.after.append(partial(self.unload_forgotten, gone, self.ticks))
         out.snapshots += [(step.key_state, table_key, place, stage.snapshot(group_index, key))
                           for table_key, (stage, group_index, key, place) in touched.items()]
+        if len(self.taken) > 2 * len(step.host.loaded) + 1000:  # tenants unloaded since: forget them here too
+            for gone_tenant in [t for t in self.taken if t not in step.host.loaded]:
+                for table in (self.taken, self.durable, self.let_go_at):
+                    table.pop(gone_tenant, None)
 
-    def unload_forgotten(self, tenant: str, gone: Sequence[tuple[str, int, tuple]]) -> None:
-        """Once their deletes are on the broker: forgotten keys that got no events since leave memory."""
-        touched = self.dirty.get(tenant, {})
+    def unload_forgotten(self, gone: Sequence[tuple[str, int, tuple]], tick: int) -> None:
+        """Once their deletes are on the broker: the keys let go at `tick` that nothing touched since
+        leave memory (loaded again, they start from no snapshot)."""
+        touched_at = self.touched_at
+        again = {table_key for table_key, _, _ in gone if touched_at.get(table_key) != tick}
+        for table_key, _, _ in gone:
+            if table_key not in again:
+                del touched_at[table_key]
         host = self.key_step.host
-        host.unload_forgotten(list(gone), touched)
-        host.key_versions.unload_forgotten(list(gone), touched)
+        host.unload_forgotten(list(gone), again)
+        host.key_versions.unload_forgotten(list(gone), again)

@@ -103,16 +103,13 @@ class Publisher:
             if keys_first and len(keys_first) < len(outcome.snapshots):
                 # Keys evaluated beside their tenants: on the broker before the tenants' checkpoints,
                 # so that a key is never behind its tenant (agents/keys_in_place.py).
-                self.write_tables(keys_first)
-                await self.flush()
-                self.write_tables([s for s in outcome.snapshots if s[0] is self.state])
-            else:
-                self.write_tables(outcome.snapshots)
-            self.write_counts(outcome)
-            if outcome.snapshots:
+                await self.write_tables(keys_first)
+                await self.write_tables([s for s in outcome.snapshots if s[0] is self.state])
+            elif outcome.snapshots:
                 # The changelog must be on the broker before the records it covers are committed:
                 # otherwise a SIGKILL loses state the committed offsets skip past.
-                await self.flush()
+                await self.write_tables(outcome.snapshots)
+            self.write_counts(outcome)
             self.host.published(outcome.tenants)
             for record in outcome.acks:  # after the snapshots covering them are on the broker
                 self.ack(record)
@@ -147,8 +144,9 @@ class Publisher:
             log.warning("a %s of tenant %.64r could not be published (%s): dead-lettered", kind, tenant, exc)
             await self.send(DEADLETTER, *unpublishable_letter(kind, tenant, make(), exc), None)
 
-    def write_tables(self, snapshots: list[tuple[Any, str, Any, dict | None]]) -> None:
-        """Store snapshots in the changelog partition of the stream event they belong to.
+    async def write_tables(self, snapshots: list[tuple[Any, str, Any, dict | None]]) -> None:
+        """Store snapshots in the changelog partition of the stream event they belong to, and wait
+        until they are on the broker.
 
         Faust picks a table's changelog partition (and a window's timestamp) from the
         *current* stream event, which `take_events` does not set (faust-streaming
@@ -156,13 +154,20 @@ class Publisher:
         co-partitioned with its input topic, as recovery expects.
         """
         host, state = self.host, self.state
+        tables = {}
         for table, key, source_event, snapshot in snapshots:
+            tables[id(table)] = table
             store = host.tenant_snapshots if table is state else host.key_snapshots
             with current_event(source_event):
                 if snapshot is None:
                     store.remove(table, key)
                 else:
                     store.write(table, key, pack(snapshot))
+        await self.flush()
+        # `flush` may return with writes still buffered (agents/faust_app.py `DeliveredTable`)
+        sent = [fut for table in tables.values() if hasattr(table, "take_sent") for fut in table.take_sent()]
+        if sent:
+            await asyncio.gather(*sent)
 
     def write_counts(self, outcome: Outcome) -> None:
         """Rates, into the changelog partition of their tenant's last stream event."""

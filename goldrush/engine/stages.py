@@ -157,7 +157,9 @@ class KeyStage:
         # (group, key) → [lo, hi, {seq: match dicts}]: the verdicts of the key's events numbered in (lo, hi],
         # those without matches left out. Kept where the key is evaluated beside its tenant (`apply`'s
         # `memo_after`): there no verdicts topic keeps them, and a tenant restored from a checkpoint older
-        # than the key's snapshot numbers those events again and waits for their verdicts.
+        # than the key's snapshot numbers those events again and waits for their verdicts. It relies on
+        # the key getting its events in its tenant's order, as it does there: a number in the range that
+        # has no entry is one of its events without matches.
         self.memos: dict[tuple[int, Any], list] = {}
 
     def group(self, index: int) -> KeyGroup:

@@ -158,7 +158,9 @@ def test_idle_keys_are_let_go_in_place_with_their_tenants_checkpoints():
 def test_a_keys_memo_answers_only_for_the_events_it_evaluated_in_place():
     """The memo covers (lo, hi]: what the key evaluated with `memo_after` since the tenant's checkpoint
     on the broker. Events evaluated without it (through the hop) leave the memo as it was, and a later
-    in-place event starts a new one, so a re-delivery is never answered "no matches" by a guess."""
+    in-place event starts a new one: a re-delivery outside the range the key evaluated in place is not
+    answered. (Inside it, an event without matches is answered "no matches": in place a key gets its
+    tenant's events in order, so every number in the range that is its own was evaluated.)"""
     from goldrush.engine.stages import KeyStage
     from goldrush.events.envelope import Event
 
@@ -190,3 +192,54 @@ def test_a_keys_memo_answers_only_for_the_events_it_evaluated_in_place():
     restored = KeyStage([busy])
     restored.restore(0, key, snap)
     assert restored.apply(0, key, [ev(6)])[1] == [[6, []]]
+
+
+def test_a_hot_keys_memo_stays_bounded():
+    """A key matching on every event, with checkpoints an hour apart: its memo (all its matches since
+    its tenant's checkpoint before last) would grow with every event and go into every snapshot of
+    it. Above MEMO_CHECKPOINT matches its tenant's checkpoints come at once, which trims it."""
+    from goldrush.agents.keys_in_place import MEMO_CHECKPOINT
+    from goldrush.dsl import sequence
+    from goldrush.dsl.actions import AlgedonicAlert
+
+    every = Pattern("every", sequence(event("op")), key_by=("tenant", "source"),
+                    action=AlgedonicAlert(signal="pain", severity="low", rate_limit=1_000_000))
+    events = [{"name": "op", "timestamp": i / 10, "source": "s1", "id": f"e{i}"} for i in range(20_000)]
+    expected = replay([every], events, allowed_lateness=0)
+    topology = LocalTopology(WorkerConfig(partitions=1, checkpoint_every=3600, lateness=0, batch=50),
+                             patterns=[every])
+    out = topology.run([dumps_bytes(events[i:i + 100]) for i in range(0, len(events), 100)], batch=5)
+    _as_replayed(out, expected)
+    memo = next(iter(topology.host.keys.memos.values()))
+    assert len(memo[2]) <= 3 * MEMO_CHECKPOINT
+    snapshots = [v for k, v in topology.broker.tables["key-state"].items() if k.startswith("[")]
+    assert len(snapshots) == 1 and len(snapshots[0]) < 3 * MEMO_CHECKPOINT * 200
+
+
+def test_a_let_go_key_touched_again_before_the_delete_is_published_keeps_its_state():
+    """Outcomes are published after they are taken, and other stages take theirs in between: a key let
+    go in one outcome, then evaluated and checkpointed in the next two, must not be unloaded when the
+    first is published (it would be loaded again from the second's snapshot, losing the third's event)."""
+    busy = Pattern("busy", frequency(event("op"), (">=", 2), "2s"), key_by=("tenant", "source"))
+    early = [{"name": "op", "timestamp": 4 * i, "source": f"s{i % 2}", "id": f"e{i}"} for i in range(10)]
+    # the first lets s0 go (idle, not touched in that outcome); the next three are s0's
+    late = [{"name": "op", "timestamp": 100 + i / 2, "source": "s0" if i else "s1", "id": f"l{i}"} for i in range(4)]
+    expected = replay([busy], [*early, *late], allowed_lateness=0)
+    topology = LocalTopology(WorkerConfig(partitions=1, lateness=0, checkpoint_every=0, key_expiry=1e-9,
+                                          in_place=False), patterns=[busy])
+    topology.run([dumps_bytes(ev) for ev in early], batch=1)
+
+    def handle(ev: dict):
+        topology.produce([dumps_bytes(ev)])
+        assert topology._source_step(1)  # ingest: to engine-in
+        records = topology._take("engine-in", 0, 10)
+        return topology.tenant_step.handle(records)
+
+    first, second, third = handle(late[0]), handle(late[1]), handle(late[2])
+    topology.apply(first)
+    topology.apply(second)
+    fourth = handle(late[3])
+    topology.apply(third)
+    topology.apply(fourth)
+    topology.run()
+    assert match_ids(topology.out.matches) == match_ids(expected)

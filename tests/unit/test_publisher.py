@@ -105,3 +105,49 @@ def test_switch_records_that_could_not_be_sent_are_kept_for_the_next_try():
     with pytest.raises(ValueError):
         asyncio.run(publisher.publish(Outcome()))
     assert publisher.host.switches == [{"tenant": "t", "version": 2, "after": 5.0}]
+
+
+class BufferedTable(Table):
+    """Like a snapshot table of the worker (agents/faust_app.py `DeliveredTable`): each write's
+    changelog record is sent later, and the producer's flush may return before it is."""
+
+    def __init__(self, log, name):
+        super().__init__(log)
+        self.name, self.sent = name, []
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        fut = asyncio.get_running_loop().create_future()
+        self.sent.append(fut)
+
+        async def deliver():
+            await asyncio.sleep(0.05)
+            self.log.append(("delivered", self.name, key))
+            fut.set_result(None)
+
+        asyncio.get_running_loop().create_task(deliver())
+
+    def take_sent(self):
+        sent, self.sent = self.sent, []
+        return sent
+
+
+def test_keys_checkpointed_with_their_tenants_are_on_the_broker_before_them_and_acks_wait_for_both():
+    """Keys evaluated beside their tenants (agents/keys_in_place.py): a key is never behind its tenant,
+    even when the producer's flush returns before a buffered changelog record is sent."""
+    log: list = []
+    host = EngineHost(WorkerConfig())
+    state, keys = BufferedTable(log, "tenant"), BufferedTable(log, "key")
+    publisher = Publisher(lambda: Producer(log), host, Metrics(), engine_in="in", keyed="keyed",
+                          verdicts="verdicts", state=state, rates={}, ack=lambda r: log.append(("ack", r.name)))
+    out = Outcome()
+    out.snapshots += [(keys, '[0,"t","s"]', Record("k"), {"last": 3}), (state, "tenant\x00t", Record("r"), {"offset": 3})]
+    out.acks.append(Record("r"))
+
+    async def run():
+        await publisher.publish(out)
+
+    asyncio.run(run())
+    order = [entry for entry in log if entry[0] != "flush"]
+    assert order == [("write", '[0,"t","s"]'), ("delivered", "key", '[0,"t","s"]'), ("write", "tenant\x00t"),
+                     ("delivered", "tenant", "tenant\x00t"), ("ack", "r")]
