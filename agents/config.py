@@ -49,8 +49,8 @@ class WorkerConfig(BaseModel):
         "longest a fetch may wait for data, s: the source consumer's always, Faust's consumer's on the "
         "embedded broker only (agents/compat.py, cap_fetch_wait)"))
     embedded_broker: bool = Field(default=False, description=(
-        "the broker is the embedded one (tansu), which holds a fetch for its whole wait: set by "
-        "`goldrush worker` from the cluster id"))
+        "the broker is the embedded one (tansu), which holds a fetch for its whole wait and counts "
+        "latest offsets in record batches (agents/faust_app.py): set by `goldrush worker` from the cluster id"))
     status_every: float = Field(default=60.0, ge=0, description="seconds between status lines in the log; 0: none")
     data_dir: str | None = Field(default=None, description="Faust's data directory (default: a temp dir per app id)")
     max_future: str | float | None = Field(default=DEFAULT_MAX_FUTURE, description=(

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from goldrush import replay
 from goldrush.agents.key_expiry import key_partition
@@ -18,6 +18,7 @@ from goldrush.events.topics import ACTIONS, DEADLETTER, MATCHES
 from goldrush.kafka.broker import free_port
 from goldrush.kafka.client import EventProducer
 from goldrush.patterns import ALL
+from goldrush.simulator import simulate
 from tests.support.worker import (
     assert_at_least_once,
     changelog_state,
@@ -142,7 +143,7 @@ def test_keyed_events_for_an_unknown_key_by_are_dead_lettered_and_answered(fresh
 def test_an_upgraded_worker_starts_where_the_earlier_version_stopped(fresh_broker, tmp_path):
     """Earlier versions read the sources with a Faust agent in the group `<app-id>`; the source
     consumer's own group starts at that group's offsets instead of reading everything again."""
-    from aiokafka.structs import OffsetAndMetadata, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
 
     def failures(tenant: str, at: int) -> list[dict]:
         return [{"name": "vsm_core.system1.failure", "timestamp": 1_767_225_600 + at + t, "tenant": tenant,
@@ -338,3 +339,46 @@ def test_a_pattern_edited_between_restarts_starts_fresh_and_the_others_keep_thei
     assert {r["match_id"] for r in records} == expected
     assert metrics.get('goldrush_states_reset_total{pattern="burst"}') == 1
     assert "pattern 'burst' changed since its state was saved" in (tmp_path / "gr-edit-1.log").read_text()
+
+
+def test_the_snapshot_changelogs_end_where_their_records_do_on_the_embedded_broker(fresh_broker, tmp_path):
+    """tansu reports a partition's latest offset counting record batches, not records (10 records in one
+    batch: latest offset 1), and Faust recovers a changelog only up to that offset: after a SIGKILL the
+    restarted worker restored some keys fresh, and matched again what replay does not (the flaky
+    `test_sigkill_and_restart_loses_nothing`). On the embedded broker the worker now produces one record
+    per batch, so each changelog's latest offset is its length."""
+    events = list(simulate("mixed", tenants=4, rate=5, duration=1800, disorder=0.5))
+    worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-hw")
+    try:
+        asyncio.run(wait_ready(worker))
+        asyncio.run(send_events(fresh_broker.bootstrap, events, batch=25))
+        deadline = time.monotonic() + 60
+        while prometheus(http_get(worker.web_port, "/metrics")[1]).get(
+                "goldrush_events_evaluated_total", 0) < len(events) - 200 and time.monotonic() < deadline:
+            time.sleep(0.3)
+    finally:
+        worker.kill()  # snapshots of the first checkpoints, written many to a batch without the fix
+        worker.wait()
+
+    async def ends_and_lengths(topic: str) -> tuple[list[int], list[int]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=fresh_broker.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in (0, 1)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            last = {tp: -1 for tp in tps}
+            while True:
+                batch = await consumer.getmany(*tps, timeout_ms=1000)
+                if not batch:
+                    break
+                for tp, records in batch.items():
+                    last[tp] = max(last[tp], records[-1].offset)
+            return [ends[tp] for tp in tps], [last[tp] + 1 for tp in tps]
+        finally:
+            await consumer.stop()
+
+    for table in ("key-state", "tenant-state"):
+        ends, lengths = asyncio.run(ends_and_lengths(f"gr-hw-{table}-changelog"))
+        assert sum(lengths) >= 8 and ends == lengths, (table, ends, lengths)
