@@ -323,12 +323,15 @@ def test_every_snapshot_table_write_and_delete_is_a_future_to_wait_for():
     changelog through that public method (the writes would no longer be waited for)."""
     from goldrush.agents.faust_app import DeliveredTable, snapshot_table
 
-    app = faust.App("delivered-canary", broker="kafka://127.0.0.1:1", store="memory://", Table=DeliveredTable)
-    table, rates = snapshot_table(app, "snapshots", 4), app.Table("rates", default=int, partitions=4)
-    with compat.current_event(StreamEvent(2)):
-        table["a"] = b"x"
-        del table["a"]
-        rates["k"] += 1
-    sent = table.take_sent()
-    assert len(sent) == 2 and all(isinstance(f, asyncio.Future) and f.message.partition == 2 for f in sent)
-    assert table.take_sent() == [] and rates.sent is None  # only the snapshot tables record
+    async def write() -> None:  # a table write makes a future: inside the worker's event loop
+        app = faust.App("delivered-canary", broker="kafka://127.0.0.1:1", store="memory://", Table=DeliveredTable)
+        table, rates = snapshot_table(app, "snapshots", 4), app.Table("rates", default=int, partitions=4)
+        with compat.current_event(StreamEvent(2)):
+            table["a"] = b"x"
+            del table["a"]
+            rates["k"] += 1
+        sent = table.take_sent()
+        assert len(sent) == 2 and all(isinstance(f, asyncio.Future) and f.message.partition == 2 for f in sent)
+        assert table.take_sent() == [] and rates.sent is None  # only the snapshot tables record
+
+    asyncio.run(write())
