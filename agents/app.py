@@ -88,7 +88,8 @@ def build_app(cfg: WorkerConfig, initial: tuple[Any, int | None, int, Any] | Non
     publisher = Publisher(lambda: app.producer, host, metrics, engine_in=engine_in.get_topic_name(),
                           keyed=keyed.get_topic_name(), verdicts=verdicts.get_topic_name(), state=state,
                           rates=rates, activity=activity, ack=lambda record: record.ack(),
-                          applied=APPLIED_TOPIC if cfg.pattern_store else None)
+                          applied=APPLIED_TOPIC if cfg.pattern_store else None,
+                          one_snapshot_per_batch=cfg.embedded_broker)
     settle = Settler(host, state, metrics, partitions=cfg.partitions, key_expiry=cfg.key_expiry, keyed=key_stage)
     recovered = asyncio.Event()  # the source consumer reads only once the tables are recovered
     router = Router(cfg.partitions, lambda: owned_partitions(app, engine_in.get_topic_name(), recovered)

@@ -68,11 +68,6 @@ def new_app(cfg: WorkerConfig) -> EarlyStartApp:
         # committed offsets), onto the snapshots that do not cover them.
         stream_wait_empty=False,
         Table=DeliveredTable,
-        # The embedded broker (tansu 0.6) answers a ListOffsets for the latest offset with one past the
-        # last record *batch*, not the last record: after a batch of 10 records, 1. Faust recovers a
-        # table's changelog up to that offset, so a restart lost the snapshots written after it in a
-        # batch (a key restored fresh). One record per batch makes the two agree.
-        **({"producer_max_batch_size": 1} if cfg.embedded_broker else {}),
     )
     resume_keeps_queued_messages(app.flow_control)
     return app

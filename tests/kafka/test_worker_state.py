@@ -345,8 +345,8 @@ def test_the_snapshot_changelogs_end_where_their_records_do_on_the_embedded_brok
     """tansu reports a partition's latest offset counting record batches, not records (10 records in one
     batch: latest offset 1), and Faust recovers a changelog only up to that offset: after a SIGKILL the
     restarted worker restored some keys fresh, and matched again what replay does not (the flaky
-    `test_sigkill_and_restart_loses_nothing`). On the embedded broker the worker now produces one record
-    per batch, so each changelog's latest offset is its length."""
+    `test_sigkill_and_restart_loses_nothing`). On the embedded broker the worker now delivers each
+    snapshot write alone, so each snapshot changelog's latest offset is its length."""
     events = list(simulate("mixed", tenants=4, rate=5, duration=1800, disorder=0.5))
     worker = start_worker(fresh_broker.bootstrap, tmp_path, "gr-hw")
     try:
