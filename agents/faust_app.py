@@ -38,7 +38,10 @@ class DeliveredTable(faust.Table):
         return fut
 
     def take_sent(self) -> list[Any]:
-        sent, self.sent = self.sent or [], []
+        """The futures of the writes since the last call (none when not recording)."""
+        if self.sent is None:
+            return []
+        sent, self.sent = self.sent, []
         return sent
 
 

@@ -90,9 +90,8 @@ class KeysHere:
 
     async def follow(self, owned: set[int]) -> bool:
         """A new assignment, with `owned` keyed partitions: `decide`, asking the broker what was read to the end."""
-        every = set(range(self.partitions))
-        drained = await self.drained(owned) if owned == every and self.drained is not None else set()
-        here = self.decide(owned, drained)
+        every = len(owned) == self.partitions  # (a subset of the keyed partitions)
+        here = self.decide(owned, await self.drained(owned) if every and self.drained is not None else set())
         log.info("finer keys evaluated %s", "beside their tenants" if here else "through the keyed topic")
         return here
 
@@ -143,7 +142,7 @@ class KeysHere:
             self.touched_at[table_key] = self.ticks
             if memo_after is not None:
                 keys, index, canonical, _ = touched[table_key]
-                if len(keys.memos.get((index, canonical), ((), (), ()))[2]) > MEMO_CHECKPOINT:
+                if keys.memo_size(index, canonical) > MEMO_CHECKPOINT:
                     host.snapshot_at.pop(tenant, None)  # its checkpoints move on, and the memo is trimmed
         step.metrics.inc("goldrush_events_keyed_total", evaluated)
         step.metrics.inc("goldrush_events_keyed_in_place_total", evaluated)

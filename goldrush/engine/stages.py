@@ -217,6 +217,11 @@ class KeyStage:
         self.last[at] = last
         return matches, done
 
+    def memo_size(self, group: int, key: Any) -> int:
+        """How many matching events the key's memo holds (see `apply`)."""
+        memo = self.memos.get((group, canonical_key(key)))
+        return 0 if memo is None else len(memo[2])
+
     def drain_failed(self) -> list[tuple[Event, str]]:
         """Events whose evaluation raised since the last call, in any group (see `Engine.failed`)."""
         failed = []
